@@ -1,0 +1,147 @@
+"""What officers and councils ask of a case. One class per action; the rules decide."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.events import PeerPlace
+from domain.vocabulary import (
+    Actor,
+    CaseId,
+    CaseKind,
+    GssCode,
+    ScopeArea,
+    Sha256,
+    ShortText,
+    Text,
+    Url,
+    VisitMode,
+)
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    actor: Actor
+
+
+class RequestCase(Command):
+    action: Literal["request"] = "request"
+    case_id: CaseId
+    council: GssCode
+    kind: CaseKind
+    reason: Text
+    scope: list[ScopeArea] = Field(default_factory=list, max_length=20)
+    budget_gap_pence: int | None = Field(default=None, ge=0, le=10**15)
+
+
+class ScopeCase(Command):
+    action: Literal["scope"] = "scope"
+    scope: list[ScopeArea] = Field(min_length=1, max_length=20)
+    visit_mode: VisitMode
+
+
+class ProposePeerTeam(Command):
+    action: Literal["propose_team"] = "propose_team"
+    team: list[PeerPlace] = Field(min_length=1, max_length=12)
+    rationale: list[ShortText] = Field(default_factory=list, max_length=10000)
+
+
+class ObjectToPeer(Command):
+    action: Literal["object_to_peer"] = "object_to_peer"
+    peer_id: ShortText
+    reason: Text
+
+
+class ConfirmPeerTeam(Command):
+    action: Literal["confirm_team"] = "confirm_team"
+
+
+class ScheduleVisit(Command):
+    action: Literal["schedule_visit"] = "schedule_visit"
+    mode: VisitMode
+    starts_on: date
+    ends_on: date
+
+
+class RecordVisit(Command):
+    action: Literal["record_visit"] = "record_visit"
+    started_on: date
+    ended_on: date
+    mode: VisitMode | None = None
+
+
+class GiveFeedback(Command):
+    action: Literal["give_feedback"] = "give_feedback"
+    given_on: date
+    summary: Text
+
+
+class DraftReport(Command):
+    action: Literal["draft_report"] = "draft_report"
+    document_sha256: Sha256
+    sent_on: date
+
+
+class SubmitFactualAccuracyComments(Command):
+    action: Literal["factual_accuracy_comments"] = "factual_accuracy_comments"
+    comments: Text
+
+
+class FinaliseReport(Command):
+    action: Literal["finalise_report"] = "finalise_report"
+    document_sha256: Sha256
+
+
+class CorrectReport(Command):
+    action: Literal["correct_report"] = "correct_report"
+    document_sha256: Sha256
+    reason: Text
+
+
+class PublishReport(Command):
+    action: Literal["publish_report"] = "publish_report"
+    published_on: date
+    url: Url
+
+
+class PublishActionPlan(Command):
+    action: Literal["publish_action_plan"] = "publish_action_plan"
+    published_on: date
+    url: Url
+
+
+class HoldProgressReview(Command):
+    action: Literal["hold_progress_review"] = "hold_progress_review"
+    started_on: date
+    ended_on: date
+    mode: VisitMode = VisitMode.ON_SITE
+
+
+class PublishProgressReview(Command):
+    action: Literal["publish_progress_review"] = "publish_progress_review"
+    published_on: date
+    url: Url
+
+
+class WithdrawCase(Command):
+    action: Literal["withdraw"] = "withdraw"
+    reason: Text
+
+
+class CloseCase(Command):
+    action: Literal["close"] = "close"
+    summary: Text | None = None
+
+
+AnyCommand = Annotated[
+    RequestCase | ScopeCase | ProposePeerTeam | ObjectToPeer | ConfirmPeerTeam | ScheduleVisit
+    | RecordVisit | GiveFeedback | DraftReport | SubmitFactualAccuracyComments | FinaliseReport
+    | CorrectReport | PublishReport | PublishActionPlan | HoldProgressReview
+    | PublishProgressReview | WithdrawCase | CloseCase,
+    Field(discriminator="action"),
+]
+"""Any command, told apart by its `action`: how the CLI and the workflow pass them around."""

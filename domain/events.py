@@ -1,0 +1,185 @@
+"""One class per domain event. The class name is the stored `type`; its fields are the payload.
+
+An event is a fact that happened; it is never edited. A change of shape raises the class's
+`schema_version` and ships an upcaster (see `upcasting.py`) so old rows read as today's class.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.vocabulary import (
+    CaseKind,
+    DeadlineName,
+    GssCode,
+    ScopeArea,
+    Sha256,
+    ShortText,
+    Text,
+    Url,
+    VisitMode,
+)
+
+EVENT_CLASSES: dict[str, type[Event]] = {}
+
+
+class Event(BaseModel):
+    """Base of every domain event: frozen, strict about unknown fields, JSON without floats."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        EVENT_CLASSES[cls.__name__] = cls
+
+    @classmethod
+    def type_name(cls) -> str:
+        return cls.__name__
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON object stored as the event's payload."""
+        return self.model_dump(mode="json")
+
+
+PeerRole = Literal["lead_member", "lead_officer", "officer", "member", "challenge_manager"]
+
+
+class PeerPlace(BaseModel):
+    """One seat on a peer team: who sits in it, in which role, from which council."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    peer_id: ShortText
+    name: ShortText
+    role: PeerRole
+    home_council: GssCode | None = None
+    """None only for the LGA's own peer challenge manager."""
+
+
+class CaseRequested(Event):
+    council: GssCode
+    kind: CaseKind
+    reason: Text
+    scope: list[ScopeArea] = Field(default_factory=list, max_length=20)
+    budget_gap_pence: int | None = Field(default=None, ge=0, le=10**15)
+
+
+class CaseScoped(Event):
+    scope: list[ScopeArea] = Field(min_length=1, max_length=20)
+    visit_mode: VisitMode
+
+
+class PeerTeamProposed(Event):
+    team: list[PeerPlace] = Field(min_length=1, max_length=12)
+    rationale: list[ShortText] = Field(default_factory=list, max_length=10000)
+
+
+class PeerObjectedTo(Event):
+    peer_id: ShortText
+    reason: Text
+
+
+class PeerTeamConfirmed(Event):
+    team: list[PeerPlace] = Field(min_length=1, max_length=12)
+
+
+class VisitScheduled(Event):
+    """Version 2 added `mode`: before remote visits, every visit was on site."""
+
+    schema_version: ClassVar[int] = 2
+    mode: VisitMode
+    starts_on: date
+    ends_on: date
+
+
+class VisitHeld(Event):
+    mode: VisitMode
+    started_on: date
+    ended_on: date
+
+
+class FeedbackGiven(Event):
+    given_on: date
+    summary: Text
+
+
+class ReportDrafted(Event):
+    report_version: int = Field(ge=1)
+    document_sha256: Sha256
+    sent_on: date
+
+
+class FactualAccuracyCommentsReceived(Event):
+    comments: Text
+
+
+class ReportMadeFinal(Event):
+    report_version: int = Field(ge=1)
+    document_sha256: Sha256
+    factual_accuracy_check: Literal["comments_considered", "no_comments", "lapsed"]
+
+
+class ReportCorrected(Event):
+    """A final report is never edited: a correction is a new version with its reason."""
+
+    report_version: int = Field(ge=2)
+    corrects_version: int = Field(ge=1)
+    document_sha256: Sha256
+    reason: Text
+
+
+class ReportPublished(Event):
+    report_version: int = Field(ge=1)
+    published_on: date
+    url: Url
+
+
+class ActionPlanPublished(Event):
+    published_on: date
+    url: Url
+
+
+class ProgressReviewHeld(Event):
+    mode: VisitMode
+    started_on: date
+    ended_on: date
+
+
+class ProgressReviewPublished(Event):
+    published_on: date
+    url: Url
+
+
+class DeadlineMissed(Event):
+    deadline: DeadlineName
+    due_at: datetime
+
+
+class EscalationRaised(Event):
+    deadline: DeadlineName
+    level: int = Field(ge=1, le=3)
+    recipient: ShortText
+
+
+class EscalationResolved(Event):
+    deadline: DeadlineName
+    level: int = Field(ge=1, le=3)
+
+
+class CaseWithdrawn(Event):
+    reason: Text
+
+
+class CaseClosed(Event):
+    summary: Text | None = None
+
+
+class UnknownEventType(ValueError):
+    def __init__(self, type_name: str) -> None:
+        super().__init__(f"unknown event type {type_name!r}")
+        self.type_name = type_name

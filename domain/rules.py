@@ -1,0 +1,332 @@
+"""The rules of the journey: accept a command as the events it causes, or refuse it plainly.
+
+`decide` is pure. A refusal raises `CommandRefused` with a message a case officer can act on:
+it names the case, the stage it is at and what to do next. Nothing is recorded for a refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+from domain import commands as cmd
+from domain import events as ev
+from domain.state import CaseState
+from domain.vocabulary import ActorRole, CaseKind, DeadlineName, Stage, role_of
+
+MAX_VISIT_DAYS = 14
+_ROLE_WORDS = {ActorRole.OFFICER: "a case officer", ActorRole.COUNCIL: "the council",
+               ActorRole.AUDITOR: "an auditor", ActorRole.SYSTEM: "the engine"}
+SCHEDULE_HORIZON = timedelta(days=2 * 366)
+
+
+class CommandRefused(ValueError):
+    """A command the rules do not accept; nothing was recorded."""
+
+    def __init__(self, state: CaseState, message: str) -> None:
+        where = state.stage.label if state.stage else "not started"
+        super().__init__(f"case {state.case_id} ({where}): {message}")
+        self.case_id = state.case_id
+        self.stage = state.stage
+        self.reason = message
+
+
+C = TypeVar("C", bound=cmd.Command)
+_Rule = Callable[[CaseState, Any, datetime], list[ev.Event]]
+_RULES: dict[type[cmd.Command], _Rule] = {}
+
+
+def _rule(command_type: type[C]) -> Callable[[Callable[[CaseState, C, datetime], list[ev.Event]]],
+                                             Callable[[CaseState, C, datetime], list[ev.Event]]]:
+    def register(
+        function: Callable[[CaseState, C, datetime], list[ev.Event]],
+    ) -> Callable[[CaseState, C, datetime], list[ev.Event]]:
+        _RULES[command_type] = function
+        return function
+
+    return register
+
+
+def decide(state: CaseState, command: cmd.Command, now: datetime) -> list[ev.Event]:
+    """The events `command` causes on `state` at `now`, or `CommandRefused`."""
+    if not isinstance(command, cmd.RequestCase):
+        if state.stage is None:
+            raise CommandRefused(state, "no such case has been requested; start it first")
+        if not state.stage.is_open:
+            raise CommandRefused(
+                state, f"the case is {state.stage.label}; nothing more can be recorded on it"
+            )
+    return _RULES[type(command)](state, command, now)
+
+
+def _need_stage(state: CaseState, doing: str, *stages: Stage, hint: str = "") -> None:
+    if state.stage not in stages:
+        wanted = " or ".join(s.label for s in stages)
+        extra = f"; {hint}" if hint else ""
+        raise CommandRefused(state, f"cannot {doing}: the case must be {wanted}{extra}")
+
+
+def _need_role(state: CaseState, command: cmd.Command, doing: str, *roles: ActorRole) -> None:
+    if role_of(command.actor) not in roles:
+        who = " or ".join(_ROLE_WORDS[r] for r in roles)
+        raise CommandRefused(state, f"cannot {doing}: only {who} may, not {command.actor}")
+
+
+def _need_dates(state: CaseState, doing: str, first: date, last: date, *,
+                not_before: date | None, not_after: date | None) -> None:
+    if last < first:
+        raise CommandRefused(state, f"cannot {doing}: it ends ({last}) before it starts ({first})")
+    if not_before is not None and first < not_before:
+        raise CommandRefused(state, f"cannot {doing}: {first} is before {not_before}")
+    if not_after is not None and last > not_after:
+        raise CommandRefused(state, f"cannot {doing}: {last} is after {not_after}")
+
+
+def _resolving(state: CaseState, deadline: DeadlineName) -> list[ev.Event]:
+    """Compliance with a deadline that has climbed the ladder steps it down."""
+    open_escalation = state.escalation_for(deadline)
+    if open_escalation is None:
+        return []
+    return [ev.EscalationResolved(deadline=deadline, level=open_escalation.level)]
+
+
+def _visit_end(state: CaseState) -> date:
+    assert state.visit_held_to is not None
+    return state.visit_held_to
+
+
+@_rule(cmd.RequestCase)
+def _request(state: CaseState, c: cmd.RequestCase, now: datetime) -> list[ev.Event]:
+    if state.stage is not None:
+        raise CommandRefused(state, "this case already exists; choose another case id")
+    if c.case_id != state.case_id:
+        raise CommandRefused(state, f"the command is for case {c.case_id}, not this one")
+    _need_role(state, c, "request a case", ActorRole.OFFICER)
+    return [ev.CaseRequested(council=c.council, kind=c.kind, reason=c.reason, scope=c.scope,
+                             budget_gap_pence=c.budget_gap_pence)]
+
+
+@_rule(cmd.ScopeCase)
+def _scope(state: CaseState, c: cmd.ScopeCase, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "scope the case", Stage.REQUESTED)
+    _need_role(state, c, "scope the case", ActorRole.OFFICER)
+    return [ev.CaseScoped(scope=c.scope, visit_mode=c.visit_mode)]
+
+
+@_rule(cmd.ProposePeerTeam)
+def _propose(state: CaseState, c: cmd.ProposePeerTeam, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "propose a peer team", Stage.SCOPED, hint="scope it first")
+    _need_role(state, c, "propose a peer team", ActorRole.OFFICER)
+    seen: set[str] = set()
+    objected = {o.peer_id for o in state.objections}
+    for place in c.team:
+        if place.peer_id in seen:
+            raise CommandRefused(state, f"cannot propose: peer {place.peer_id} appears twice")
+        seen.add(place.peer_id)
+        if place.home_council is not None and place.home_council == state.council:
+            raise CommandRefused(
+                state, f"cannot propose peer {place.peer_id}: peers must come from other "
+                f"councils, and {place.name} is from {state.council}")
+        if place.peer_id in objected:
+            raise CommandRefused(
+                state, f"cannot propose peer {place.peer_id}: the council objected to them; "
+                "choose someone else")
+    return [ev.PeerTeamProposed(team=c.team, rationale=c.rationale)]
+
+
+@_rule(cmd.ObjectToPeer)
+def _object(state: CaseState, c: cmd.ObjectToPeer, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "object to a peer", Stage.SCOPED)
+    _need_role(state, c, "object to a peer", ActorRole.COUNCIL)
+    if c.peer_id not in {p.peer_id for p in state.proposed_team}:
+        raise CommandRefused(
+            state, f"cannot object to peer {c.peer_id}: they are not on the proposed team")
+    return [ev.PeerObjectedTo(peer_id=c.peer_id, reason=c.reason)]
+
+
+@_rule(cmd.ConfirmPeerTeam)
+def _confirm(state: CaseState, c: cmd.ConfirmPeerTeam, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "confirm the peer team", Stage.SCOPED)
+    _need_role(state, c, "confirm the peer team", ActorRole.OFFICER)
+    if not state.proposed_team:
+        raise CommandRefused(state, "cannot confirm: no peer team has been proposed yet")
+    objected = {o.peer_id for o in state.objections}
+    for place in state.proposed_team:
+        if place.peer_id in objected:
+            raise CommandRefused(
+                state, f"cannot confirm: the council objected to peer {place.peer_id}; "
+                "propose a team without them")
+    if state.kind == CaseKind.CORPORATE_PEER_CHALLENGE:
+        roles = {p.role for p in state.proposed_team}
+        for needed in ("lead_member", "lead_officer"):
+            if needed not in roles:
+                raise CommandRefused(
+                    state, f"cannot confirm: a corporate peer challenge needs a "
+                    f"{needed.replace('_', ' ')} peer")
+    return [ev.PeerTeamConfirmed(team=list(state.proposed_team))]
+
+
+@_rule(cmd.ScheduleVisit)
+def _schedule(state: CaseState, c: cmd.ScheduleVisit, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "schedule the visit", Stage.PEERS_SELECTED, Stage.VISIT_SCHEDULED,
+                hint="confirm the peer team first")
+    _need_role(state, c, "schedule the visit", ActorRole.OFFICER)
+    today = now.date()
+    _need_dates(state, "schedule the visit", c.starts_on, c.ends_on,
+                not_before=today, not_after=today + SCHEDULE_HORIZON)
+    if (c.ends_on - c.starts_on).days + 1 > MAX_VISIT_DAYS:
+        raise CommandRefused(state, f"cannot schedule a visit longer than {MAX_VISIT_DAYS} days")
+    return [ev.VisitScheduled(mode=c.mode, starts_on=c.starts_on, ends_on=c.ends_on)]
+
+
+@_rule(cmd.RecordVisit)
+def _visit(state: CaseState, c: cmd.RecordVisit, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "record the visit", Stage.VISIT_SCHEDULED, hint="schedule it first")
+    _need_role(state, c, "record the visit", ActorRole.OFFICER)
+    assert state.requested_at is not None
+    _need_dates(state, "record the visit", c.started_on, c.ended_on,
+                not_before=state.requested_at.date(), not_after=now.date())
+    if (c.ended_on - c.started_on).days + 1 > MAX_VISIT_DAYS:
+        raise CommandRefused(state, f"cannot record a visit longer than {MAX_VISIT_DAYS} days")
+    mode = c.mode or state.visit_mode
+    assert mode is not None
+    return [ev.VisitHeld(mode=mode, started_on=c.started_on, ended_on=c.ended_on)]
+
+
+@_rule(cmd.GiveFeedback)
+def _feedback(state: CaseState, c: cmd.GiveFeedback, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "record feedback", Stage.VISITED, hint="record the visit first")
+    _need_role(state, c, "record feedback", ActorRole.OFFICER)
+    if state.feedback_given_on is not None:
+        raise CommandRefused(state, f"feedback was already given on {state.feedback_given_on}")
+    assert state.visit_held_from is not None
+    _need_dates(state, "record feedback", c.given_on, c.given_on,
+                not_before=state.visit_held_from, not_after=now.date())
+    return [ev.FeedbackGiven(given_on=c.given_on, summary=c.summary)]
+
+
+@_rule(cmd.DraftReport)
+def _draft(state: CaseState, c: cmd.DraftReport, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "send the draft report", Stage.VISITED, hint="record the visit first")
+    _need_role(state, c, "send the draft report", ActorRole.OFFICER)
+    if state.feedback_given_on is None:
+        raise CommandRefused(state, "cannot send the draft report: record the feedback first")
+    _need_dates(state, "send the draft report", c.sent_on, c.sent_on,
+                not_before=_visit_end(state), not_after=now.date())
+    return [ev.ReportDrafted(report_version=1, document_sha256=c.document_sha256,
+                             sent_on=c.sent_on)]
+
+
+@_rule(cmd.SubmitFactualAccuracyComments)
+def _comments(state: CaseState, c: cmd.SubmitFactualAccuracyComments,
+              now: datetime) -> list[ev.Event]:
+    _need_stage(state, "submit factual-accuracy comments", Stage.REPORT_DRAFTED,
+                hint="comments are taken on the draft only")
+    _need_role(state, c, "submit factual-accuracy comments", ActorRole.COUNCIL)
+    return [ev.FactualAccuracyCommentsReceived(comments=c.comments)]
+
+
+@_rule(cmd.FinaliseReport)
+def _finalise(state: CaseState, c: cmd.FinaliseReport, now: datetime) -> list[ev.Event]:
+    final = state.final_report
+    if final is not None:
+        raise CommandRefused(
+            state, f"cannot make final: report version {final.report_version} is already final "
+            "and cannot be changed; issue a correction with a reason")
+    _need_stage(state, "make the report final", Stage.REPORT_DRAFTED, hint="draft it first")
+    _need_role(state, c, "make the report final", ActorRole.OFFICER)
+    draft = state.draft_report
+    assert draft is not None
+    check = "comments_considered" if state.factual_accuracy_comments else "no_comments"
+    return [ev.ReportMadeFinal(report_version=draft.report_version,
+                               document_sha256=c.document_sha256,
+                               factual_accuracy_check=check)]
+
+
+@_rule(cmd.CorrectReport)
+def _correct(state: CaseState, c: cmd.CorrectReport, now: datetime) -> list[ev.Event]:
+    final = state.final_report
+    if final is None:
+        raise CommandRefused(
+            state, "cannot correct: the report is not final yet; revise the draft instead")
+    _need_role(state, c, "correct the report", ActorRole.OFFICER)
+    if c.document_sha256 == final.document_sha256:
+        raise CommandRefused(
+            state, f"cannot correct: the document is identical to version {final.report_version}")
+    newest = max(r.report_version for r in state.reports)
+    return [ev.ReportCorrected(report_version=newest + 1, corrects_version=final.report_version,
+                               document_sha256=c.document_sha256, reason=c.reason)]
+
+
+@_rule(cmd.PublishReport)
+def _publish(state: CaseState, c: cmd.PublishReport, now: datetime) -> list[ev.Event]:
+    if state.stage == Stage.REPORT_DRAFTED:
+        raise CommandRefused(state, "cannot publish: the report is still a draft; make it final")
+    _need_stage(state, "publish the report", Stage.REPORT_FINAL)
+    _need_role(state, c, "record the report's publication", ActorRole.OFFICER, ActorRole.COUNCIL)
+    _need_dates(state, "record the report's publication", c.published_on, c.published_on,
+                not_before=_visit_end(state), not_after=now.date())
+    final = state.final_report
+    assert final is not None
+    return [ev.ReportPublished(report_version=final.report_version, published_on=c.published_on,
+                               url=c.url), *_resolving(state, DeadlineName.REPORT_PUBLICATION)]
+
+
+@_rule(cmd.PublishActionPlan)
+def _action_plan(state: CaseState, c: cmd.PublishActionPlan, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "record the action plan", Stage.REPORT_PUBLISHED,
+                hint="the report is published first or with it")
+    _need_role(state, c, "record the action plan", ActorRole.OFFICER, ActorRole.COUNCIL)
+    _need_dates(state, "record the action plan", c.published_on, c.published_on,
+                not_before=_visit_end(state), not_after=now.date())
+    return [ev.ActionPlanPublished(published_on=c.published_on, url=c.url),
+            *_resolving(state, DeadlineName.ACTION_PLAN_PUBLICATION)]
+
+
+@_rule(cmd.HoldProgressReview)
+def _review(state: CaseState, c: cmd.HoldProgressReview, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "record the progress review", Stage.ACTION_PLAN_PUBLISHED,
+                hint="the action plan comes first")
+    _need_role(state, c, "record the progress review", ActorRole.OFFICER)
+    _need_dates(state, "record the progress review", c.started_on, c.ended_on,
+                not_before=_visit_end(state), not_after=now.date())
+    return [ev.ProgressReviewHeld(mode=c.mode, started_on=c.started_on, ended_on=c.ended_on),
+            *_resolving(state, DeadlineName.PROGRESS_REVIEW)]
+
+
+@_rule(cmd.PublishProgressReview)
+def _review_published(state: CaseState, c: cmd.PublishProgressReview,
+                      now: datetime) -> list[ev.Event]:
+    _need_stage(state, "record the progress review report", Stage.PROGRESS_REVIEW_HELD,
+                hint="hold the progress review first")
+    _need_role(state, c, "record the progress review report", ActorRole.OFFICER,
+               ActorRole.COUNCIL)
+    assert state.progress_review_held_on is not None
+    _need_dates(state, "record the progress review report", c.published_on, c.published_on,
+                not_before=state.progress_review_held_on, not_after=now.date())
+    return [ev.ProgressReviewPublished(published_on=c.published_on, url=c.url),
+            *_resolving(state, DeadlineName.PROGRESS_REVIEW_PUBLICATION)]
+
+
+@_rule(cmd.CloseCase)
+def _close(state: CaseState, c: cmd.CloseCase, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "close the case", Stage.PROGRESS_REVIEW_PUBLISHED,
+                hint="a case closes once its progress review report is published")
+    _need_role(state, c, "close the case", ActorRole.OFFICER)
+    return [ev.CaseClosed(summary=c.summary)]
+
+
+@_rule(cmd.WithdrawCase)
+def _withdraw(state: CaseState, c: cmd.WithdrawCase, now: datetime) -> list[ev.Event]:
+    _need_role(state, c, "withdraw the case", ActorRole.OFFICER)
+    return [ev.CaseWithdrawn(reason=c.reason)]
+
+
+def _every_command_has_a_rule() -> None:
+    missing = {c for c in cmd.Command.__subclasses__() if c not in _RULES}
+    if missing:
+        raise RuntimeError(f"no rule for {sorted(c.__name__ for c in missing)}")
+
+
+_every_command_has_a_rule()

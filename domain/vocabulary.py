@@ -1,0 +1,152 @@
+"""The words of the journey: stages, kinds of case, visit modes, deadlines, actors."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints
+
+
+class Stage(StrEnum):
+    """Where a case stands; the order of the journey is the order of declaration."""
+
+    REQUESTED = "requested"
+    SCOPED = "scoped"
+    PEERS_SELECTED = "peers_selected"
+    VISIT_SCHEDULED = "visit_scheduled"
+    VISITED = "visited"
+    REPORT_DRAFTED = "report_drafted"
+    REPORT_FINAL = "report_final"
+    REPORT_PUBLISHED = "report_published"
+    ACTION_PLAN_PUBLISHED = "action_plan_published"
+    PROGRESS_REVIEW_HELD = "progress_review_held"
+    PROGRESS_REVIEW_PUBLISHED = "progress_review_published"
+    CLOSED = "closed"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def is_open(self) -> bool:
+        return self not in (Stage.CLOSED, Stage.WITHDRAWN)
+
+    @property
+    def rank(self) -> int:
+        """Position in the journey; withdrawn ranks after everything."""
+        return list(Stage).index(self)
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+class CaseKind(StrEnum):
+    CORPORATE_PEER_CHALLENGE = "corporate_peer_challenge"
+    FINANCE = "finance"
+    CHILDRENS_SERVICES = "childrens_services"
+    ADULT_SOCIAL_CARE = "adult_social_care"
+    PLANNING = "planning"
+    COMMUNICATIONS = "communications"
+    RECOVERY_SUPPORT = "recovery_support"
+
+
+CORE_ELEMENTS = (
+    "local_priorities_and_outcomes",
+    "organisational_and_place_leadership",
+    "governance_and_culture",
+    "financial_planning_and_management",
+    "capacity_for_improvement",
+)
+"""The five core elements every corporate peer challenge covers."""
+
+
+class VisitMode(StrEnum):
+    ON_SITE = "on_site"
+    REMOTE = "remote"
+
+
+class DeadlineName(StrEnum):
+    """The deadlines of the journey whose lapse is recorded (and most escalate)."""
+
+    FACTUAL_ACCURACY_CHECK = "factual_accuracy_check"
+    REPORT_PUBLICATION = "report_publication"
+    ACTION_PLAN_PUBLICATION = "action_plan_publication"
+    PROGRESS_REVIEW = "progress_review"
+    PROGRESS_REVIEW_PUBLICATION = "progress_review_publication"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+class ActorRole(StrEnum):
+    OFFICER = "officer"
+    COUNCIL = "council"
+    AUDITOR = "auditor"
+    SYSTEM = "system"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _no_control_characters(text: str) -> str:
+    match = _CONTROL.search(text)
+    if match:
+        raise ValueError(f"contains a control character (U+{ord(match.group()):04X})")
+    return text
+
+
+def _no_control_characters_but_lines(text: str) -> str:
+    _no_control_characters(text.replace("\n", " ").replace("\t", " ").replace("\r", " "))
+    return text
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must not be blank")
+    return text
+
+
+GssCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[EKNSW]\d{8}$"),
+]
+"""An official GSS code of a council, e.g. E09000008 (Croydon)."""
+
+CaseId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"),
+]
+
+Actor = Annotated[
+    str,
+    StringConstraints(pattern=r"^(officer|council|auditor|system):[^\s:]{1,120}$"),
+    AfterValidator(_no_control_characters),
+]
+"""Who did it: `role:name`, e.g. `officer:siân.jones` or `council:E06000001`."""
+
+ShortText = Annotated[
+    str,
+    StringConstraints(max_length=200),
+    AfterValidator(_no_control_characters),
+    AfterValidator(_not_blank),
+]
+
+Text = Annotated[
+    str,
+    StringConstraints(max_length=4000),
+    AfterValidator(_no_control_characters_but_lines),
+    AfterValidator(_not_blank),
+]
+"""Free text from a person: a reason, a summary, comments. Newlines and tabs allowed."""
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+"""Lowercase hex SHA-256 of a document, so a report's text is pinned without storing it."""
+
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,500}$")]
+
+ScopeArea = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,59}$")]
+
+
+def role_of(actor: str) -> ActorRole:
+    return ActorRole(actor.split(":", 1)[0])

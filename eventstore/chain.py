@@ -1,0 +1,57 @@
+"""The hash rule of BRIEF §4: SHA-256 of the RFC 8785 (JCS) canonical JSON of each event.
+
+`canonical_json` takes a fast path through the standard library's json when every object key
+is ASCII (then Python's key order equals JCS's UTF-16 order and the escapes coincide), and
+falls back to the `rfc8785` package otherwise. Tests check both paths agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import rfc8785
+
+GENESIS_HASH = "0" * 64
+MAX_SAFE_INTEGER = 2**53 - 1
+HASHED_FIELDS = ("case_id", "version", "event_id", "type", "schema_version", "occurred_at",
+                 "actor", "payload", "prev_hash")
+
+
+def format_time(moment: datetime) -> str:
+    """`YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC, the only form of time the hash sees."""
+    if moment.tzinfo is None:
+        raise ValueError("occurred_at must carry a timezone")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _keys_are_ascii(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(k.isascii() and _keys_are_ascii(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_keys_are_ascii(v) for v in value)
+    return True
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 bytes for JSON made of objects, arrays, strings, integers, booleans and null."""
+    if _keys_are_ascii(value):
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                          allow_nan=False)
+        return text.encode("utf-8")
+    return bytes(rfc8785.dumps(value))
+
+
+def hashed_object(*, case_id: str, version: int, event_id: str, type: str, schema_version: int,
+                  occurred_at: datetime, actor: str, payload: dict[str, Any],
+                  prev_hash: str) -> dict[str, Any]:
+    return {"case_id": case_id, "version": version, "event_id": event_id, "type": type,
+            "schema_version": schema_version, "occurred_at": format_time(occurred_at),
+            "actor": actor, "payload": payload, "prev_hash": prev_hash}
+
+
+def event_hash(**fields: Any) -> str:
+    """The `hash` column of an event with these fields (the keys of HASHED_FIELDS)."""
+    return hashlib.sha256(canonical_json(hashed_object(**fields))).hexdigest()

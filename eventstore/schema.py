@@ -1,0 +1,30 @@
+"""The tables, as SQLAlchemy Core metadata. Alembic migrations create them; this describes them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+Position = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""SQLite only autoincrements an INTEGER PRIMARY KEY, so the position is INTEGER there."""
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("position", Position, primary_key=True, autoincrement=True),
+    sa.Column("case_id", sa.String(100), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.UniqueConstraint("case_id", "version", name="uq_events_case_version"),
+    sa.UniqueConstraint("event_id", name="uq_events_event_id"),
+    sa.CheckConstraint("version >= 1", name="ck_events_version_positive"),
+    sqlite_autoincrement=True,
+)

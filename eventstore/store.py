@@ -1,0 +1,245 @@
+"""The event store: append (idempotent, optimistic, hash-chained) and reads.
+
+One interface, one subclass per database. What differs is how appends are serialised:
+PostgreSQL locks the table so that positions are handed out in commit order; SQLite takes
+its single write lock up front (BEGIN IMMEDIATE). Everything else is shared SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import IntegrityError
+
+from eventstore import migrate
+from eventstore.chain import GENESIS_HASH, event_hash
+from eventstore.config import database_url, normalise_url
+from eventstore.errors import EventIdConflict, VersionConflict
+from eventstore.records import NewEvent, StoredEvent, as_utc
+from eventstore.schema import events
+from eventstore.validation import check_case_id, check_new_event
+
+_INSERT = events.insert().returning(events.c.position, sort_by_parameter_order=True)
+
+
+class EventStore:
+    """The store over one database. Use `open_store(url)` to get the right subclass."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # --- how each database serialises appends -------------------------------------------
+
+    def _append_connection(self) -> Connection:
+        return self.engine.connect()
+
+    def _lock_for_append(self, conn: Connection) -> None:
+        """Called first inside the append transaction."""
+
+    # --- schema -----------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        migrate.upgrade(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- append -----------------------------------------------------------------------
+
+    def append(self, case_id: str, expected_version: int,
+               new_events: Sequence[NewEvent]) -> list[StoredEvent]:
+        """Append `new_events` as versions expected_version+1, +2, … of the case, atomically.
+
+        A retry of an append that already committed returns the stored events and writes
+        nothing. Anything else at those versions raises VersionConflict.
+        """
+        check_case_id(case_id)
+        for new in new_events:
+            check_new_event(new)
+        if not new_events:
+            return []
+        with self._append_connection() as conn:
+            try:
+                with conn.begin():
+                    self._lock_for_append(conn)
+                    head_version, head_hash = self._head(conn, case_id)
+                    if head_version != expected_version:
+                        already = self._already_stored(conn, case_id, expected_version,
+                                                       new_events)
+                        if already is not None:
+                            return already
+                        raise VersionConflict(case_id, expected_version, head_version)
+                    rows = _chain(case_id, expected_version, head_hash, new_events)
+                    positions = conn.execute(_INSERT, rows).scalars().all()
+            except IntegrityError:
+                # Only a writer that bypassed the lock, or a reused event id, gets here.
+                with conn.begin():
+                    already = self._already_stored(conn, case_id, expected_version, new_events)
+                    if already is not None:
+                        return already
+                    head_version, _ = self._head(conn, case_id)
+                if head_version != expected_version:
+                    raise VersionConflict(case_id, expected_version, head_version) from None
+                raise
+        return [StoredEvent(position=p, **row) for p, row in zip(positions, rows, strict=True)]
+
+    def _already_stored(self, conn: Connection, case_id: str, expected_version: int,
+                        new_events: Sequence[NewEvent]) -> list[StoredEvent] | None:
+        """The stored events if this exact append already happened; None if none of it did."""
+        ids = [e.event_id for e in new_events]
+        found = {s.event_id: s for s in map(_stored,
+                 conn.execute(sa.select(events).where(events.c.event_id.in_(ids))))}
+        if not found:
+            return None
+        for offset, new in enumerate(new_events):
+            stored = found.get(new.event_id)
+            if stored is None:
+                return None
+            if not _same(stored, case_id, expected_version + offset + 1, new):
+                raise EventIdConflict(new.event_id, stored.case_id, stored.version)
+        return [found[i] for i in ids]
+
+    # --- reads ------------------------------------------------------------------------
+
+    def head(self, case_id: str) -> tuple[int, str]:
+        """(version, hash) of the case's newest event; (0, 64 zeros) for a case with none."""
+        with self.engine.connect() as conn:
+            return self._head(conn, case_id)
+
+    @staticmethod
+    def _head(conn: Connection, case_id: str) -> tuple[int, str]:
+        row = conn.execute(
+            sa.select(events.c.version, events.c.hash)
+            .where(events.c.case_id == case_id)
+            .order_by(events.c.version.desc())
+            .limit(1)
+        ).first()
+        return (0, GENESIS_HASH) if row is None else (row.version, row.hash)
+
+    def read_case(self, case_id: str, *, up_to_version: int | None = None,
+                  as_of: datetime | None = None) -> list[StoredEvent]:
+        """The case's events in version order: all, up to a version, or as they stood at a time."""
+        query = sa.select(events).where(events.c.case_id == case_id)
+        if up_to_version is not None:
+            query = query.where(events.c.version <= up_to_version)
+        if as_of is not None:
+            query = query.where(events.c.occurred_at <= _utc_param(self.engine, as_of))
+        with self.engine.connect() as conn:
+            return [_stored(r) for r in conn.execute(query.order_by(events.c.version))]
+
+    def read_after(self, position: int, limit: int = 1000) -> list[StoredEvent]:
+        """Events of every case with a position after `position`, oldest first."""
+        query = (sa.select(events).where(events.c.position > position)
+                 .order_by(events.c.position).limit(limit))
+        with self.engine.connect() as conn:
+            return [_stored(r) for r in conn.execute(query)]
+
+    def iter_after(self, position: int = 0, batch_size: int = 1000) -> Iterator[StoredEvent]:
+        """Every event after `position`, fetched in batches; the tail of a live store."""
+        while True:
+            batch = self.read_after(position, batch_size)
+            yield from batch
+            if len(batch) < batch_size:
+                return
+            position = batch[-1].position
+
+    def case_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            query = sa.select(events.c.case_id).distinct().order_by(events.c.case_id)
+            return list(conn.execute(query).scalars())
+
+    def last_position(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.position), 0)))
+                       .scalar_one())
+
+
+class SqliteEventStore(EventStore):
+    """SQLite: one writer at a time by design; BEGIN IMMEDIATE takes the write lock up front."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+
+    def _append_connection(self) -> Connection:
+        return self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, see _sqlite_begin
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'DEFERRED')}")
+
+
+class PostgresEventStore(EventStore):
+    """PostgreSQL: positions come from a sequence, which hands them out in *start* order.
+
+    A reader tailing positions could then skip an event whose transaction commits after a
+    later position's. Taking `LOCK TABLE events IN EXCLUSIVE MODE` first in every append
+    makes appends commit one at a time, so position order is commit order. Readers are not
+    blocked (EXCLUSIVE does not conflict with the ACCESS SHARE lock of a SELECT); the price
+    is that appends to different cases do not overlap.
+    """
+
+    def _lock_for_append(self, conn: Connection) -> None:
+        conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
+
+
+def open_store(url: str | None = None, **engine_options: Any) -> EventStore:
+    """The store for `url` (default: CASES_DATABASE_URL, else sqlite:///cases.db)."""
+    url = normalise_url(url or database_url())
+    if url.startswith("sqlite"):
+        return SqliteEventStore(sa.create_engine(url, **engine_options))
+    if url.startswith("postgresql"):
+        engine_options.setdefault("pool_pre_ping", True)
+        return PostgresEventStore(sa.create_engine(url, **engine_options))
+    raise ValueError(f"unsupported database {url.split(':', 1)[0]!r}: use sqlite or postgresql")
+
+
+def _chain(case_id: str, expected_version: int, head_hash: str,
+           new_events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    prev_hash = head_hash
+    for offset, new in enumerate(new_events):
+        fields: dict[str, Any] = {
+            "case_id": case_id, "version": expected_version + offset + 1,
+            "event_id": new.event_id, "type": new.type, "schema_version": new.schema_version,
+            "occurred_at": as_utc(new.occurred_at), "actor": new.actor,
+            "payload": new.payload, "prev_hash": prev_hash,
+        }
+        fields["hash"] = prev_hash = event_hash(**fields)
+        rows.append(fields)
+    return rows
+
+
+def _stored(row: sa.Row[Any]) -> StoredEvent:
+    m = row._mapping
+    return StoredEvent(position=m["position"], case_id=m["case_id"], version=m["version"],
+                       event_id=m["event_id"], type=m["type"],
+                       schema_version=m["schema_version"], occurred_at=as_utc(m["occurred_at"]),
+                       actor=m["actor"], payload=m["payload"], prev_hash=m["prev_hash"],
+                       hash=m["hash"])
+
+
+def _same(stored: StoredEvent, case_id: str, version: int, new: NewEvent) -> bool:
+    return (stored.case_id == case_id and stored.version == version
+            and stored.type == new.type and stored.schema_version == new.schema_version
+            and stored.occurred_at == as_utc(new.occurred_at) and stored.actor == new.actor
+            and stored.payload == new.payload)
+
+
+def _utc_param(engine: Engine, moment: datetime) -> datetime:
+    moment = as_utc(moment)
+    return moment.replace(tzinfo=None) if engine.dialect.name == "sqlite" else moment
