@@ -93,15 +93,12 @@ class EventStore:
         ids = [e.event_id for e in new_events]
         found = {s.event_id: s for s in map(_stored,
                  conn.execute(sa.select(events).where(events.c.event_id.in_(ids))))}
-        if not found:
-            return None
         for offset, new in enumerate(new_events):
             stored = found.get(new.event_id)
-            if stored is None:
-                return None
-            if not _same(stored, case_id, expected_version + offset + 1, new):
+            if stored is not None and not _same(stored, case_id, expected_version + offset + 1,
+                                                new):
                 raise EventIdConflict(new.event_id, stored.case_id, stored.version)
-        return [found[i] for i in ids]
+        return [found[i] for i in ids] if len(found) == len(ids) else None
 
     # --- reads ------------------------------------------------------------------------
 

@@ -1,0 +1,84 @@
+"""Shared fixtures: a fresh store on SQLite or on PostgreSQL (in a schema of its own)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from eventstore import EventStore, open_store
+
+POSTGRES_URL = os.environ.get(
+    "CASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def postgres_required() -> bool:
+    """Under CI (.ci/run sets CASES_REQUIRE_POSTGRES=1) a missing PostgreSQL fails the run."""
+    return os.environ.get("CASES_REQUIRE_POSTGRES") == "1"
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        engine = sa.create_engine(POSTGRES_URL)
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        engine.dispose()
+        return None
+    except Exception as error:
+        return f"{type(error).__name__}: {str(error).splitlines()[0]}"
+
+
+_POSTGRES_PROBLEM: list[str | None] = []
+
+
+def need_postgres() -> None:
+    if not _POSTGRES_PROBLEM:
+        _POSTGRES_PROBLEM.append(_postgres_reachable())
+    problem = _POSTGRES_PROBLEM[0]
+    if problem is None:
+        return
+    message = f"PostgreSQL at {POSTGRES_URL} is not reachable ({problem})"
+    if postgres_required():
+        pytest.fail(message + "; CI requires it", pytrace=False)
+    pytest.skip(message)
+
+
+def postgres_store_in_new_schema() -> tuple[EventStore, str]:
+    """A migrated store in a fresh PostgreSQL schema; drop it with `drop_schema`."""
+    need_postgres()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    admin.dispose()
+    store = open_store(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"},
+                       pool_size=10, max_overflow=10)
+    store.migrate()
+    return store, schema
+
+
+def drop_schema(store: EventStore, schema: str) -> None:
+    store.dispose()
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: object) -> Iterator[EventStore]:
+    store = open_store(f"sqlite:///{tmp_path}/cases.db")
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def postgres_store() -> Iterator[EventStore]:
+    store, schema = postgres_store_in_new_schema()
+    yield store
+    drop_schema(store, schema)

@@ -1,0 +1,32 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from eventstore import NewEvent
+
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+NAMESPACE = uuid.UUID("6f1d7a52-0000-4000-8000-000000000000")
+
+
+def event_id(*parts: object) -> str:
+    return str(uuid.uuid5(NAMESPACE, "/".join(map(str, parts))))
+
+
+def new_event(case_id: str, n: int, *, type: str = "CaseScoped",
+              payload: dict[str, Any] | None = None, actor: str = "officer:siân.jones",
+              schema_version: int = 1,
+              at: datetime | None = None) -> NewEvent:
+    """The n-th test event of a case: deterministic id, one minute apart."""
+    return NewEvent(
+        event_id=event_id(case_id, n, type),
+        type=type,
+        schema_version=schema_version,
+        occurred_at=at or T0 + timedelta(minutes=n),
+        actor=actor,
+        payload=payload if payload is not None else {"scope": ["finance"], "n": n,
+                                                     "note": "£4.2m \"gap\"\n"},
+    )
