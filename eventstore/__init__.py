@@ -4,7 +4,7 @@ See docs/event-store.md for the table, the hash rule and how to verify a case wi
 """
 
 from eventstore.errors import EventIdConflict, InvalidEvent, StoreError, VersionConflict
-from eventstore.records import NewEvent, StoredEvent
+from eventstore.records import NewEvent, OutboxMessage, StoredEvent
 from eventstore.store import EventStore, open_store
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "EventStore",
     "InvalidEvent",
     "NewEvent",
+    "OutboxMessage",
     "StoreError",
     "StoredEvent",
     "VersionConflict",

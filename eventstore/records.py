@@ -29,6 +29,16 @@ class NewEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A notification caused by the event `event_id`; stored in the same transaction."""
+
+    event_id: str
+    recipient: str
+    subject: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
 class StoredEvent:
     """One row of `events`, exactly as stored."""
 

@@ -28,3 +28,18 @@ events = sa.Table(
     sa.CheckConstraint("version >= 1", name="ck_events_version_positive"),
     sqlite_autoincrement=True,
 )
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", Position, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("case_id", sa.String(100), nullable=False),
+    sa.Column("recipient", sa.String(200), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("event_id", "recipient", name="uq_outbox_event_recipient"),
+)
+"""Notifications waiting to be sent; a row exists if and only if its event does."""

@@ -18,9 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from eventstore import migrate
 from eventstore.chain import GENESIS_HASH, event_hash
 from eventstore.config import database_url, normalise_url
-from eventstore.errors import EventIdConflict, VersionConflict
-from eventstore.records import NewEvent, StoredEvent, as_utc
-from eventstore.schema import events
+from eventstore.errors import EventIdConflict, InvalidEvent, VersionConflict
+from eventstore.records import NewEvent, OutboxMessage, StoredEvent, as_utc
+from eventstore.schema import events, outbox
 from eventstore.validation import check_case_id, check_new_event
 
 _INSERT = events.insert().returning(events.c.position, sort_by_parameter_order=True)
@@ -50,16 +50,22 @@ class EventStore:
 
     # --- append -----------------------------------------------------------------------
 
-    def append(self, case_id: str, expected_version: int,
-               new_events: Sequence[NewEvent]) -> list[StoredEvent]:
+    def append(self, case_id: str, expected_version: int, new_events: Sequence[NewEvent],
+               notifications: Sequence[OutboxMessage] = ()) -> list[StoredEvent]:
         """Append `new_events` as versions expected_version+1, +2, … of the case, atomically.
 
-        A retry of an append that already committed returns the stored events and writes
-        nothing. Anything else at those versions raises VersionConflict.
+        `notifications` go into the outbox in the same transaction, so a notification is
+        stored if and only if its event is. A retry of an append that already committed
+        returns the stored events and writes nothing. Anything else at those versions
+        raises VersionConflict.
         """
         check_case_id(case_id)
         for new in new_events:
             check_new_event(new)
+        ids = {new.event_id for new in new_events}
+        for message in notifications:
+            if message.event_id not in ids:
+                raise InvalidEvent(f"notification for {message.event_id}, not in this append")
         if not new_events:
             return []
         with self._append_connection() as conn:
@@ -75,6 +81,8 @@ class EventStore:
                         raise VersionConflict(case_id, expected_version, head_version)
                     rows = _chain(case_id, expected_version, head_hash, new_events)
                     positions = conn.execute(_INSERT, rows).scalars().all()
+                    if notifications:
+                        conn.execute(outbox.insert(), _outbox_rows(case_id, rows, notifications))
             except IntegrityError:
                 # Only a writer that bypassed the lock, or a reused event id, gets here.
                 with conn.begin():
@@ -221,6 +229,14 @@ def _chain(case_id: str, expected_version: int, head_hash: str,
     return rows
 
 
+def _outbox_rows(case_id: str, rows: list[dict[str, Any]],
+                 notifications: Sequence[OutboxMessage]) -> list[dict[str, Any]]:
+    occurred = {row["event_id"]: row["occurred_at"] for row in rows}
+    return [{"event_id": m.event_id, "case_id": case_id, "recipient": m.recipient[:200],
+             "subject": m.subject[:300], "body": m.body, "created_at": occurred[m.event_id],
+             "sent_at": None} for m in notifications]
+
+
 def _stored(row: sa.Row[Any]) -> StoredEvent:
     m = row._mapping
     return StoredEvent(position=m["position"], case_id=m["case_id"], version=m["version"],
@@ -231,10 +247,12 @@ def _stored(row: sa.Row[Any]) -> StoredEvent:
 
 
 def _same(stored: StoredEvent, case_id: str, version: int, new: NewEvent) -> bool:
+    """The same event, retried. `occurred_at` is left out on purpose: a retry that comes back
+    later (a workflow task re-run after a crash) carries a later clock reading for the very
+    same event, and the first recording's time stands."""
     return (stored.case_id == case_id and stored.version == version
             and stored.type == new.type and stored.schema_version == new.schema_version
-            and stored.occurred_at == as_utc(new.occurred_at) and stored.actor == new.actor
-            and stored.payload == new.payload)
+            and stored.actor == new.actor and stored.payload == new.payload)
 
 
 def _utc_param(engine: Engine, moment: datetime) -> datetime:
