@@ -60,6 +60,8 @@ class CaseState(BaseModel):
     visit_ends_on: date | None = None
     visit_held_from: date | None = None
     visit_held_to: date | None = None
+    visit_recorded_at: datetime | None = None
+    """When the visit was recorded: the deadlines after the visit count from here."""
     feedback_given_on: date | None = None
     reports: tuple[ReportVersion, ...] = ()
     draft_sent_on: date | None = None
@@ -149,8 +151,8 @@ def _visit_scheduled(s: CaseState, e: ev.VisitScheduled, r: Recorded) -> dict[st
 
 @_folds(ev.VisitHeld)
 def _visit_held(s: CaseState, e: ev.VisitHeld, r: Recorded) -> dict[str, Any]:
-    return {"stage": Stage.VISITED, "visit_mode": e.mode,
-            "visit_held_from": e.started_on, "visit_held_to": e.ended_on}
+    return {"stage": Stage.VISITED, "visit_mode": e.mode, "visit_held_from": e.started_on,
+            "visit_held_to": e.ended_on, "visit_recorded_at": r.occurred_at}
 
 
 @_folds(ev.FeedbackGiven)
