@@ -1,0 +1,1 @@
+"""Thin Temporal activities over the event store; the workflow's only way to touch I/O."""

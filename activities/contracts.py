@@ -1,0 +1,52 @@
+"""What the workflow sends its activities and gets back. No I/O here: workflows import it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+APPEND_EVENTS = "append_events"
+
+
+class EventToAppend(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    type: str
+    schema_version: int
+    occurred_at: datetime
+    actor: str
+    payload: dict[str, Any]
+
+
+class NotificationToSend(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    recipient: str
+    subject: str
+    body: str
+
+
+class AppendEvents(BaseModel):
+    """Append these events after `expected_version` of the case, with their notifications."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    expected_version: int
+    events: list[EventToAppend]
+    notifications: list[NotificationToSend] = []
+
+
+class Appended(BaseModel):
+    """The head after the append, and each event's time as stored (a retry keeps the first)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    hash: str
+    last_position: int
+    occurred_at: list[datetime]

@@ -1,0 +1,43 @@
+"""Activities that write to the event store. At-least-once safe: appends are idempotent."""
+
+from __future__ import annotations
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.contracts import APPEND_EVENTS, Appended, AppendEvents
+from eventstore import EventIdConflict, EventStore, NewEvent, OutboxMessage, VersionConflict
+
+log = structlog.get_logger("activities")
+
+
+class StoreActivities:
+    """Bound to one store; registered on the worker as plain (thread-run) activities."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    @activity.defn(name=APPEND_EVENTS)
+    def append_events(self, request: AppendEvents) -> Appended:
+        info = activity.info()
+        bound = log.bind(case_id=request.case_id, workflow_id=info.workflow_id,
+                         attempt=info.attempt)
+        try:
+            stored = self.store.append(
+                request.case_id, request.expected_version,
+                [NewEvent(event_id=e.event_id, type=e.type, schema_version=e.schema_version,
+                          occurred_at=e.occurred_at, actor=e.actor, payload=e.payload)
+                 for e in request.events],
+                [OutboxMessage(event_id=n.event_id, recipient=n.recipient, subject=n.subject,
+                               body=n.body) for n in request.notifications],
+            )
+        except (VersionConflict, EventIdConflict) as conflict:
+            bound.error("append refused", error=str(conflict))
+            raise ApplicationError(str(conflict), type=type(conflict).__name__,
+                                   non_retryable=True) from conflict
+        last = stored[-1]
+        bound.info("events appended", version=last.version,
+                   types=[e.type for e in request.events], actor=request.events[-1].actor)
+        return Appended(version=last.version, hash=last.hash, last_position=last.position,
+                        occurred_at=[e.occurred_at for e in stored])

@@ -1,0 +1,1 @@
+"""What worker.py and starter.py share: connecting to Temporal, logging."""

@@ -1,0 +1,166 @@
+"""ImprovementCase: one workflow per case, from request to closed, with its deadlines.
+
+Every action is an update: its validator asks the domain's rules and refuses before anything
+is recorded; its handler, under a lock, decides again, has an activity append the events,
+and only then folds them into the state it answers with. Deadlines are durable timers; a
+lapse climbs the escalation ladder by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    import structlog
+
+    from activities.contracts import (
+        APPEND_EVENTS,
+        Appended,
+        AppendEvents,
+        EventToAppend,
+        NotificationToSend,
+    )
+    from domain import events as ev
+    from domain.commands import AnyCommand, Command
+    from domain.deadlines import Due, next_deadline, next_due, on_due, pending
+    from domain.notifications import notifications_for
+    from domain.recorded import Recorded
+    from domain.rules import CommandRefused, decide
+    from domain.state import CaseState, apply
+    from workflows import search_attributes as sa
+    from workflows.messages import CaseStart, CaseView
+
+ESCALATION_ACTOR = "system:escalation"
+APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+                           maximum_interval=timedelta(seconds=10))
+
+
+@workflow.defn
+class ImprovementCase:
+    @workflow.init
+    def __init__(self, start: CaseStart) -> None:
+        self.state = CaseState(case_id=start.request.case_id)
+        self.policy = start.policy
+        self.lock = asyncio.Lock()
+
+    # --- the journey ---------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseView:
+        async with self.lock:
+            await self._record(start.request, decide(self.state, start.request, workflow.now()))
+        while self.state.is_open:
+            due = next_due(self.state, self.policy)
+            seen = self.state.version
+            timeout = None if due is None else max(due.due_at - workflow.now(), timedelta(0))
+            try:
+                await workflow.wait_condition(lambda seen=seen: self.state.version != seen,
+                                              timeout=timeout)
+            except TimeoutError:
+                await self._act_on_due()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.view()
+
+    async def _act_on_due(self) -> None:
+        async with self.lock:
+            due = next_due(self.state, self.policy)
+            if due is not None and due.due_at <= workflow.now():
+                await self._record_by_engine(due)
+
+    async def _record_by_engine(self, due: Due) -> None:
+        events = on_due(self.state, due)
+        await self._append(ESCALATION_ACTOR, events)
+
+    # --- actions -------------------------------------------------------------------------
+
+    @workflow.update
+    async def act(self, command: AnyCommand) -> CaseView:
+        """Any officer or council action; answered with the case as it now stands."""
+        async with self.lock:
+            try:
+                events = decide(self.state, command, workflow.now())
+            except CommandRefused as refused:
+                raise ApplicationError(str(refused), type="CommandRefused",
+                                       non_retryable=True) from None
+            await self._record(command, events)
+        return self.view()
+
+    @act.validator
+    def refuse_before_recording(self, command: AnyCommand) -> None:
+        decide(self.state, command, workflow.now())
+
+    @workflow.update
+    async def opened(self) -> CaseView:
+        """Wait until the request is recorded: what `cases start` answers with."""
+        await workflow.wait_condition(lambda: self.state.version >= 1)
+        return self.view()
+
+    @workflow.query
+    def view(self) -> CaseView:
+        return CaseView(state=self.state, next_deadline=next_deadline(self.state, self.policy),
+                        pending=pending(self.state, self.policy))
+
+    # --- recording -----------------------------------------------------------------------
+
+    async def _record(self, command: Command, events: list[ev.Event]) -> None:
+        await self._append(command.actor, events)
+
+    async def _append(self, actor: str, events: list[ev.Event]) -> None:
+        """Append through the store first; fold into the state only once it is durable."""
+        now = workflow.now()
+        event_ids = [str(workflow.uuid4()) for _ in events]
+        notifications: list[NotificationToSend] = []
+        state = self.state
+        for event_id, event in zip(event_ids, events, strict=True):
+            notifications += [NotificationToSend(event_id=event_id, **n.model_dump())
+                              for n in notifications_for(state, event)]
+            state = apply(state, self._entry(state, event_id, now, actor, event))
+        request = AppendEvents(
+            case_id=self.state.case_id, expected_version=self.state.version,
+            events=[EventToAppend(event_id=event_id, type=event.type_name(),
+                                  schema_version=event.schema_version, occurred_at=now,
+                                  actor=actor, payload=event.payload())
+                    for event_id, event in zip(event_ids, events, strict=True)],
+            notifications=notifications)
+        appended = await workflow.execute_local_activity(
+            APPEND_EVENTS, request, result_type=Appended,
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=timedelta(minutes=10), retry_policy=APPEND_RETRY)
+        state = self.state
+        for event_id, event, stored_at in zip(event_ids, events, appended.occurred_at,
+                                              strict=True):
+            state = apply(state, self._entry(state, event_id, stored_at, actor, event))
+        self.state = state
+        self._index()
+        if not workflow.unsafe.is_replaying():
+            structlog.get_logger("workflow").info(
+                "case recorded", case_id=state.case_id, workflow_id=workflow.info().workflow_id,
+                actor=actor, version=appended.version, stage=state.stage,
+                events=[e.type_name() for e in events])
+
+    @staticmethod
+    def _entry(state: CaseState, event_id: str, at: datetime, actor: str,
+               event: ev.Event) -> Recorded:
+        return Recorded(case_id=state.case_id, version=state.version + 1, event_id=event_id,
+                        occurred_at=at, actor=actor, event=event)
+
+    def _index(self) -> None:
+        state = self.state
+        deadline = next_deadline(state, self.policy)
+        level = max((e.level for e in state.escalations), default=0)
+        stage = state.stage.value if state.stage else ""
+        updates: list[SearchAttributeUpdate[Any]] = [sa.STAGE.value_set(stage),
+                                                     sa.ESCALATION_LEVEL.value_set(level)]
+        updates.append(sa.NEXT_DEADLINE.value_set(deadline.due_at) if deadline
+                       else sa.NEXT_DEADLINE.value_unset())
+        if state.version <= 1 or not workflow.info().typed_search_attributes.get(sa.CASE_ID):
+            assert state.council is not None and state.kind is not None
+            updates += [sa.CASE_ID.value_set(state.case_id), sa.COUNCIL.value_set(state.council),
+                        sa.KIND.value_set(state.kind.value)]
+        workflow.upsert_search_attributes(updates)
