@@ -48,6 +48,7 @@ class ImprovementCase:
         self.state = CaseState(case_id=start.request.case_id)
         self.policy = start.policy
         self.lock = asyncio.Lock()
+        self._waiting_since = 0
 
     # --- the journey ---------------------------------------------------------------------
 
@@ -57,11 +58,11 @@ class ImprovementCase:
             await self._record(start.request, decide(self.state, start.request, workflow.now()))
         while self.state.is_open:
             due = next_due(self.state, self.policy)
-            seen = self.state.version
+            self._waiting_since = self.state.version
             timeout = None if due is None else max(due.due_at - workflow.now(), timedelta(0))
             try:
-                await workflow.wait_condition(lambda seen=seen: self.state.version != seen,
-                                              timeout=timeout)
+                await workflow.wait_condition(
+                    lambda: self.state.version != self._waiting_since, timeout=timeout)
             except TimeoutError:
                 await self._act_on_due()
         await workflow.wait_condition(workflow.all_handlers_finished)
