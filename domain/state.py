@@ -74,6 +74,7 @@ class CaseState(BaseModel):
     missed_deadlines: tuple[DeadlineName, ...] = ()
     escalations: tuple[OpenEscalation, ...] = ()
     escalations_raised: int = 0
+    """Escalations opened (a lapse reaching level 1); climbing the ladder is the same one."""
     escalations_resolved: int = 0
     withdrawal_reason: str | None = None
     last_event_at: datetime | None = None
@@ -219,7 +220,8 @@ def _missed(s: CaseState, e: ev.DeadlineMissed, r: Recorded) -> dict[str, Any]:
 def _raised(s: CaseState, e: ev.EscalationRaised, r: Recorded) -> dict[str, Any]:
     others = tuple(x for x in s.escalations if x.deadline != e.deadline)
     opened = OpenEscalation(deadline=e.deadline, level=e.level, raised_at=r.occurred_at)
-    return {"escalations": (*others, opened), "escalations_raised": s.escalations_raised + 1}
+    raised = s.escalations_raised + (1 if e.level == 1 else 0)
+    return {"escalations": (*others, opened), "escalations_raised": raised}
 
 
 @_folds(ev.EscalationResolved)
