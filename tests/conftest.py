@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 
 import pytest
+import pytest_asyncio
 import sqlalchemy as sa
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
 
+from cli.client import CaseClient
 from eventstore import EventStore, open_store
+from runtime.binaries import time_skipping_test_server
+from runtime.temporal import register_search_attributes
+from worker import build_worker
 
 POSTGRES_URL = os.environ.get(
     "CASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -82,3 +90,36 @@ def postgres_store() -> Iterator[EventStore]:
     store, schema = postgres_store_in_new_schema()
     yield store
     drop_schema(store, schema)
+
+
+# --- Temporal -------------------------------------------------------------------------------
+
+@pytest_asyncio.fixture(scope="session")
+async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping test server for the session (timers skip; no real sleeps)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=time_skipping_test_server(),
+        data_converter=pydantic_data_converter)
+    await register_search_attributes(env.client)
+    async with env:
+        yield env
+
+
+@dataclass
+class CaseWorld:
+    """A running worker on its own task queue, its store, and a client to drive cases."""
+
+    env: WorkflowEnvironment
+    store: EventStore
+    cases: CaseClient
+    task_queue: str
+
+
+@pytest_asyncio.fixture
+async def case_world(time_skipping_env: WorkflowEnvironment,
+                     sqlite_store: EventStore) -> AsyncIterator[CaseWorld]:
+    task_queue = f"cases-{uuid.uuid4().hex[:8]}"
+    async with build_worker(time_skipping_env.client, sqlite_store, task_queue):
+        yield CaseWorld(env=time_skipping_env, store=sqlite_store, task_queue=task_queue,
+                        cases=CaseClient(time_skipping_env.client, task_queue=task_queue,
+                                         store=sqlite_store))

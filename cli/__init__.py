@@ -1,0 +1,1 @@
+"""The command line of officers and auditors, and the client it drives cases through."""

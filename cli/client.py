@@ -1,0 +1,128 @@
+"""CaseClient: open a case, act on it, look at it — the one way officers' tools reach Temporal.
+
+Refusals come back as `ActionRefused` carrying the domain's own message, whether the rules
+refused in the update's validator (nothing recorded anywhere) or under the handler's lock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from domain.commands import AnyCommand, RequestCase
+from domain.deadlines import DeadlinePolicy
+from domain.rules import CommandRefused, decide
+from domain.state import CaseState
+from domain.vocabulary import CaseKind
+from eventstore import EventStore
+from workflows import search_attributes as sa
+from workflows.improvement_case import ImprovementCase
+from workflows.messages import (
+    TASK_QUEUE,
+    CaseStart,
+    CaseView,
+    case_id_for,
+    workflow_id_for,
+    workflow_id_for_case,
+)
+
+
+class ActionRefused(Exception):
+    """The case refused the action; nothing was recorded. The message says what to do."""
+
+
+class CaseNotFound(Exception):
+    pass
+
+
+class CaseClient:
+    def __init__(self, client: Client, *, task_queue: str = TASK_QUEUE,
+                 store: EventStore | None = None) -> None:
+        self.client = client
+        self.task_queue = task_queue
+        self.store = store
+
+    async def start(self, *, council: str, kind: CaseKind, reason: str, actor: str,
+                    scope: list[str] | None = None, budget_gap_pence: int | None = None,
+                    policy: DeadlinePolicy | None = None,
+                    now: datetime | None = None) -> CaseView:
+        """Open a case for a council; refused if that council has one of the kind open."""
+        year = (now or datetime.now(UTC)).year
+        case_id = self._free_case_id(kind, council, year)
+        request = RequestCase(actor=actor, case_id=case_id, council=council, kind=kind,
+                              reason=reason, scope=scope or [],
+                              budget_gap_pence=budget_gap_pence)
+        try:
+            decide(CaseState(case_id=case_id), request, now or datetime.now(UTC))
+        except CommandRefused as refused:
+            raise ActionRefused(str(refused)) from None
+        workflow_id = workflow_id_for(kind, council)
+        try:
+            handle = await self.client.start_workflow(
+                ImprovementCase.run, CaseStart(request=request, policy=policy or DeadlinePolicy()),
+                id=workflow_id, task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=TypedSearchAttributes([
+                    SearchAttributePair(sa.CASE_ID, case_id),
+                    SearchAttributePair(sa.COUNCIL, council),
+                    SearchAttributePair(sa.KIND, kind.value),
+                ]),
+            )
+        except WorkflowAlreadyStartedError:
+            open_case = await self.client.get_workflow_handle_for(
+                ImprovementCase.run, workflow_id).query(ImprovementCase.view)
+            stage = open_case.state.stage.label if open_case.state.stage else "starting"
+            raise ActionRefused(
+                f"council {council} already has an open {kind.value.replace('_', ' ')}: case "
+                f"{open_case.state.case_id} ({stage}); act on it, or withdraw it first"
+            ) from None
+        return await handle.execute_update(ImprovementCase.opened)
+
+    def _free_case_id(self, kind: CaseKind, council: str, year: int) -> str:
+        attempt = 1
+        while True:
+            case_id = case_id_for(kind, council, year, attempt)
+            if self.store is None or self.store.head(case_id)[0] == 0:
+                return case_id
+            attempt += 1
+
+    async def act(self, case_id: str, command: AnyCommand) -> CaseView:
+        """Send one action to the case; the answer is the case as it now stands."""
+        handle = await self._handle(case_id)
+        try:
+            return await handle.execute_update(ImprovementCase.act, command)
+        except WorkflowUpdateFailedError as failed:
+            cause = failed.cause
+            if isinstance(cause, ApplicationError):
+                raise ActionRefused(cause.message) from None
+            raise
+
+    async def view(self, case_id: str) -> CaseView:
+        handle = await self._handle(case_id)
+        return await handle.query(ImprovementCase.view)
+
+    async def _handle(self, case_id: str) -> WorkflowHandle[ImprovementCase, CaseView]:
+        try:
+            workflow_id = workflow_id_for_case(case_id)
+        except (ValueError, StopIteration):
+            raise CaseNotFound(f"{case_id!r} is not a case id (like cpc-E06000001-2026)") from None
+        handle = self.client.get_workflow_handle_for(ImprovementCase.run, workflow_id)
+        try:
+            current = await handle.query(ImprovementCase.view)
+        except RPCError:
+            raise CaseNotFound(f"case {case_id} is not known to Temporal") from None
+        if current.state.case_id != case_id:
+            raise CaseNotFound(
+                f"case {case_id} is no longer open; the council's current case of that kind "
+                f"is {current.state.case_id}")
+        return handle

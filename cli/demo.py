@@ -1,0 +1,135 @@
+"""`cases demo` (what `make demo` runs): real councils' cases through every stage on the dev
+server, with deadlines of seconds so that one lapse escalates and then resolves while you
+watch; then the status table, a timeline and the verify verdict. Leaves its store behind."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from datetime import UTC, datetime
+
+from cli import render
+from cli.client import CaseClient
+from cli.dev_server import dev_server
+from cli.journey import journey
+from domain import commands as cmd
+from domain.deadlines import DeadlinePolicy
+from domain.vocabulary import CaseKind, DeadlineName, Stage
+from eventstore import EventStore, open_store
+from eventstore.verify import verify_all
+from worker import build_worker
+from workflows.messages import CaseView
+
+COUNCILS = {
+    "E09000008": "Croydon",
+    "E08000025": "Birmingham",
+    "E06000001": "Hartlepool",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _say(text: str) -> None:
+    print(f"  · {text}", flush=True)
+
+
+async def _until(cases: CaseClient, case_id: str, what: str, test: object,
+                 timeout: float = 60) -> CaseView:
+    deadline = time.monotonic() + timeout
+    while True:
+        view = await cases.view(case_id)
+        if callable(test) and test(view):
+            return view
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"demo: {case_id} did not reach '{what}' in {timeout:.0f}s")
+        await asyncio.sleep(0.25)
+
+
+async def _on_time(cases: CaseClient, council: str, policy: DeadlinePolicy) -> CaseView:
+    view = await cases.start(council=council, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
+                             reason="Budget gap flagged by the s151 officer", actor="officer:demo",
+                             scope=["finance"], budget_gap_pence=420_000_000, policy=policy)
+    case_id = view.state.case_id
+    _say(f"{COUNCILS[council]}: opened {case_id}")
+    today = datetime.now(UTC).date()
+    for command in journey(council, today):
+        view = await cases.act(case_id, command)
+    _say(f"{COUNCILS[council]}: every stage on time, {view.state.stage}")
+    return view
+
+
+async def _lapses(cases: CaseClient, council: str, policy: DeadlinePolicy) -> CaseView:
+    view = await cases.start(council=council, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
+                             reason="Governance concerns after a critical audit letter",
+                             actor="officer:demo", policy=policy)
+    case_id = view.state.case_id
+    _say(f"{COUNCILS[council]}: opened {case_id}")
+    steps = list(journey(council, datetime.now(UTC).date()))
+    publish = next(i for i, c in enumerate(steps) if isinstance(c, cmd.PublishReport))
+    for command in steps[:publish]:
+        await cases.act(case_id, command)
+    _say(f"{COUNCILS[council]}: report final; the council does not publish it…")
+    await _until(cases, case_id, "escalation level 2", lambda v: any(
+        e.deadline == DeadlineName.REPORT_PUBLICATION and e.level >= 2
+        for e in v.state.escalations))
+    _say(f"{COUNCILS[council]}: report publication lapsed, escalated to level 2 "
+         "(chief executive, then LGA principal adviser)")
+    for command in steps[publish:]:
+        view = await cases.act(case_id, command)
+    _say(f"{COUNCILS[council]}: published; escalation resolved; {view.state.stage}")
+    return view
+
+
+async def _withdrawn(cases: CaseClient, council: str, policy: DeadlinePolicy) -> CaseView:
+    view = await cases.start(council=council, kind=CaseKind.FINANCE,
+                             reason="Finance peer review requested", actor="officer:demo",
+                             policy=policy)
+    case_id = view.state.case_id
+    await cases.act(case_id, cmd.ScopeCase(actor="officer:demo", scope=["finance"],
+                                           visit_mode="remote"))
+    view = await cases.act(case_id, cmd.WithdrawCase(
+        actor="officer:demo", reason="Council entered statutory intervention instead"))
+    _say(f"{COUNCILS[council]}: {case_id} withdrawn with a reason")
+    return view
+
+
+def _table(views: list[CaseView]) -> str:
+    rows = [{"case": v.state.case_id, "council": COUNCILS.get(v.state.council or "", ""),
+             "stage": v.state.stage.label if v.state.stage else "",
+             "events": str(v.state.version),
+             "escalations": f"{v.state.escalations_raised} raised, "
+                            f"{v.state.escalations_resolved} resolved"} for v in views]
+    return render.table(rows, ["case", "council", "stage", "events", "escalations"])
+
+
+async def run_demo(unit_seconds: int = 2) -> int:
+    started = time.monotonic()
+    store: EventStore = open_store()
+    store.migrate()
+    policy = DeadlinePolicy.demo(unit_seconds)
+    print(f"Demo: dev server + worker, store {store.engine.url}, deadlines in units of "
+          f"{unit_seconds}s", flush=True)
+    async with dev_server(_free_port()) as client, build_worker(client, store):
+        cases = CaseClient(client, store=store)
+        views = list(await asyncio.gather(_on_time(cases, "E09000008", policy),
+                                          _lapses(cases, "E08000025", policy),
+                                          _withdrawn(cases, "E06000001", policy)))
+    print("\nCases:\n" + _table(views))
+    escalated = views[1].state.case_id
+    print(f"\nTimeline of {escalated}:\n" + render.timeline(store.read_case(escalated)))
+    verdict = verify_all(store)
+    print(f"\nverify: {'intact' if verdict.ok else 'TAMPERED'} — {verdict.cases} case(s), "
+          f"{verdict.events} event(s)")
+    for problem in verdict.problems:
+        print(f"  {problem}")
+    print(f"\nDone in {time.monotonic() - started:.0f}s. The store stays at {store.engine.url}: "
+          f"try `cases history {escalated}` and `cases verify`.")
+    store.dispose()
+    all_closed = all(v.state.stage in (Stage.CLOSED, Stage.WITHDRAWN) for v in views)
+    return 0 if verdict.ok and all_closed else 1

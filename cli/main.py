@@ -1,0 +1,244 @@
+"""`cases`: the command line of case officers and auditors.
+
+Exit codes: 0 done; 2 bad input or an action the case refused (nothing was recorded);
+3 verification found a bad event; 1 anything else (say, Temporal unreachable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cli import render
+from cli.actions import BadInput, add_action_parsers, command_from_args
+from cli.client import ActionRefused, CaseClient, CaseNotFound
+from domain.deadlines import DeadlinePolicy
+from domain.state import fold
+from domain.vocabulary import CaseKind, Stage
+from eventstore import EventStore, open_store
+from eventstore.verify import verify, verify_all
+from runtime import logging as case_logging
+from runtime.temporal import connect
+from workflows.messages import CaseView
+
+EXIT_BAD_INPUT = 2
+EXIT_TAMPERED = 3
+_GSS = re.compile(r"^[EKNSW]\d{8}$")
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                        help="print machine-readable JSON")
+    common.add_argument("--log-format", choices=["console", "json"], default=argparse.SUPPRESS)
+    common.add_argument("--actor", default=argparse.SUPPRESS,
+                        help="who is acting, e.g. officer:siân.jones or council:E06000001 "
+                             "(default: $CASES_ACTOR, else officer:$USER)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(prog="cases", parents=[common], description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = sub.add_parser("dev", parents=[common],
+                         help="run the Temporal dev server and a worker (Ctrl-C stops both)")
+    dev.add_argument("--port", type=int, default=7233)
+    dev.add_argument("--db-file", type=Path, default=Path(".temporal/dev.db"),
+                     help="where the dev server keeps its state")
+    dev.add_argument("--ui", action="store_true", help="also serve the Temporal Web UI")
+
+    demo = sub.add_parser("demo", parents=[common],
+                          help="drive real councils' cases through every stage, then stop")
+    demo.add_argument("--unit-seconds", type=int, default=2,
+                      help="the demo policy's time unit (deadlines are a few units)")
+
+    start = sub.add_parser("start", parents=[common], help="open a case for a council")
+    start.add_argument("--council", required=True, metavar="GSS", help="e.g. E06000001")
+    start.add_argument("--kind", required=True, choices=[k.value for k in CaseKind])
+    start.add_argument("--reason", required=True)
+    start.add_argument("--scope", default="", metavar="A,B,…")
+    start.add_argument("--budget-gap-pence", type=int)
+    start.add_argument("--demo-deadlines", type=int, metavar="SECONDS",
+                       help="deadlines of a few SECONDS instead of months (for trying it out)")
+
+    add_action_parsers(sub, common)
+
+    status = sub.add_parser("status", parents=[common], help="where a case stands")
+    status.add_argument("case", metavar="CASE")
+    listing = sub.add_parser("list", parents=[common],
+                             help="open cases with stage, next deadline and escalation level")
+    listing.add_argument("--stage", choices=[s.value for s in Stage])
+    listing.add_argument("--council", metavar="GSS")
+    listing.add_argument("--kind", choices=[k.value for k in CaseKind])
+    listing.add_argument("--escalated", action="store_true", help="only escalated cases")
+    listing.add_argument("--all", action="store_true", help="closed cases too")
+    history = sub.add_parser("history", parents=[common], help="a case's timeline, from the store")
+    history.add_argument("case", metavar="CASE")
+    check = sub.add_parser("verify", parents=[common],
+                           help="recompute every hash; exit 3 naming the first bad event")
+    check.add_argument("case", metavar="CASE", nargs="?")
+    return parser
+
+
+def _actor(args: argparse.Namespace) -> str:
+    actor = getattr(args, "actor", None) or os.environ.get("CASES_ACTOR")
+    return actor or f"officer:{getpass.getuser()}"
+
+
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        print(text)
+
+
+def _view_json(view: CaseView) -> Any:
+    return view.model_dump(mode="json")
+
+
+async def _start(args: argparse.Namespace, store: EventStore) -> int:
+    if not _GSS.match(args.council):
+        raise BadInput(f"--council {args.council!r}: expected a GSS code like E06000001")
+    if args.demo_deadlines is not None and not 1 <= args.demo_deadlines <= 3600:
+        raise BadInput("--demo-deadlines: between 1 and 3600 seconds")
+    policy = DeadlinePolicy.demo(args.demo_deadlines) if args.demo_deadlines else None
+    cases = CaseClient(await connect(), store=store)
+    view = await cases.start(council=args.council, kind=CaseKind(args.kind), reason=args.reason,
+                             actor=_actor(args), policy=policy,
+                             scope=[s.strip() for s in args.scope.split(",") if s.strip()],
+                             budget_gap_pence=args.budget_gap_pence)
+    _print(args, _view_json(view), render.status(view))
+    return 0
+
+
+async def _act(args: argparse.Namespace, store: EventStore) -> int:
+    command = command_from_args(args, _actor(args))
+    cases = CaseClient(await connect(), store=store)
+    view = await cases.act(args.case, command)
+    _print(args, _view_json(view), render.status(view))
+    return 0
+
+
+async def _status(args: argparse.Namespace, store: EventStore) -> int:
+    try:
+        view = await CaseClient(await connect(), store=store).view(args.case)
+    except (CaseNotFound, RuntimeError) as unavailable:
+        events = store.read_case(args.case)
+        if not events:
+            raise CaseNotFound(f"no case {args.case} in Temporal or in the store") from None
+        state = fold(args.case, [e.to_recorded() for e in events])
+        view = CaseView(state=state)
+        print(f"(from the store: {unavailable})", file=sys.stderr)
+    _print(args, _view_json(view), render.status(view))
+    return 0
+
+
+async def _list(args: argparse.Namespace) -> int:
+    client = await connect()
+    clauses = ["WorkflowType = 'ImprovementCase'"]
+    if not args.all:
+        clauses.append("ExecutionStatus = 'Running'")
+    if args.council:
+        if not _GSS.match(args.council):
+            raise BadInput(f"--council {args.council!r}: expected a GSS code like E06000001")
+        clauses.append(f"CouncilCode = '{args.council}'")
+    if args.stage:
+        clauses.append(f"CaseStage = '{args.stage}'")
+    if args.kind:
+        clauses.append(f"CaseKind = '{args.kind}'")
+    if args.escalated:
+        clauses.append("EscalationLevel > 0")
+    rows = []
+    async for execution in client.list_workflows(" AND ".join(clauses)):
+        attributes = execution.typed_search_attributes
+        row = {"case": "", "council": "", "kind": "", "stage": "", "next deadline": "",
+               "escalation": "", "status": execution.status.name if execution.status else ""}
+        for pair in attributes:
+            key = {"CaseId": "case", "CouncilCode": "council", "CaseKind": "kind",
+                   "CaseStage": "stage", "NextDeadline": "next deadline",
+                   "EscalationLevel": "escalation"}.get(pair.key.name)
+            if key:
+                row[key] = pair.value.strftime("%Y-%m-%d %H:%M") if hasattr(
+                    pair.value, "strftime") else str(pair.value)
+        rows.append(row)
+    rows.sort(key=lambda r: (r["next deadline"] or "~", r["case"]))
+    columns = ["case", "council", "kind", "stage", "next deadline", "escalation"]
+    _print(args, rows, render.table(rows, columns))
+    return 0
+
+
+def _history(args: argparse.Namespace, store: EventStore) -> int:
+    events = store.read_case(args.case)
+    if not events:
+        raise CaseNotFound(f"no case {args.case} in the store")
+    _print(args, [render.event_json(e) for e in events], render.timeline(events))
+    return 0
+
+
+def _verify(args: argparse.Namespace, store: EventStore) -> int:
+    verdict = verify(store, args.case) if args.case else verify_all(store)
+    if args.case and verdict.events == 0:
+        raise CaseNotFound(f"no case {args.case} in the store")
+    data = {"ok": verdict.ok, "cases": verdict.cases, "events": verdict.events,
+            "problems": [vars(p) for p in verdict.problems]}
+    text = (f"intact: {verdict.cases} case(s), {verdict.events} event(s), every hash and link "
+            "verified" if verdict.ok else "\n".join(f"TAMPERED: {p}" for p in verdict.problems))
+    _print(args, data, text)
+    return 0 if verdict.ok else EXIT_TAMPERED
+
+
+async def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "dev":
+        from cli.dev import run_dev
+
+        return await run_dev(args.port, args.db_file, args.ui)
+    if args.command == "demo":
+        from cli.demo import run_demo
+
+        return await run_demo(args.unit_seconds)
+    store = open_store()
+    store.migrate()
+    try:
+        if args.command == "start":
+            return await _start(args, store)
+        if args.command == "status":
+            return await _status(args, store)
+        if args.command == "list":
+            return await _list(args)
+        if args.command == "history":
+            return _history(args, store)
+        if args.command == "verify":
+            return _verify(args, store)
+        return await _act(args, store)
+    finally:
+        store.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    quiet = args.command == "demo" and not hasattr(args, "log_format")
+    case_logging.configure(getattr(args, "log_format", "console"),
+                           level=logging.WARNING if quiet else logging.INFO)
+    try:
+        code = asyncio.run(_dispatch(args))
+    except (BadInput, ActionRefused, CaseNotFound) as refused:
+        print(f"cases: {refused}", file=sys.stderr)
+        code = EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        code = 130
+    except RuntimeError as failure:
+        print(f"cases: {failure}", file=sys.stderr)
+        code = 1
+    sys.exit(code)

@@ -1,0 +1,79 @@
+"""How cases look in a terminal: a status block, a timeline, a table of open cases."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from domain.deadlines import Due
+from eventstore import StoredEvent
+from workflows.messages import CaseView
+
+
+def when(moment: datetime | None) -> str:
+    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def due_text(due: Due | None) -> str:
+    if due is None:
+        return "none"
+    verb = "lapses" if due.action == "lapse" else "escalates"
+    return f"{due.deadline.label} {verb} at {when(due.due_at)}"
+
+
+def status(view: CaseView) -> str:
+    s = view.state
+    lines = [
+        f"case      {s.case_id}",
+        f"council   {s.council}",
+        f"kind      {s.kind.value.replace('_', ' ') if s.kind else '—'}",
+        f"stage     {s.stage.label if s.stage else 'not started'}  (version {s.version})",
+        f"next      {due_text(view.next_deadline)}",
+    ]
+    if s.team:
+        lines.append("team      " + ", ".join(f"{p.name} ({p.role.replace('_', ' ')})"
+                                               for p in s.team))
+    for report in s.reports:
+        note = f" — correction: {report.correction_reason}" if report.correction_reason else ""
+        lines.append(f"report    v{report.report_version} {report.status} "
+                     f"{report.document_sha256[:12]}…{note}")
+    for escalation in s.escalations:
+        lines.append(f"escalated {escalation.deadline.label} at level {escalation.level} "
+                     f"since {when(escalation.raised_at)}")
+    if s.missed_deadlines:
+        lines.append("missed    " + ", ".join(d.label for d in s.missed_deadlines))
+    if s.withdrawal_reason:
+        lines.append(f"withdrawn {s.withdrawal_reason}")
+    return "\n".join(lines)
+
+
+def _brief(payload: dict[str, Any]) -> str:
+    text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in payload.items()
+                     if k not in ("rationale",))
+    return text if len(text) <= 110 else text[:107] + "…"
+
+
+def timeline(events: Sequence[StoredEvent]) -> str:
+    if not events:
+        return "no events"
+    return "\n".join(f"v{e.version:<3} {when(e.occurred_at)}  {e.actor:<24} {e.type:<32} "
+                     f"{_brief(e.payload)}" for e in events)
+
+
+def table(rows: Sequence[dict[str, str]], columns: Sequence[str]) -> str:
+    if not rows:
+        return "no cases"
+    widths = {c: max(len(c), *(len(r.get(c, "")) for r in rows)) for c in columns}
+    header = "  ".join(c.upper().ljust(widths[c]) for c in columns)
+    body = ["  ".join(r.get(c, "").ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join([header, *body])
+
+
+def event_json(event: StoredEvent) -> dict[str, Any]:
+    return {"position": event.position, "case_id": event.case_id, "version": event.version,
+            "event_id": event.event_id, "type": event.type,
+            "schema_version": event.schema_version,
+            "occurred_at": event.occurred_at.isoformat(), "actor": event.actor,
+            "payload": event.payload, "prev_hash": event.prev_hash, "hash": event.hash}
