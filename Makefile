@@ -27,6 +27,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy .
 
+demo: $(STAMP)
+	$(BIN)/cases demo
+
 bench: $(STAMP)
 	$(BIN)/python bench/append.py
 
