@@ -24,7 +24,7 @@ def format_time(moment: datetime) -> str:
     """`YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC, the only form of time the hash sees."""
     if moment.tzinfo is None:
         raise ValueError("occurred_at must carry a timezone")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _keys_are_ascii(value: Any) -> bool:

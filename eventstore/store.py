@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import IntegrityError
 
 from eventstore import migrate
-from eventstore.chain import GENESIS_HASH, event_hash
+from eventstore.chain import GENESIS_HASH, canonical_json, event_hash
 from eventstore.config import database_url, normalise_url
 from eventstore.errors import EventIdConflict, InvalidEvent, VersionConflict
 from eventstore.records import NewEvent, OutboxMessage, StoredEvent, as_utc
@@ -249,10 +249,12 @@ def _stored(row: sa.Row[Any]) -> StoredEvent:
 def _same(stored: StoredEvent, case_id: str, version: int, new: NewEvent) -> bool:
     """The same event, retried. `occurred_at` is left out on purpose: a retry that comes back
     later (a workflow task re-run after a crash) carries a later clock reading for the very
-    same event, and the first recording's time stands."""
+    same event, and the first recording's time stands. Payloads compare as canonical JSON,
+    where `true` is not `1`."""
     return (stored.case_id == case_id and stored.version == version
             and stored.type == new.type and stored.schema_version == new.schema_version
-            and stored.actor == new.actor and stored.payload == new.payload)
+            and stored.actor == new.actor
+            and canonical_json(stored.payload) == canonical_json(new.payload))
 
 
 def _utc_param(engine: Engine, moment: datetime) -> datetime:

@@ -179,10 +179,30 @@ class EventStoreContract:
 
     def test_plain_update_and_delete_are_refused_by_the_database(self, store: EventStore) -> None:
         append_case(store, "case-a", 2)
-        for sql in ("UPDATE events SET actor = 'officer:mallory'", "DELETE FROM events"):
+        refused = ["UPDATE events SET actor = 'officer:mallory'", "DELETE FROM events"]
+        if store.engine.dialect.name == "postgresql":
+            refused.append("TRUNCATE events")
+        for sql in refused:
             with pytest.raises(sa.exc.DBAPIError, match="append-only"), store.engine.begin() as c:
                 c.exec_driver_sql(sql)
         assert verify(store, "case-a").ok and len(store.read_case("case-a")) == 2
+
+    def test_a_retry_whose_payload_differs_only_as_true_for_1_is_refused(
+        self, store: EventStore
+    ) -> None:
+        first = new_event("case-a", 1, payload={"flag": 1})
+        store.append("case-a", 0, [first])
+        retry = NewEvent(first.event_id, first.type, 1, first.occurred_at, first.actor,
+                         {"flag": True})
+        with pytest.raises(EventIdConflict):
+            store.append("case-a", 0, [retry])
+
+    def test_a_retry_recorded_later_keeps_the_first_time(self, store: EventStore) -> None:
+        first = new_event("case-a", 1)
+        [stored] = store.append("case-a", 0, [first])
+        later = NewEvent(first.event_id, first.type, 1, first.occurred_at + timedelta(hours=1),
+                         first.actor, first.payload)
+        assert store.append("case-a", 0, [later]) == [stored]
 
     def test_an_intact_store_verifies(self, store: EventStore) -> None:
         append_case(store, "case-a", 3)

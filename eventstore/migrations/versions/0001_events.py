@@ -51,6 +51,11 @@ def upgrade() -> None:
             "CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events "
             "FOR EACH ROW EXECUTE FUNCTION events_are_append_only()"
         )
+        # Row triggers do not fire on TRUNCATE; a statement trigger does.
+        op.execute(
+            "CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events "
+            "FOR EACH STATEMENT EXECUTE FUNCTION events_are_append_only()"
+        )
     else:
         for operation in ("UPDATE", "DELETE"):
             op.execute(
