@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import signal
 from collections.abc import Sequence
 
 import structlog
@@ -15,6 +16,7 @@ from temporalio.worker import Worker
 from activities.store_activities import StoreActivities
 from eventstore import EventStore, open_store
 from runtime import logging as case_logging
+from runtime.process import exit_now
 from runtime.temporal import connect
 from workflows.improvement_case import ImprovementCase
 from workflows.messages import TASK_QUEUE
@@ -40,8 +42,13 @@ async def run(task_queue: str = TASK_QUEUE) -> None:
     client = await connect()
     log.info("worker starting", task_queue=task_queue, namespace=client.namespace,
              database=store.engine.url.render_as_string(hide_password=True))
+    stopping = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
     async with build_worker(client, store, task_queue):
-        await asyncio.Event().wait()
+        await stopping.wait()
+        log.info("worker stopping: finishing the tasks in hand")
+    store.dispose()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -54,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(run(args.task_queue))
     except KeyboardInterrupt:
         log.info("worker stopped")
+    exit_now(0)
 
 
 if __name__ == "__main__":

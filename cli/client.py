@@ -98,7 +98,12 @@ class CaseClient:
 
     async def act(self, case_id: str, command: AnyCommand) -> CaseView:
         """Send one action to the case; the answer is the case as it now stands."""
-        handle = await self._handle(case_id)
+        handle, current = await self._handle(case_id)
+        if not current.state.is_open:  # a finished workflow takes no updates: say why
+            try:
+                decide(current.state, command, datetime.now(UTC))
+            except CommandRefused as refused:
+                raise ActionRefused(str(refused)) from None
         try:
             return await handle.execute_update(ImprovementCase.act, command)
         except WorkflowUpdateFailedError as failed:
@@ -108,10 +113,10 @@ class CaseClient:
             raise
 
     async def view(self, case_id: str) -> CaseView:
-        handle = await self._handle(case_id)
-        return await handle.query(ImprovementCase.view)
+        return (await self._handle(case_id))[1]
 
-    async def _handle(self, case_id: str) -> WorkflowHandle[ImprovementCase, CaseView]:
+    async def _handle(self, case_id: str) -> tuple[WorkflowHandle[ImprovementCase, CaseView],
+                                                   CaseView]:
         try:
             workflow_id = workflow_id_for_case(case_id)
         except (ValueError, StopIteration):
@@ -125,4 +130,4 @@ class CaseClient:
             raise CaseNotFound(
                 f"case {case_id} is no longer open; the council's current case of that kind "
                 f"is {current.state.case_id}")
-        return handle
+        return handle, current

@@ -27,6 +27,7 @@ from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, open_store
 from eventstore.verify import verify, verify_all
 from runtime import logging as case_logging
+from runtime.process import exit_now
 from runtime.temporal import connect
 from workflows.messages import CaseView
 
@@ -241,4 +242,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     except RuntimeError as failure:
         print(f"cases: {failure}", file=sys.stderr)
         code = 1
-    sys.exit(code)
+    exit_now(code)
+
