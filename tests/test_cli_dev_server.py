@@ -1,0 +1,155 @@
+"""The CLI as a user types it, against the real dev server and a worker in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from eventstore import open_store
+from eventstore.verify import verify_all
+
+BIN = Path(sys.executable).parent
+
+
+class Shell:
+    """Runs `cases …` and `cases-worker` with one environment, like a terminal would."""
+
+    def __init__(self, env: WorkflowEnvironment, database: Path) -> None:
+        self.environ = {**os.environ,
+                        "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+                        "TEMPORAL_NAMESPACE": "default",
+                        "CASES_DATABASE_URL": f"sqlite:///{database}",
+                        "CASES_ACTOR": "officer:siân.jones"}
+        self.database = database
+
+    def cases(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([str(BIN / "cases"), *args], env=self.environ, text=True,
+                              capture_output=True, timeout=60, check=False)
+        assert done.returncode == expect, (args, done.returncode, done.stdout, done.stderr)
+        return done
+
+    def start_worker(self) -> subprocess.Popen[str]:
+        return subprocess.Popen([str(BIN / "cases-worker"), "--log-format", "json"],
+                                env=self.environ, text=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+@pytest.fixture
+def shell(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> Iterator[Shell]:
+    yield Shell(dev_server_env, tmp_path / "cases.db")
+
+
+@pytest.fixture
+def worker(shell: Shell) -> Iterator[subprocess.Popen[str]]:
+    process = shell.start_worker()
+    yield process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+COUNCIL = "E08000025"
+
+
+def journey_args(case: str, today: str) -> list[list[str]]:
+    """Every action of a corporate peer challenge, as typed on the command line."""
+    contact = f"council:{COUNCIL}"
+    digest = "ab" * 32
+    return [
+        ["scope", case, "--scope", "finance,governance", "--visit-mode", "on_site"],
+        ["propose-team", case, "--peer", "p1|Cllr Amina Shah|lead_member|E09000008",
+         "--peer", "p2|Dr Tom Reyes|lead_officer|E06000047",
+         "--peer", "p3|Jo Pike|officer|E07000223", "--peer", "p4|Sam Ode|challenge_manager"],
+        ["confirm-team", case],
+        ["schedule-visit", case, "--mode", "remote", "--starts-on", today, "--ends-on", today],
+        ["record-visit", case, "--started-on", today, "--ended-on", today],
+        ["give-feedback", case, "--given-on", today, "--summary", "Good grip on finances."],
+        ["draft-report", case, "--document-sha256", digest, "--sent-on", today],
+        ["factual-accuracy-comments", case, "--comments", "Para 4: £12m.", "--actor", contact],
+        ["finalise-report", case, "--document-sha256", "cd" * 32],
+        ["publish-report", case, "--published-on", today, "--url", "https://example.org/r"],
+        ["publish-action-plan", case, "--published-on", today, "--url",
+         "https://example.org/a", "--actor", contact],
+        ["hold-progress-review", case, "--started-on", today, "--ended-on", today],
+        ["publish-progress-review", case, "--published-on", today, "--url",
+         "https://example.org/p"],
+        ["close", case],
+    ]
+
+
+def test_a_case_from_start_to_closed_as_typed(shell: Shell,
+                                              worker: subprocess.Popen[str]) -> None:
+    started = shell.cases("start", "--council", COUNCIL, "--kind", "corporate_peer_challenge",
+                          "--reason", "Budget gap flagged", "--json")
+    case = json.loads(started.stdout)["state"]["case_id"]
+    assert case == f"cpc-{COUNCIL}-{datetime.now(UTC).year}"
+    listed = json.loads(shell.cases("list", "--council", COUNCIL, "--json").stdout)
+    assert [row["case"] for row in listed] == [case] or listed == []  # visibility may lag
+
+    today = datetime.now(UTC).date().isoformat()
+    stages = []
+    for args in journey_args(case, today):
+        answer = json.loads(shell.cases(*args, "--json").stdout)
+        stages.append(answer["state"]["stage"])
+    assert stages[-1] == "closed"
+    assert "report_published" in stages and "progress_review_published" in stages
+
+    status = json.loads(shell.cases("status", case, "--json").stdout)
+    assert status["state"]["version"] == 15
+    history = json.loads(shell.cases("history", case, "--json").stdout)
+    assert [e["version"] for e in history] == list(range(1, 16))
+    assert history[0]["type"] == "CaseRequested" and history[-1]["type"] == "CaseClosed"
+    assert "intact" in shell.cases("verify").stdout
+    assert "intact" in shell.cases("verify", case).stdout
+
+
+def test_bad_input_and_refusals_exit_2_and_record_nothing(
+    shell: Shell, worker: subprocess.Popen[str]
+) -> None:
+    shell.cases("start", "--council", "E06000001", "--kind", "finance", "--reason", "x")
+    case = f"fin-E06000001-{datetime.now(UTC).year}"
+    before = open_store(f"sqlite:///{shell.database}").last_position()
+    refused = [
+        (["start", "--council", "E06000001", "--kind", "finance", "--reason", "again"],
+         "already has an open finance"),
+        (["start", "--council", "nowhere", "--kind", "finance", "--reason", "x"], "GSS code"),
+        (["publish-report", case, "--published-on", "2026-01-01", "--url", "https://e.org"],
+         "cannot publish the report"),
+        (["scope", case, "--scope", "finance", "--visit-mode", "on_site", "--actor",
+          "council:E06000001"], "only a case officer"),
+        (["schedule-visit", case, "--mode", "on_site", "--starts-on", "2026-13-01",
+          "--ends-on", "2026-12-01"], "--starts-on"),
+        (["status", "cpc-E09999999-2026"], "no case"),
+        (["history", "not a case"], "no case"),
+    ]
+    for args, message in refused:
+        done = shell.cases(*args, expect=2)
+        assert message in done.stderr, (args, done.stderr)
+    assert open_store(f"sqlite:///{shell.database}").last_position() == before
+
+
+def test_verify_exits_3_naming_the_first_bad_event(shell: Shell,
+                                                   worker: subprocess.Popen[str]) -> None:
+    shell.cases("start", "--council", "E06000047", "--kind", "planning", "--reason", "x")
+    case = f"pln-E06000047-{datetime.now(UTC).year}"
+    shell.cases("scope", case, "--scope", "planning", "--visit-mode", "remote")
+    import sqlite3
+
+    with sqlite3.connect(shell.database) as db:
+        db.execute("DROP TRIGGER events_no_update")
+        db.execute("UPDATE events SET actor = 'officer:mallory' WHERE version = 2")
+    done = shell.cases("verify", expect=3)
+    assert f"case {case} version 2: altered" in done.stdout
+    assert not verify_all(open_store(f"sqlite:///{shell.database}")).ok
