@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -13,10 +16,18 @@ log = structlog.get_logger("activities")
 
 
 class StoreActivities:
-    """Bound to one store; registered on the worker as plain (thread-run) activities."""
+    """Bound to one store; registered on the worker as plain (thread-run) activities.
 
-    def __init__(self, store: EventStore) -> None:
+    `pause_after_append` (env CASES_FAULT_PAUSE_AFTER_APPEND, seconds) is a fault-injection
+    point for the crash tests: it holds the activity after its commit, so a worker killed
+    then dies between "stored" and "the workflow knows it is stored".
+    """
+
+    def __init__(self, store: EventStore, pause_after_append: float | None = None) -> None:
         self.store = store
+        if pause_after_append is None:
+            pause_after_append = float(os.environ.get("CASES_FAULT_PAUSE_AFTER_APPEND", "0"))
+        self.pause_after_append = pause_after_append
 
     @activity.defn(name=APPEND_EVENTS)
     def append_events(self, request: AppendEvents) -> Appended:
@@ -36,6 +47,8 @@ class StoreActivities:
             bound.error("append refused", error=str(conflict))
             raise ApplicationError(str(conflict), type=type(conflict).__name__,
                                    non_retryable=True) from conflict
+        if self.pause_after_append:
+            time.sleep(self.pause_after_append)
         last = stored[-1]
         bound.info("events appended", version=last.version,
                    types=[e.type for e in request.events], actor=request.events[-1].actor)
