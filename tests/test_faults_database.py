@@ -1,0 +1,90 @@
+"""PostgreSQL unreachable for 30 s while cases are driven: appends retry, cases resume."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+import pytest_asyncio
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from temporalio.testing import WorkflowEnvironment
+
+from cli.client import CaseClient
+from cli.journey import journey
+from domain.vocabulary import CaseKind, Stage
+from eventstore import EventStore, open_store
+from eventstore.outbox import for_case
+from eventstore.verify import verify_all
+from tests.conftest import POSTGRES_URL, need_postgres
+from tests.tcp_proxy import CuttableProxy
+from worker import build_worker
+
+OUTAGE_SECONDS = 30
+
+
+@pytest_asyncio.fixture
+async def store_behind_proxy() -> AsyncIterator[tuple[EventStore, CuttableProxy]]:
+    need_postgres()
+    url = make_url(POSTGRES_URL)
+    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
+    proxy.start()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    store = open_store(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False),
+                       connect_args={"options": f"-csearch_path={schema}", "connect_timeout": 3})
+    store.migrate()
+    yield store, proxy
+    store.dispose()
+    proxy.stop()
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+async def test_postgres_unreachable_for_30_seconds_loses_nothing(
+    dev_server_env: WorkflowEnvironment, store_behind_proxy: tuple[EventStore, CuttableProxy]
+) -> None:
+    """Promise: while the database is unreachable, accepted actions wait and retry with
+    backoff; when it returns they are stored once each, with their notifications once."""
+    store, proxy = store_behind_proxy
+    task_queue = f"pg-outage-{uuid.uuid4().hex[:6]}"
+    cases = CaseClient(dev_server_env.client, task_queue=task_queue, store=store)
+    async with build_worker(dev_server_env.client, store, task_queue):
+        councils = ["E08000025", "E09000008", "E06000047"]
+        case_ids = [(await cases.start(council=c, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
+                                       reason="Outage test", actor="officer:a")).state.case_id
+                    for c in councils]
+        steps = {c: list(journey(c, datetime.now(UTC).date())) for c in councils}
+        for council, case_id in zip(councils, case_ids, strict=True):
+            for step in steps[council][:3]:
+                await cases.act(case_id, step)
+
+        proxy.cut()
+        during = [asyncio.create_task(cases.act(case_id, steps[council][3]))
+                  for council, case_id in zip(councils, case_ids, strict=True)]
+        await asyncio.sleep(OUTAGE_SECONDS)
+        assert not any(task.done() for task in during), "nothing can be stored while cut"
+        proxy.restore()
+        answers = await asyncio.wait_for(asyncio.gather(*during), timeout=120)
+        assert all(a.state.stage == Stage.VISIT_SCHEDULED for a in answers)
+
+        for council, case_id in zip(councils, case_ids, strict=True):
+            for step in steps[council][4:]:
+                view = await cases.act(case_id, step)
+            assert view.state.stage == Stage.CLOSED
+
+    for case_id in case_ids:
+        stored = store.read_case(case_id)
+        assert [e.version for e in stored] == list(range(1, 16))
+        assert len({e.event_id for e in stored}) == 15
+        notices = for_case(store, case_id)
+        assert len(notices) == len({(n.event_id, n.recipient) for n in notices}) > 0
+    assert verify_all(store).ok
