@@ -18,8 +18,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from cli import render
-from cli.actions import BadInput, add_action_parsers, command_from_args
+from cli.actions import BadInput, add_action_parsers, command_from_args, describe
 from cli.client import ActionRefused, CaseClient, CaseNotFound
 from domain.deadlines import DeadlinePolicy
 from domain.state import fold
@@ -227,20 +229,29 @@ async def _dispatch(args: argparse.Namespace) -> int:
         store.dispose()
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse, act, and answer with an exit code; every refusal is exit 2 with its reason."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as parse_error:  # argparse has printed the reason
+        return int(parse_error.code or 0)
     quiet = args.command == "demo" and not hasattr(args, "log_format")
     case_logging.configure(getattr(args, "log_format", "console"),
                            level=logging.WARNING if quiet else logging.INFO)
     try:
-        code = asyncio.run(_dispatch(args))
+        return asyncio.run(_dispatch(args))
     except (BadInput, ActionRefused, CaseNotFound) as refused:
         print(f"cases: {refused}", file=sys.stderr)
-        code = EXIT_BAD_INPUT
+        return EXIT_BAD_INPUT
+    except ValidationError as invalid:
+        print(f"cases: {describe(invalid)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        code = 130
+        return 130
     except RuntimeError as failure:
         print(f"cases: {failure}", file=sys.stderr)
-        code = 1
-    exit_now(code)
+        return 1
 
+
+def main(argv: Sequence[str] | None = None) -> None:
+    exit_now(run(argv))
