@@ -18,6 +18,7 @@ from eventstore import EventStore, open_store
 from runtime import logging as case_logging
 from runtime.process import exit_now
 from runtime.temporal import connect
+from workflows.checkpoints import RecordCheckpoint
 from workflows.improvement_case import ImprovementCase
 from workflows.messages import TASK_QUEUE
 
@@ -30,8 +31,8 @@ def build_worker(client: Client, store: EventStore, task_queue: str = TASK_QUEUE
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ImprovementCase],
-        activities=[activities.append_events],
+        workflows=[ImprovementCase, RecordCheckpoint],
+        activities=[activities.append_events, activities.record_checkpoint],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=16),
     )
 

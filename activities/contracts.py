@@ -50,3 +50,25 @@ class Appended(BaseModel):
     hash: str
     last_position: int
     occurred_at: list[datetime]
+
+
+RECORD_CHECKPOINT = "record_checkpoint"
+
+
+class CheckpointRequest(BaseModel):
+    """Record every case's head now; `event_id` comes from the workflow, so retries are no-ops."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str
+    at: datetime
+    publish_to: str = "auditors"
+
+
+class CheckpointSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    checkpoint: int
+    cases: int
+    merkle_root: str
+    last_position: int

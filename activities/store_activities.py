@@ -9,8 +9,22 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import APPEND_EVENTS, Appended, AppendEvents
-from eventstore import EventIdConflict, EventStore, NewEvent, OutboxMessage, VersionConflict
+from activities.contracts import (
+    APPEND_EVENTS,
+    RECORD_CHECKPOINT,
+    Appended,
+    AppendEvents,
+    CheckpointRequest,
+    CheckpointSummary,
+)
+from eventstore import (
+    EventIdConflict,
+    EventStore,
+    NewEvent,
+    OutboxMessage,
+    VersionConflict,
+    checkpoints,
+)
 
 log = structlog.get_logger("activities")
 
@@ -54,3 +68,15 @@ class StoreActivities:
                    types=[e.type for e in request.events], actor=request.events[-1].actor)
         return Appended(version=last.version, hash=last.hash, last_position=last.position,
                         occurred_at=[e.occurred_at for e in stored])
+
+    @activity.defn(name=RECORD_CHECKPOINT)
+    def record_checkpoint(self, request: CheckpointRequest) -> CheckpointSummary:
+        stored = checkpoints.record_checkpoint(self.store, event_id=request.event_id, at=request.at,
+                                               actor="system:checkpoint",
+                                               publish_to=request.publish_to)
+        summary = CheckpointSummary(checkpoint=stored.version,
+                                    cases=len(stored.payload["heads"]),
+                                    merkle_root=stored.payload["merkle_root"],
+                                    last_position=stored.payload["last_position"])
+        log.info("checkpoint recorded", **summary.model_dump())
+        return summary

@@ -32,6 +32,8 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     schema_version: ClassVar[int] = 1
+    case_event: ClassVar[bool] = True
+    """False for events of other streams (checkpoints), which a case never folds."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

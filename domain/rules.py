@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from domain import commands as cmd
 from domain import events as ev
+from domain.checkpoints import CHECKPOINT_STREAM
 from domain.state import CaseState
 from domain.vocabulary import ActorRole, CaseKind, DeadlineName, Stage, role_of
 
@@ -102,6 +103,8 @@ def _request(state: CaseState, c: cmd.RequestCase, now: datetime) -> list[ev.Eve
         raise CommandRefused(state, "this case already exists; choose another case id")
     if c.case_id != state.case_id:
         raise CommandRefused(state, f"the command is for case {c.case_id}, not this one")
+    if c.case_id == CHECKPOINT_STREAM:
+        raise CommandRefused(state, f"{CHECKPOINT_STREAM!r} names the checkpoint stream")
     _need_role(state, c, "request a case", ActorRole.OFFICER)
     return [ev.CaseRequested(council=c.council, kind=c.kind, reason=c.reason, scope=c.scope,
                              budget_gap_pence=c.budget_gap_pence)]
