@@ -14,11 +14,14 @@ import logging
 import os
 import re
 import sys
+import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from cli import render
 from cli.actions import BadInput, add_action_parsers, command_from_args, describe
@@ -27,11 +30,14 @@ from domain.deadlines import DeadlinePolicy
 from domain.state import fold
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, open_store
+from eventstore.checkpoints import load_checkpoint, verify_against
+from eventstore.config import database_url
 from eventstore.verify import verify, verify_all
 from runtime import logging as case_logging
 from runtime.process import exit_now
 from runtime.temporal import connect
-from workflows.messages import CaseView
+from workflows.checkpoints import SCHEDULE_ID, RecordCheckpoint, schedule_checkpoints
+from workflows.messages import TASK_QUEUE, CaseView
 
 EXIT_BAD_INPUT = 2
 EXIT_TAMPERED = 3
@@ -92,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("verify", parents=[common],
                            help="recompute every hash; exit 3 naming the first bad event")
     check.add_argument("case", metavar="CASE", nargs="?")
+    check.add_argument("--against-checkpoint", metavar="N", nargs="?", type=int, const=0,
+                       help="also compare with checkpoint N (default: the newest), which "
+                            "catches a truncated tail and a whole case deleted")
+    points = sub.add_parser("checkpoint", parents=[common],
+                            help="record every case's head and a Merkle root")
+    points.add_argument("when", choices=["now", "schedule"],
+                        help="now: record one; schedule: record one every --every minutes")
+    points.add_argument("--every", type=int, default=60, metavar="MINUTES")
     return parser
 
 
@@ -192,14 +206,41 @@ def _history(args: argparse.Namespace, store: EventStore) -> int:
 
 def _verify(args: argparse.Namespace, store: EventStore) -> int:
     verdict = verify(store, args.case) if args.case else verify_all(store)
-    if args.case and verdict.events == 0:
+    if args.case and verdict.events == 0 and args.against_checkpoint is None:
         raise CaseNotFound(f"no case {args.case} in the store")
+    if args.against_checkpoint is not None:
+        number = args.against_checkpoint or None
+        point = load_checkpoint(store, number)
+        if point is None:
+            raise CaseNotFound(f"no checkpoint {number or ''} in the store; record one with "
+                               "`cases checkpoint now`".replace("  ", " "))
+        found = verify_against(store, point)
+        if args.case:
+            found = [p for p in found if p.case_id == args.case]
+        verdict.problems += [p for p in found if p not in verdict.problems]
     data = {"ok": verdict.ok, "cases": verdict.cases, "events": verdict.events,
             "problems": [vars(p) for p in verdict.problems]}
     text = (f"intact: {verdict.cases} case(s), {verdict.events} event(s), every hash and link "
             "verified" if verdict.ok else "\n".join(f"TAMPERED: {p}" for p in verdict.problems))
     _print(args, data, text)
     return 0 if verdict.ok else EXIT_TAMPERED
+
+
+async def _checkpoint(args: argparse.Namespace) -> int:
+    client = await connect()
+    if args.when == "schedule":
+        if not 1 <= args.every <= 7 * 24 * 60:
+            raise BadInput("--every: between 1 minute and a week")
+        await schedule_checkpoints(client, timedelta(minutes=args.every), TASK_QUEUE)
+        _print(args, {"schedule": SCHEDULE_ID, "every_minutes": args.every},
+               f"checkpoint schedule {SCHEDULE_ID}: every {args.every} minutes")
+        return 0
+    summary = await client.execute_workflow(RecordCheckpoint.run,
+                                            id=f"cases-checkpoint-{uuid.uuid4()}",
+                                            task_queue=TASK_QUEUE)
+    _print(args, summary.model_dump(), f"checkpoint {summary.checkpoint}: {summary.cases} "
+           f"cases up to position {summary.last_position}, Merkle root {summary.merkle_root}")
+    return 0
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
@@ -211,10 +252,12 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from cli.demo import run_demo
 
         return await run_demo(args.unit_seconds)
+    if args.command == "checkpoint":
+        return await _checkpoint(args)
     store = open_store()
-    store.migrate()
     try:
         if args.command == "start":
+            store.migrate()
             return await _start(args, store)
         if args.command == "status":
             return await _status(args, store)
@@ -246,6 +289,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     except ValidationError as invalid:
         print(f"cases: {describe(invalid)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except SQLAlchemyError as failure:
+        print(f"cases: cannot use the store at {database_url()}: "
+              f"{str(failure).splitlines()[0]} (has `cases dev` or a worker run yet?)",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except RuntimeError as failure:

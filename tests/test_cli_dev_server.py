@@ -153,3 +153,21 @@ def test_verify_exits_3_naming_the_first_bad_event(shell: Shell,
     done = shell.cases("verify", expect=3)
     assert f"case {case} version 2: altered" in done.stdout
     assert not verify_all(open_store(f"sqlite:///{shell.database}")).ok
+
+
+def test_verify_against_a_checkpoint_catches_a_truncated_case(
+    shell: Shell, worker: subprocess.Popen[str]
+) -> None:
+    shell.cases("start", "--council", "E10000014", "--kind", "communications", "--reason", "x")
+    case = f"com-E10000014-{datetime.now(UTC).year}"
+    shell.cases("scope", case, "--scope", "communications", "--visit-mode", "remote")
+    recorded = json.loads(shell.cases("checkpoint", "now", "--json").stdout)
+    assert recorded["cases"] == 1 and len(recorded["merkle_root"]) == 64
+    import sqlite3
+
+    with sqlite3.connect(shell.database) as db:
+        db.execute("DROP TRIGGER events_no_delete")
+        db.execute(f"DELETE FROM events WHERE case_id = '{case}' AND version = 2")
+    assert "intact" in shell.cases("verify").stdout
+    done = shell.cases("verify", "--against-checkpoint", expect=3)
+    assert f"case {case} version 2: missing: truncated" in done.stdout
