@@ -36,6 +36,7 @@ from eventstore.verify import verify, verify_all
 from runtime import logging as case_logging
 from runtime.process import exit_now
 from runtime.temporal import connect
+from workflows.audit_replay import audit_replay
 from workflows.checkpoints import SCHEDULE_ID, RecordCheckpoint, schedule_checkpoints
 from workflows.messages import TASK_QUEUE, CaseView
 
@@ -101,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--against-checkpoint", metavar="N", nargs="?", type=int, const=0,
                        help="also compare with checkpoint N (default: the newest), which "
                             "catches a truncated tail and a whole case deleted")
+    audit = sub.add_parser("audit", parents=[common],
+                           help="replay a case's Temporal history and match it to the store")
+    audit.add_argument("what", choices=["replay"])
+    audit.add_argument("case", metavar="CASE")
     points = sub.add_parser("checkpoint", parents=[common],
                             help="record every case's head and a Merkle root")
     points.add_argument("when", choices=["now", "schedule"],
@@ -243,6 +248,22 @@ async def _checkpoint(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _audit_replay(args: argparse.Namespace, store: EventStore) -> int:
+    client = await connect()
+    try:
+        audit = await audit_replay(client, store, args.case)
+    except LookupError as unknown:
+        raise CaseNotFound(str(unknown)) from None
+    data = {"ok": audit.ok, "case": audit.case_id, "workflow_id": audit.workflow_id,
+            "run_id": audit.run_id, "appended": audit.appended, "stored": audit.stored,
+            "differences": audit.differences}
+    text = (f"replayed {audit.workflow_id} ({audit.run_id}) against today's code: "
+            f"{audit.appended} events appended, {audit.stored} stored, "
+            + ("identical" if audit.ok else "DIFFERENT:\n  " + "\n  ".join(audit.differences)))
+    _print(args, data, text)
+    return 0 if audit.ok else EXIT_TAMPERED
+
+
 async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "dev":
         from cli.dev import run_dev
@@ -267,6 +288,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             return _history(args, store)
         if args.command == "verify":
             return _verify(args, store)
+        if args.command == "audit":
+            return await _audit_replay(args, store)
         return await _act(args, store)
     finally:
         store.dispose()

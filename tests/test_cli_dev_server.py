@@ -171,3 +171,12 @@ def test_verify_against_a_checkpoint_catches_a_truncated_case(
     assert "intact" in shell.cases("verify").stdout
     done = shell.cases("verify", "--against-checkpoint", expect=3)
     assert f"case {case} version 2: missing: truncated" in done.stdout
+
+
+def test_audit_replay_of_a_case_as_typed(shell: Shell, worker: subprocess.Popen[str]) -> None:
+    shell.cases("start", "--council", "E07000223", "--kind", "planning", "--reason", "x")
+    case = f"pln-E07000223-{datetime.now(UTC).year}"
+    shell.cases("scope", case, "--scope", "planning", "--visit-mode", "remote")
+    audit = json.loads(shell.cases("audit", "replay", case, "--json").stdout)
+    assert audit["ok"] and audit["appended"] == audit["stored"] == 2
+    shell.cases("audit", "replay", "cpc-E07000223-1999", expect=2)

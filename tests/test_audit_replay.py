@@ -1,0 +1,44 @@
+"""`cases audit replay`: today's code replays the history, and the store matches it exactly."""
+
+from __future__ import annotations
+
+from cli.journey import journey
+from domain.vocabulary import CaseKind
+from tests.conftest import CaseWorld
+from workflows.audit_replay import audit_replay
+from workflows.messages import workflow_id_for_case
+
+
+async def _journey(world: CaseWorld, council: str) -> str:
+    view = await world.cases.start(council=council, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
+                                   reason="Audit test", actor="officer:a")
+    assert view.state.requested_at is not None
+    for step in journey(council, view.state.requested_at.date()):
+        await world.cases.act(view.state.case_id, step)
+    return view.state.case_id
+
+
+async def test_an_untouched_case_replays_and_matches_the_store(case_world: CaseWorld) -> None:
+    case_id = await _journey(case_world, "E06000001")
+    audit = await audit_replay(case_world.env.client, case_world.store, case_id,
+                               workflow_id=workflow_id_for_case(case_id))
+    assert audit.ok, audit.differences
+    assert audit.appended == audit.stored == 15
+
+
+async def test_a_store_that_lost_or_gained_events_differs_from_the_history(
+    case_world: CaseWorld,
+) -> None:
+    case_id = await _journey(case_world, "E08000025")
+    with case_world.store.engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER events_no_delete")
+        conn.exec_driver_sql("DROP TRIGGER events_no_update")
+        conn.exec_driver_sql(f"DELETE FROM events WHERE case_id = '{case_id}' AND version = 15")
+        conn.exec_driver_sql("UPDATE events SET actor = 'officer:mallory' "
+                             f"WHERE case_id = '{case_id}' AND version = 3")
+    audit = await audit_replay(case_world.env.client, case_world.store, case_id,
+                               workflow_id=workflow_id_for_case(case_id))
+    assert not audit.ok
+    text = "\n".join(audit.differences)
+    assert "version 3: PeerTeamProposed" in text and "differs" in text
+    assert "CaseClosed" in text and "the store does not have it" in text
