@@ -17,12 +17,12 @@ async def test_two_officers_finalising_at_once_one_applies_the_other_is_refused(
 ) -> None:
     """Promise: conflicting actions never both apply; the loser hears why; nothing is lost."""
     cases = case_world.cases
-    view = await cases.start(council="E06000001", kind=CaseKind.CORPORATE_PEER_CHALLENGE,
+    view = await cases.start(council="E06000006", kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                              reason="Conflict test", actor="officer:a")
     case_id = view.state.case_id
     today = (view.state.last_event_at or view.state.requested_at)
     assert today is not None
-    for step in journey("E06000001", today.date()):
+    for step in journey("E06000006", today.date()):
         if isinstance(step, cmd.FinaliseReport):
             break
         await cases.act(case_id, step)

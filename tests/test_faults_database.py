@@ -58,7 +58,7 @@ async def test_postgres_unreachable_for_30_seconds_loses_nothing(
     task_queue = f"pg-outage-{uuid.uuid4().hex[:6]}"
     cases = CaseClient(dev_server_env.client, task_queue=task_queue, store=store)
     async with build_worker(dev_server_env.client, store, task_queue):
-        councils = ["E08000025", "E09000008", "E06000047"]
+        councils = ["E06000003", "E06000004", "E06000010"]
         case_ids = [(await cases.start(council=c, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                                        reason="Outage test", actor="officer:a")).state.case_id
                     for c in councils]

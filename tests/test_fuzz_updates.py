@@ -21,7 +21,7 @@ from workflows.messages import workflow_id_for_case
 
 NASTY = st.sampled_from(["", "x" * 5000, "\x00", "\x07", "'; DROP TABLE events; --",
                          "9999-12-31", "0001-01-01", "2026-02-30", "E99999999", "☃" * 50,
-                         "officer:a", "council:E06000047", "on_site", "ab" * 32])
+                         "officer:a", "council:E06000005", "on_site", "ab" * 32])
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | NASTY
                     | st.text(max_size=20),
                     lambda inner: st.lists(inner, max_size=3)
@@ -41,7 +41,7 @@ def payloads(draw: st.DrawFn) -> Any:
     for field in draw(st.lists(st.sampled_from(FIELDS), max_size=6, unique=True)):
         payload[field] = draw(JSON)
     if draw(st.booleans()):
-        payload["actor"] = draw(st.sampled_from(["officer:a", "council:E06000047"]))
+        payload["actor"] = draw(st.sampled_from(["officer:a", "council:E06000005"]))
     return payload
 
 
@@ -66,7 +66,7 @@ async def test_fuzzed_update_payloads_are_refused_and_change_nothing(
     task_queue = f"fuzz-{uuid.uuid4().hex[:6]}"
     async with build_worker(dev_server_env.client, sqlite_store, task_queue):
         cases = CaseClient(dev_server_env.client, task_queue=task_queue, store=sqlite_store)
-        view = await cases.start(council="E06000047", kind=CaseKind.CORPORATE_PEER_CHALLENGE,
+        view = await cases.start(council="E06000005", kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                                  reason="Fuzz target", actor="officer:fuzz")
         handle = dev_server_env.client.get_workflow_handle(
             workflow_id_for_case(view.state.case_id))

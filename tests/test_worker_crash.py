@@ -50,10 +50,10 @@ async def test_sigkill_mid_journey_and_mid_append_loses_and_duplicates_nothing(
     store = open_store(f"sqlite:///{database}")
     store.migrate()
     cases = CaseClient(dev_server_env.client, task_queue=TASK_QUEUE, store=store)
-    steps = list(journey("E06000047", datetime.now(UTC).date()))
+    steps = list(journey("E06000002", datetime.now(UTC).date()))
     workers = [start_worker(dev_server_env, database)]
     try:
-        view = await cases.start(council="E06000047", kind=CaseKind.CORPORATE_PEER_CHALLENGE,
+        view = await cases.start(council="E06000002", kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                                  reason="Crash test", actor="officer:crash")
         case_id = view.state.case_id
         for step in steps[:4]:
