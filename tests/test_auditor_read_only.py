@@ -1,0 +1,61 @@
+"""Auditors' commands work through a PostgreSQL role that can only SELECT."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from cli.main import run
+from eventstore import EventStore, open_store
+from eventstore.checkpoints import record_checkpoint
+from tests.conftest import POSTGRES_URL, drop_schema, postgres_store_in_new_schema
+from tests.support import T0, new_event
+
+
+@pytest.fixture
+def auditor_url() -> Iterator[tuple[str, EventStore]]:
+    """A store with cases in a fresh schema, and the URL of a SELECT-only role for it."""
+    store, schema = postgres_store_in_new_schema()
+    for case_id, count in (("cpc-E09000008-2026", 4), ("fin-E06000001-2026", 2)):
+        store.append(case_id, 0, [new_event(case_id, n) for n in range(1, count + 1)])
+    record_checkpoint(store, event_id=str(uuid.uuid4()), at=T0, actor="system:checkpoint")
+    role = f"auditor_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
+    url = make_url(POSTGRES_URL).set(username=role, query={"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False), store
+    drop_schema(store, schema)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP ROLE {role}")
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_the_role_really_cannot_write(auditor_url: tuple[str, EventStore]) -> None:
+    url, _ = auditor_url
+    auditor = open_store(url)
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        auditor.append("cpc-E09000008-2026", 4, [new_event("cpc-E09000008-2026", 5)])
+    auditor.dispose()
+
+
+@pytest.mark.postgres
+def test_auditor_commands_run_on_select_only(
+    auditor_url: tuple[str, EventStore], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url, _ = auditor_url
+    monkeypatch.setenv("CASES_DATABASE_URL", url)
+    assert run(["verify"]) == 0
+    assert "intact: 3 case(s)" in capsys.readouterr().out
+    assert run(["verify", "--against-checkpoint"]) == 0
+    assert run(["history", "cpc-E09000008-2026", "--json"]) == 0
+    assert '"version": 4' in capsys.readouterr().out
+    assert run(["verify", "cpc-E09000008-2026"]) == 0
