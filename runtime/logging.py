@@ -25,6 +25,20 @@ def configure(log_format: LogFormat = "console", level: int = logging.INFO) -> N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_to_current_stderr,
         cache_logger_on_first_use=False,
     )
+
+
+class _CurrentStderr:
+    """Writes to whatever `sys.stderr` is at the moment of logging, never to a stream
+    captured when logging was configured (which may since have been closed)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _to_current_stderr(*_args: object) -> _CurrentStderr:
+    return _CurrentStderr()
