@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from eventstore import NewEvent
 
+T = TypeVar("T")
 T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 NAMESPACE = uuid.UUID("6f1d7a52-0000-4000-8000-000000000000")
 
@@ -30,3 +33,16 @@ def new_event(case_id: str, n: int, *, type: str = "CaseScoped",
         payload=payload if payload is not None else {"scope": ["finance"], "n": n,
                                                      "note": "£4.2m \"gap\"\n"},
     )
+
+
+def run_cli(argv: list[str]) -> int:
+    """`cases …` in-process, on a thread of its own: `asyncio.run` there cannot disturb the
+    event loop that pytest-asyncio keeps for the session's async fixtures."""
+    from cli.main import run
+
+    return in_thread(lambda: run(argv))
+
+
+def in_thread(function: Callable[[], T]) -> T:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function).result()

@@ -9,11 +9,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from cli.main import run
 from eventstore import EventStore, open_store
 from eventstore.checkpoints import record_checkpoint
 from tests.conftest import POSTGRES_URL, drop_schema, postgres_store_in_new_schema
-from tests.support import T0, new_event
+from tests.support import T0, new_event, run_cli
 
 
 @pytest.fixture
@@ -53,9 +52,9 @@ def test_auditor_commands_run_on_select_only(
 ) -> None:
     url, _ = auditor_url
     monkeypatch.setenv("CASES_DATABASE_URL", url)
-    assert run(["verify"]) == 0
+    assert run_cli(["verify"]) == 0
     assert "intact: 3 case(s)" in capsys.readouterr().out
-    assert run(["verify", "--against-checkpoint"]) == 0
-    assert run(["history", "cpc-E09000008-2026", "--json"]) == 0
+    assert run_cli(["verify", "--against-checkpoint"]) == 0
+    assert run_cli(["history", "cpc-E09000008-2026", "--json"]) == 0
     assert '"version": 4' in capsys.readouterr().out
-    assert run(["verify", "cpc-E09000008-2026"]) == 0
+    assert run_cli(["verify", "cpc-E09000008-2026"]) == 0

@@ -23,9 +23,9 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from cli.actions import ACTIONS
-from cli.main import run
 from eventstore import open_store
 from runtime.temporal import connect
+from tests.support import in_thread, run_cli
 from workflows.messages import workflow_id_for_case
 
 NASTY_TEXT = [
@@ -109,7 +109,7 @@ class World:
             handle = client.get_workflow_handle(workflow_id_for_case(self.case_id))
             return len((await handle.fetch_history()).events)
 
-        return asyncio.run(count())
+        return in_thread(lambda: asyncio.run(count()))
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +122,7 @@ def world(dev_server_env: WorkflowEnvironment,
                               env=dict(os.environ), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        assert run(["start", "--council", SUBJECT, "--kind", "corporate_peer_challenge",
+        assert run_cli(["start", "--council", SUBJECT, "--kind", "corporate_peer_challenge",
                     "--reason", "Fuzz target", "--actor", "officer:fuzz"]) == 0
         world.case_id = f"cpc-{SUBJECT}-{datetime.now(UTC).year}"
         yield world
@@ -146,7 +146,7 @@ def test_bad_command_lines_exit_2_and_write_nothing(
     argv = data.draw(bad_command_lines(world.case_id))
     store = open_store(f"sqlite:///{world.database}")
     before = (store.last_position(), world.history_length())
-    code = run(argv)
+    code = run_cli(argv)
     err = capsys.readouterr().err
     assert code == 2, (argv, code, err)
     event("refused by the case's rules" if "): cannot" in err else
