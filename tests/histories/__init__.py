@@ -1,0 +1,1 @@
+"""Recorded case workflow histories, replayed by tests/test_workflow_replay.py."""

@@ -1,0 +1,65 @@
+"""Replay recorded case histories against today's workflow code.
+
+A case workflow lives for a year or more; a worker deployed mid-case must replay its history
+exactly. Every `tests/histories/*.json` (written by tests/histories/record_histories.py) is
+replayed here; a change to the workflow that would make a running case non-deterministic
+fails this test. The last test proves that it would: a workflow that does one thing more
+before its first append is caught on every recorded history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.workflow import NondeterminismError
+
+from workflows.improvement_case import ImprovementCase
+from workflows.messages import CaseStart, CaseView, workflow_id_for_case
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def load(path: Path) -> WorkflowHistory:
+    """The history in `path`, under the workflow id of the case it started."""
+    events = WorkflowHistory.from_json("unknown", path.read_text()).events
+    started = events[0].workflow_execution_started_event_attributes
+    assert started.workflow_type.name == "ImprovementCase", path
+    start = pydantic_data_converter.payload_converter.from_payload(started.input.payloads[0],
+                                                                   CaseStart)
+    return WorkflowHistory(workflow_id_for_case(start.request.case_id), events)
+
+
+def test_there_are_histories_to_replay() -> None:
+    names = {path.stem for path in HISTORIES}
+    assert {"full_journey", "lapse_and_escalate"} <= names, names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_todays_workflow_replays_the_recorded_history(path: Path) -> None:
+    history = load(path)
+    replayer = Replayer(workflows=[ImprovementCase], data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history)
+    assert result.replay_failure is None
+
+
+@workflow.defn(name="ImprovementCase")
+class DriftedCase(ImprovementCase):
+    """Today's workflow with one change that is not replay-safe: a timer before the request."""
+
+    @workflow.run
+    async def run(self, start: CaseStart) -> CaseView:
+        await workflow.sleep(1)
+        return await super().run(start)
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_a_non_deterministic_change_is_caught(path: Path) -> None:
+    replayer = Replayer(workflows=[DriftedCase], data_converter=pydantic_data_converter,
+                        workflow_runner=UnsandboxedWorkflowRunner())
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(load(path))
