@@ -158,8 +158,10 @@ class ImprovementCase:
         stage = state.stage.value if state.stage else ""
         updates: list[SearchAttributeUpdate[Any]] = [sa.STAGE.value_set(stage),
                                                      sa.ESCALATION_LEVEL.value_set(level)]
-        updates.append(sa.NEXT_DEADLINE.value_set(deadline.due_at) if deadline
-                       else sa.NEXT_DEADLINE.value_unset())
+        if deadline is not None:
+            updates.append(sa.NEXT_DEADLINE.value_set(deadline.due_at))
+        elif workflow.info().typed_search_attributes.get(sa.NEXT_DEADLINE) is not None:
+            updates.append(sa.NEXT_DEADLINE.value_unset())  # never unset what was never set
         if state.version <= 1 or not workflow.info().typed_search_attributes.get(sa.CASE_ID):
             assert state.council is not None and state.kind is not None
             updates += [sa.CASE_ID.value_set(state.case_id), sa.COUNCIL.value_set(state.council),
