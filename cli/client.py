@@ -45,8 +45,9 @@ class CaseNotFound(Exception):
 
 
 class CaseClient:
-    def __init__(self, client: Client, *, task_queue: str = TASK_QUEUE,
-                 store: EventStore | None = None) -> None:
+    def __init__(self, client: Client, *, store: EventStore,
+                 task_queue: str = TASK_QUEUE) -> None:
+        """`store` is where case ids are taken from: a case id is never used twice."""
         self.client = client
         self.task_queue = task_queue
         self.store = store
@@ -92,7 +93,7 @@ class CaseClient:
         attempt = 1
         while True:
             case_id = case_id_for(kind, council, year, attempt)
-            if self.store is None or self.store.head(case_id)[0] == 0:
+            if self.store.head(case_id)[0] == 0:
                 return case_id
             attempt += 1
 
@@ -126,8 +127,18 @@ class CaseClient:
             current = await handle.query(ImprovementCase.view)
         except RPCError:
             raise CaseNotFound(f"case {case_id} is not known to Temporal") from None
-        if current.state.case_id != case_id:
-            raise CaseNotFound(
-                f"case {case_id} is no longer open; the council's current case of that kind "
-                f"is {current.state.case_id}")
+        if current.state.case_id != case_id:  # an older case of the same council and kind
+            handle = await self._older_run(case_id, workflow_id, current.state.case_id)
+            current = await handle.query(ImprovementCase.view)
         return handle, current
+
+    async def _older_run(self, case_id: str, workflow_id: str,
+                         newest: str) -> WorkflowHandle[ImprovementCase, CaseView]:
+        try:
+            async for execution in self.client.list_workflows(f"CaseId = '{case_id}'"):
+                return self.client.get_workflow_handle_for(
+                    ImprovementCase.run, workflow_id, run_id=execution.run_id)
+        except RPCError:
+            pass
+        raise CaseNotFound(f"case {case_id} is not known to Temporal (the council's newest case "
+                           f"of that kind is {newest}); its history is in the store")

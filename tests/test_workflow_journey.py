@@ -715,8 +715,9 @@ async def test_one_open_case_per_council_and_kind(journeys: Journeys) -> None:
     assert j.store.head(first)[0] == 3 and j.store.head(second.state.case_id)[0] == 1
     assert verify(j.store, first).ok and verify(j.store, second.state.case_id).ok
 
-    # The workflow id is the council's slot, so the withdrawn case is no longer reachable there.
-    with pytest.raises(CaseNotFound, match=f"current case of that kind is {second.state.case_id}"):
+    # The workflow id is the council's slot; the older run is found by its CaseId search
+    # attribute, which the time-skipping server cannot list (see the dev-server test below).
+    with pytest.raises(CaseNotFound, match=f"newest case of that kind is {second.state.case_id}"):
         await j.cases.view(first)
     for case_id in (second.state.case_id, other_kind):
         await act(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."),
@@ -739,3 +740,18 @@ async def test_search_attributes_follow_the_case(journeys: Journeys) -> None:
     }
     await act(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."), Stage.WITHDRAWN,
               ev.CaseWithdrawn)
+
+
+async def test_an_older_case_of_a_reopened_slot_is_still_reachable(dev_world: CaseWorld) -> None:
+    cases, council = dev_world.cases, a_council()
+    first = (await cases.start(council=council, kind=CPC, actor=OFFICER,
+                               reason="First")).state.case_id
+    await cases.act(first, cmd.WithdrawCase(actor=OFFICER, reason="Wrong kind of review."))
+    second = (await cases.start(council=council, kind=CPC, actor=OFFICER,
+                                reason="Second")).state.case_id
+    assert second == f"{first}-2"
+    older = await cases.view(first)
+    assert older.state.case_id == first and older.state.stage == Stage.WITHDRAWN
+    with pytest.raises(ActionRefused, match="the case is withdrawn"):
+        await cases.act(first, cmd.CloseCase(actor=OFFICER))
+    await cases.act(second, cmd.WithdrawCase(actor=OFFICER, reason="Test over."))
