@@ -9,39 +9,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import json
 import logging
 import os
 import re
 import sys
-import uuid
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cli import render
+from cli import auditing, render
 from cli.actions import BadInput, add_action_parsers, command_from_args, describe
 from cli.client import ActionRefused, CaseClient, CaseNotFound
+from cli.output import EXIT_BAD_INPUT, emit
 from domain.deadlines import DeadlinePolicy
 from domain.state import fold
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, open_store
-from eventstore.checkpoints import load_checkpoint, verify_against
 from eventstore.config import database_url
-from eventstore.verify import verify, verify_all
 from runtime import logging as case_logging
 from runtime.process import exit_now
 from runtime.temporal import connect
-from workflows.audit_replay import audit_replay
-from workflows.checkpoints import SCHEDULE_ID, RecordCheckpoint, schedule_checkpoints
-from workflows.messages import TASK_QUEUE, CaseView
+from workflows.messages import CaseView
 
-EXIT_BAD_INPUT = 2
-EXIT_TAMPERED = 3
 _GSS = re.compile(r"^[EKNSW]\d{8}$")
 
 
@@ -94,36 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--kind", choices=[k.value for k in CaseKind])
     listing.add_argument("--escalated", action="store_true", help="only escalated cases")
     listing.add_argument("--all", action="store_true", help="closed cases too")
-    history = sub.add_parser("history", parents=[common], help="a case's timeline, from the store")
-    history.add_argument("case", metavar="CASE")
-    check = sub.add_parser("verify", parents=[common],
-                           help="recompute every hash; exit 3 naming the first bad event")
-    check.add_argument("case", metavar="CASE", nargs="?")
-    check.add_argument("--against-checkpoint", metavar="N", nargs="?", type=int, const=0,
-                       help="also compare with checkpoint N (default: the newest), which "
-                            "catches a truncated tail and a whole case deleted")
-    audit = sub.add_parser("audit", parents=[common],
-                           help="replay a case's Temporal history and match it to the store")
-    audit.add_argument("what", choices=["replay"])
-    audit.add_argument("case", metavar="CASE")
-    points = sub.add_parser("checkpoint", parents=[common],
-                            help="record every case's head and a Merkle root")
-    points.add_argument("when", choices=["now", "schedule"],
-                        help="now: record one; schedule: record one every --every minutes")
-    points.add_argument("--every", type=int, default=60, metavar="MINUTES")
+    auditing.add_parsers(sub, common)
     return parser
 
 
 def _actor(args: argparse.Namespace) -> str:
     actor = getattr(args, "actor", None) or os.environ.get("CASES_ACTOR")
     return actor or f"officer:{getpass.getuser()}"
-
-
-def _print(args: argparse.Namespace, data: Any, text: str) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-    else:
-        print(text)
 
 
 def _view_json(view: CaseView) -> Any:
@@ -141,7 +110,7 @@ async def _start(args: argparse.Namespace, store: EventStore) -> int:
                              actor=_actor(args), policy=policy,
                              scope=[s.strip() for s in args.scope.split(",") if s.strip()],
                              budget_gap_pence=args.budget_gap_pence)
-    _print(args, _view_json(view), render.status(view))
+    emit(args, _view_json(view), render.status(view))
     return 0
 
 
@@ -149,7 +118,7 @@ async def _act(args: argparse.Namespace, store: EventStore) -> int:
     command = command_from_args(args, _actor(args))
     cases = CaseClient(await connect(), store=store)
     view = await cases.act(args.case, command)
-    _print(args, _view_json(view), render.status(view))
+    emit(args, _view_json(view), render.status(view))
     return 0
 
 
@@ -163,7 +132,7 @@ async def _status(args: argparse.Namespace, store: EventStore) -> int:
         state = fold(args.case, [e.to_recorded() for e in events])
         view = CaseView(state=state)
         print(f"(from the store: {unavailable})", file=sys.stderr)
-    _print(args, _view_json(view), render.status(view))
+    emit(args, _view_json(view), render.status(view))
     return 0
 
 
@@ -197,71 +166,8 @@ async def _list(args: argparse.Namespace) -> int:
         rows.append(row)
     rows.sort(key=lambda r: (r["next deadline"] or "~", r["case"]))
     columns = ["case", "council", "kind", "stage", "next deadline", "escalation"]
-    _print(args, rows, render.table(rows, columns))
+    emit(args, rows, render.table(rows, columns))
     return 0
-
-
-def _history(args: argparse.Namespace, store: EventStore) -> int:
-    events = store.read_case(args.case)
-    if not events:
-        raise CaseNotFound(f"no case {args.case} in the store")
-    _print(args, [render.event_json(e) for e in events], render.timeline(events))
-    return 0
-
-
-def _verify(args: argparse.Namespace, store: EventStore) -> int:
-    verdict = verify(store, args.case) if args.case else verify_all(store)
-    if args.case and verdict.events == 0 and args.against_checkpoint is None:
-        raise CaseNotFound(f"no case {args.case} in the store")
-    if args.against_checkpoint is not None:
-        number = args.against_checkpoint or None
-        point = load_checkpoint(store, number)
-        if point is None:
-            raise CaseNotFound(f"no checkpoint {number or ''} in the store; record one with "
-                               "`cases checkpoint now`".replace("  ", " "))
-        found = verify_against(store, point)
-        if args.case:
-            found = [p for p in found if p.case_id == args.case]
-        verdict.problems += [p for p in found if p not in verdict.problems]
-    data = {"ok": verdict.ok, "cases": verdict.cases, "events": verdict.events,
-            "problems": [vars(p) for p in verdict.problems]}
-    text = (f"intact: {verdict.cases} case(s), {verdict.events} event(s), every hash and link "
-            "verified" if verdict.ok else "\n".join(f"TAMPERED: {p}" for p in verdict.problems))
-    _print(args, data, text)
-    return 0 if verdict.ok else EXIT_TAMPERED
-
-
-async def _checkpoint(args: argparse.Namespace) -> int:
-    client = await connect()
-    if args.when == "schedule":
-        if not 1 <= args.every <= 7 * 24 * 60:
-            raise BadInput("--every: between 1 minute and a week")
-        await schedule_checkpoints(client, timedelta(minutes=args.every), TASK_QUEUE)
-        _print(args, {"schedule": SCHEDULE_ID, "every_minutes": args.every},
-               f"checkpoint schedule {SCHEDULE_ID}: every {args.every} minutes")
-        return 0
-    summary = await client.execute_workflow(RecordCheckpoint.run,
-                                            id=f"cases-checkpoint-{uuid.uuid4()}",
-                                            task_queue=TASK_QUEUE)
-    _print(args, summary.model_dump(), f"checkpoint {summary.checkpoint}: {summary.cases} "
-           f"cases up to position {summary.last_position}, Merkle root {summary.merkle_root}")
-    return 0
-
-
-async def _audit_replay(args: argparse.Namespace, store: EventStore) -> int:
-    client = await connect()
-    try:
-        audit = await audit_replay(client, store, args.case)
-    except LookupError as unknown:
-        raise CaseNotFound(str(unknown)) from None
-    data = {"ok": audit.ok, "case": audit.case_id, "workflow_id": audit.workflow_id,
-            "run_id": audit.run_id, "appended": audit.appended, "stored": audit.stored,
-            "differences": audit.differences}
-    text = (f"replayed {audit.workflow_id} ({audit.run_id}) against today's code: "
-            f"{audit.appended} events appended, {audit.stored} stored, "
-            + ("identical" if audit.ok else "DIFFERENT:\n  " + "\n  ".join(audit.differences)))
-    _print(args, data, text)
-    return 0 if audit.ok else EXIT_TAMPERED
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
@@ -273,8 +179,6 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from cli.demo import run_demo
 
         return await run_demo(args.unit_seconds)
-    if args.command == "checkpoint":
-        return await _checkpoint(args)
     store = open_store()
     try:
         if args.command == "start":
@@ -284,12 +188,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             return await _status(args, store)
         if args.command == "list":
             return await _list(args)
-        if args.command == "history":
-            return _history(args, store)
-        if args.command == "verify":
-            return _verify(args, store)
-        if args.command == "audit":
-            return await _audit_replay(args, store)
+        if args.command in auditing.COMMANDS:
+            return await auditing.dispatch(args, store)
         return await _act(args, store)
     finally:
         store.dispose()

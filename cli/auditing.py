@@ -1,0 +1,234 @@
+"""The auditors' commands: read-only over the store (SELECT is all they need), except
+`checkpoint`, which asks the worker to record one, and `audit replay`, which reads Temporal."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cli import render
+from cli.actions import BadInput
+from cli.client import CaseNotFound
+from cli.output import EXIT_TAMPERED, emit
+from domain.figures import annual_figures, cases_by_stage
+from domain.timeline import as_of, diff, end_of_day, parse_moment
+from eventstore import EventStore
+from eventstore.charts import annual_chart
+from eventstore.checkpoints import load_checkpoint, verify_against
+from eventstore.export import NoSuchCase, case_histories, export_csv, export_json, write_bundle
+from eventstore.verify import verify, verify_all
+from runtime.temporal import connect
+from workflows.audit_replay import audit_replay
+from workflows.checkpoints import SCHEDULE_ID, RecordCheckpoint, schedule_checkpoints
+from workflows.messages import TASK_QUEUE, CaseView
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    history = sub.add_parser("history", parents=[common], help="a case's timeline, from the store")
+    history.add_argument("case", metavar="CASE")
+    history.add_argument("--as-of", metavar="DATE|TIME",
+                         help="the case as it stood then (a date means the end of that day, UTC)")
+    changes = sub.add_parser("diff", parents=[common], help="what changed in a case between two "
+                             "moments")
+    changes.add_argument("case", metavar="CASE")
+    changes.add_argument("--from", dest="start", required=True, metavar="DATE|TIME")
+    changes.add_argument("--to", dest="end", required=True, metavar="DATE|TIME")
+    export = sub.add_parser("export", parents=[common],
+                            help="a case's events as JSON or CSV, or a self-verifying bundle")
+    export.add_argument("case", metavar="CASE")
+    export.add_argument("--format", choices=["json", "csv"], default="json")
+    export.add_argument("--bundle", type=Path, metavar="DIR",
+                        help="write events, hashes, the rule and a standalone verifier to DIR")
+    report = sub.add_parser("report", parents=[common],
+                            help="the programme's figures for a year, from the events alone")
+    report.add_argument("which", choices=["annual"])
+    report.add_argument("--year", type=int)
+    report.add_argument("--from", dest="start", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    report.add_argument("--to", dest="end", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    report.add_argument("--csv", action="store_true", help="print the figures as CSV")
+    report.add_argument("--chart", type=Path, metavar="FILE.svg",
+                        help="also draw cases by stage and days from visit to publication")
+    check = sub.add_parser("verify", parents=[common],
+                           help="recompute every hash; exit 3 naming the first bad event")
+    check.add_argument("case", metavar="CASE", nargs="?")
+    check.add_argument("--against-checkpoint", metavar="N", nargs="?", type=int, const=0,
+                       help="also compare with checkpoint N (default: the newest), which "
+                            "catches a truncated tail and a whole case deleted")
+    audit = sub.add_parser("audit", parents=[common],
+                           help="replay a case's Temporal history and match it to the store")
+    audit.add_argument("what", choices=["replay"])
+    audit.add_argument("case", metavar="CASE")
+    points = sub.add_parser("checkpoint", parents=[common],
+                            help="record every case's head and a Merkle root")
+    points.add_argument("when", choices=["now", "schedule"],
+                        help="now: record one; schedule: record one every --every minutes")
+    points.add_argument("--every", type=int, default=60, metavar="MINUTES")
+
+
+COMMANDS = {"history", "diff", "export", "report", "verify", "audit", "checkpoint"}
+
+
+async def dispatch(args: argparse.Namespace, store: EventStore) -> int:
+    if args.command == "audit":
+        return await _audit_replay(args, store)
+    if args.command == "checkpoint":
+        return await _checkpoint(args)
+    handler = {"history": _history, "diff": _diff, "export": _export, "report": _report,
+               "verify": _verify}[args.command]
+    return handler(args, store)
+
+
+def _moment(option: str, text: str) -> datetime:
+    try:
+        return parse_moment(text)
+    except ValueError as error:
+        raise BadInput(f"{option} {text!r}: {error}") from None
+
+
+def _case_events(store: EventStore, case_id: str) -> list[Any]:
+    events = store.read_case(case_id)
+    if not events:
+        raise CaseNotFound(f"no case {case_id} in the store")
+    return events
+
+
+def _history(args: argparse.Namespace, store: EventStore) -> int:
+    events = _case_events(store, args.case)
+    if args.as_of is None:
+        emit(args, [render.event_json(e) for e in events], render.timeline(events))
+        return 0
+    moment = _moment("--as-of", args.as_of)
+    state = as_of([e.to_recorded() for e in events], moment)
+    shown = events[:state.version]
+    text = (f"as of {render.when(moment)}:\n" + render.status(CaseView(state=state))
+            + "\n\n" + render.timeline(shown))
+    emit(args, {"as_of": moment.isoformat(), "state": state.model_dump(mode="json"),
+                "events": [render.event_json(e) for e in shown]}, text)
+    return 0
+
+
+def _diff(args: argparse.Namespace, store: EventStore) -> int:
+    start, end = _moment("--from", args.start), _moment("--to", args.end)
+    if start > end:
+        raise BadInput(f"--from {args.start} is after --to {args.end}")
+    events = _case_events(store, args.case)
+    change = diff([e.to_recorded() for e in events], start, end)
+    lines = [f"{args.case} from {render.when(start)} to {render.when(end)}:"]
+    lines += [f"  {c.field}: {c.old} → {c.new}" for c in change.changes] or ["  no change"]
+    lines += [f"  + v{r.version} {r.event.type_name()} by {r.actor}" for r in change.events]
+    emit(args, change.to_json(), "\n".join(lines))
+    return 0
+
+
+def _export(args: argparse.Namespace, store: EventStore) -> int:
+    try:
+        if args.bundle is not None:
+            where = write_bundle(store, args.case, args.bundle)
+            print(f"bundle written to {where}; anyone can check it with "
+                  f"`python3 {where / 'verify.py'}`")
+        else:
+            print(export_json(store, args.case) if args.format == "json"
+                  else export_csv(store, args.case), end="")
+    except NoSuchCase as missing:
+        raise CaseNotFound(str(missing)) from None
+    except FileExistsError as taken:
+        raise BadInput(f"--bundle {args.bundle}: {taken}") from None
+    return 0
+
+
+def _period(args: argparse.Namespace) -> tuple[date, date]:
+    if args.year is not None:
+        if args.start or args.end:
+            raise BadInput("give --year, or --from and --to, not both")
+        if not 1990 <= args.year <= 2200:
+            raise BadInput(f"--year {args.year}: out of range")
+        return date(args.year, 1, 1), date(args.year, 12, 31)
+    if args.start is None or args.end is None:
+        raise BadInput("give --year Y, or both --from and --to")
+    if args.start > args.end:
+        raise BadInput(f"--from {args.start} is after --to {args.end}")
+    return args.start, args.end
+
+
+def _report(args: argparse.Namespace, store: EventStore) -> int:
+    start, end = _period(args)
+    histories = case_histories(store)
+    figures = annual_figures(histories.values(), start, end)
+    if args.chart is not None:
+        counts = cases_by_stage([as_of(h, end_of_day(end)) for h in histories.values()])
+        args.chart.write_text(annual_chart(counts, figures.days_visit_to_publication,
+                                           title=f"Peer challenges {start} to {end}"))
+    if args.csv:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["figure", "label", "value"])
+        writer.writerows(figures.rows())
+        print(out.getvalue(), end="")
+        return 0
+    rows = [{"figure": label, "value": "—" if value is None else str(value)}
+            for _, label, value in figures.rows()]
+    emit(args, figures.headline(), f"Figures from {start} to {end}, from the events alone:\n"
+         + render.table(rows, ["figure", "value"]))
+    return 0
+
+
+def _verify(args: argparse.Namespace, store: EventStore) -> int:
+    verdict = verify(store, args.case) if args.case else verify_all(store)
+    if args.case and verdict.events == 0 and args.against_checkpoint is None:
+        raise CaseNotFound(f"no case {args.case} in the store")
+    if args.against_checkpoint is not None:
+        number = args.against_checkpoint or None
+        point = load_checkpoint(store, number)
+        if point is None:
+            which = f"checkpoint {number}" if number else "checkpoint"
+            raise CaseNotFound(f"no {which} in the store; record one with "
+                               "`cases checkpoint now`")
+        found = verify_against(store, point)
+        if args.case:
+            found = [p for p in found if p.case_id == args.case]
+        verdict.problems += [p for p in found if p not in verdict.problems]
+    data = {"ok": verdict.ok, "cases": verdict.cases, "events": verdict.events,
+            "problems": [vars(p) for p in verdict.problems]}
+    text = (f"intact: {verdict.cases} case(s), {verdict.events} event(s), every hash and link "
+            "verified" if verdict.ok else "\n".join(f"TAMPERED: {p}" for p in verdict.problems))
+    emit(args, data, text)
+    return 0 if verdict.ok else EXIT_TAMPERED
+
+
+async def _audit_replay(args: argparse.Namespace, store: EventStore) -> int:
+    client = await connect()
+    try:
+        audit = await audit_replay(client, store, args.case)
+    except LookupError as unknown:
+        raise CaseNotFound(str(unknown)) from None
+    data = {"ok": audit.ok, "case": audit.case_id, "workflow_id": audit.workflow_id,
+            "run_id": audit.run_id, "appended": audit.appended, "stored": audit.stored,
+            "differences": audit.differences}
+    text = (f"replayed {audit.workflow_id} ({audit.run_id}) against today's code: "
+            f"{audit.appended} events appended, {audit.stored} stored, "
+            + ("identical" if audit.ok else "DIFFERENT:\n  " + "\n  ".join(audit.differences)))
+    emit(args, data, text)
+    return 0 if audit.ok else EXIT_TAMPERED
+
+
+async def _checkpoint(args: argparse.Namespace) -> int:
+    client = await connect()
+    if args.when == "schedule":
+        if not 1 <= args.every <= 7 * 24 * 60:
+            raise BadInput("--every: between 1 minute and a week")
+        await schedule_checkpoints(client, timedelta(minutes=args.every), TASK_QUEUE)
+        emit(args, {"schedule": SCHEDULE_ID, "every_minutes": args.every},
+             f"checkpoint schedule {SCHEDULE_ID}: every {args.every} minutes")
+        return 0
+    summary = await client.execute_workflow(RecordCheckpoint.run,
+                                            id=f"cases-checkpoint-{uuid.uuid4()}",
+                                            task_queue=TASK_QUEUE)
+    emit(args, summary.model_dump(), f"checkpoint {summary.checkpoint}: {summary.cases} cases "
+         f"up to position {summary.last_position}, Merkle root {summary.merkle_root} "
+         f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+    return 0
