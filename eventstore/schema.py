@@ -43,3 +43,12 @@ outbox = sa.Table(
     sa.UniqueConstraint("event_id", "recipient", name="uq_outbox_event_recipient"),
 )
 """Notifications waiting to be sent; a row exists if and only if its event does."""
+
+councils = sa.Table(
+    "councils",
+    metadata,
+    sa.Column("gss_code", sa.String(9), primary_key=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""Reference data, not history: a council's row is its register entry, replaced on import."""

@@ -1,0 +1,37 @@
+"""The councils the engine knows: a handful built in, the rest imported from the register."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from domain.councils import BUILT_IN_COUNCILS, Council
+from eventstore.schema import councils
+from eventstore.store import EventStore
+
+
+def import_councils(store: EventStore, imported: Iterable[Council]) -> int:
+    """Insert or replace these councils in one transaction; returns how many."""
+    rows = [{"gss_code": c.gss_code, "data": c.model_dump(mode="json"),
+             "imported_at": datetime.now(UTC)} for c in imported]
+    with store.engine.begin() as conn:
+        if rows:
+            conn.execute(councils.delete().where(
+                councils.c.gss_code.in_([r["gss_code"] for r in rows])))
+            conn.execute(councils.insert(), rows)
+    return len(rows)
+
+
+def known_councils(store: EventStore) -> dict[str, Council]:
+    """Built-in councils, overridden and extended by the imported register."""
+    known = dict(BUILT_IN_COUNCILS)
+    try:
+        with store.engine.connect() as conn:
+            for row in conn.execute(sa.select(councils.c.data)):
+                council = Council.model_validate(row.data)
+                known[council.gss_code] = council
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no table yet: not migrated
+        pass
+    return known
