@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cli import auditing, render
+from cli import auditing, councils, render
 from cli.actions import BadInput, add_action_parsers, command_from_args, describe
 from cli.client import ActionRefused, CaseClient, CaseNotFound
 from cli.output import EXIT_BAD_INPUT, emit
@@ -29,6 +29,7 @@ from domain.state import fold
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, open_store
 from eventstore.config import database_url
+from eventstore.councils import known_councils
 from runtime import logging as case_logging
 from runtime.process import exit_now
 from runtime.temporal import connect
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--escalated", action="store_true", help="only escalated cases")
     listing.add_argument("--all", action="store_true", help="closed cases too")
     auditing.add_parsers(sub, common)
+    councils.add_parsers(sub, common)
     return parser
 
 
@@ -102,6 +104,12 @@ def _view_json(view: CaseView) -> Any:
 async def _start(args: argparse.Namespace, store: EventStore) -> int:
     if not _GSS.match(args.council):
         raise BadInput(f"--council {args.council!r}: expected a GSS code like E06000001")
+    council = known_councils(store).get(args.council)
+    if council is None:
+        raise BadInput(f"--council {args.council}: not a council this engine knows; import the "
+                       "register with `cases councils import PATH.csv`")
+    if not council.current:
+        raise BadInput(f"--council {args.council}: {council.name} ended on {council.end_date}")
     if args.demo_deadlines is not None and not 1 <= args.demo_deadlines <= 3600:
         raise BadInput("--demo-deadlines: between 1 and 3600 seconds")
     policy = DeadlinePolicy.demo(args.demo_deadlines) if args.demo_deadlines else None
@@ -188,6 +196,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             return await _status(args, store)
         if args.command == "list":
             return await _list(args)
+        if args.command == "councils":
+            return councils.dispatch(args, store)
         if args.command in auditing.COMMANDS:
             return await auditing.dispatch(args, store)
         return await _act(args, store)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 from eventstore import NewEvent
@@ -46,3 +48,13 @@ def run_cli(argv: list[str]) -> int:
 def in_thread(function: Callable[[], T]) -> T:
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(function).result()
+
+
+def register_path() -> Path:
+    """The real council register: CASES_REGISTER_CSV, else ../shared/data/ beside the project
+    (the project does not commit a copy)."""
+    configured = os.environ.get("CASES_REGISTER_CSV")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[2] / "shared" / "data" / (
+        "uk_local_authorities_current.csv")
