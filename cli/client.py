@@ -7,6 +7,7 @@ refused in the update's validator (nothing recorded anywhere) or under the handl
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import (
@@ -34,6 +35,9 @@ from workflows.messages import (
     workflow_id_for,
     workflow_id_for_case,
 )
+
+CaseHandle = WorkflowHandle[Any, CaseView]
+"""A case workflow's handle (typed by its result: the SDK's typed-by-method form trips mypy)."""
 
 
 class ActionRefused(Exception):
@@ -80,8 +84,8 @@ class CaseClient:
                 ]),
             )
         except WorkflowAlreadyStartedError:
-            open_case = await self.client.get_workflow_handle_for(
-                ImprovementCase.run, workflow_id).query(ImprovementCase.view)
+            open_case = await self.client.get_workflow_handle(
+                workflow_id, result_type=CaseView).query(ImprovementCase.view)
             stage = open_case.state.stage.label if open_case.state.stage else "starting"
             raise ActionRefused(
                 f"council {council} already has an open {kind.value.replace('_', ' ')}: case "
@@ -116,13 +120,12 @@ class CaseClient:
     async def view(self, case_id: str) -> CaseView:
         return (await self._handle(case_id))[1]
 
-    async def _handle(self, case_id: str) -> tuple[WorkflowHandle[ImprovementCase, CaseView],
-                                                   CaseView]:
+    async def _handle(self, case_id: str) -> tuple[CaseHandle, CaseView]:
         try:
             workflow_id = workflow_id_for_case(case_id)
         except (ValueError, StopIteration):
             raise CaseNotFound(f"{case_id!r} is not a case id (like cpc-E06000001-2026)") from None
-        handle = self.client.get_workflow_handle_for(ImprovementCase.run, workflow_id)
+        handle: CaseHandle = self.client.get_workflow_handle(workflow_id, result_type=CaseView)
         try:
             current = await handle.query(ImprovementCase.view)
         except RPCError:
@@ -133,11 +136,11 @@ class CaseClient:
         return handle, current
 
     async def _older_run(self, case_id: str, workflow_id: str,
-                         newest: str) -> WorkflowHandle[ImprovementCase, CaseView]:
+                         newest: str) -> CaseHandle:
         try:
             async for execution in self.client.list_workflows(f"CaseId = '{case_id}'"):
-                return self.client.get_workflow_handle_for(
-                    ImprovementCase.run, workflow_id, run_id=execution.run_id)
+                return self.client.get_workflow_handle(workflow_id, run_id=execution.run_id,
+                                                       result_type=CaseView)
         except RPCError:
             pass
         raise CaseNotFound(f"case {case_id} is not known to Temporal (the council's newest case "

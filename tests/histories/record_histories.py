@@ -30,7 +30,6 @@ from eventstore import open_store
 from runtime.binaries import time_skipping_test_server
 from runtime.temporal import register_search_attributes
 from worker import build_worker
-from workflows.improvement_case import ImprovementCase
 from workflows.messages import CaseView, workflow_id_for_case
 
 HERE = Path(__file__).parent
@@ -168,8 +167,8 @@ async def record(env: WorkflowEnvironment, journey: Journey) -> WorkflowHistory:
             async with build_worker(env.client, store, task_queue):
                 cases = CaseClient(env.client, task_queue=task_queue, store=store)
                 case_id = await journey(env, cases)
-                handle = env.client.get_workflow_handle_for(ImprovementCase.run,
-                                                            workflow_id_for_case(case_id))
+                handle = env.client.get_workflow_handle(workflow_id_for_case(case_id),
+                                                        result_type=CaseView)
                 await handle.result()
                 return await handle.fetch_history()
         finally:
