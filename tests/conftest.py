@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cli.client import CaseClient
@@ -18,6 +21,7 @@ from eventstore import EventStore, open_store
 from runtime.binaries import temporal_cli, time_skipping_test_server
 from runtime.temporal import register_search_attributes
 from worker import build_worker
+from workflows.messages import CaseView, workflow_id_for_case
 from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
 
 POSTGRES_URL = os.environ.get(
@@ -116,14 +120,36 @@ class CaseWorld:
     task_queue: str
 
 
+class TrackingCaseClient(CaseClient):
+    """Remembers the workflows it started, so a test can leave none running behind it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.started: list[str] = []
+
+    async def start(self, **kwargs: Any) -> CaseView:
+        view = await super().start(**kwargs)
+        self.started.append(workflow_id_for_case(view.state.case_id))
+        return view
+
+    async def terminate_all(self) -> None:
+        """The time-skipping server cannot skip time while any workflow waits for a task on
+        a queue whose worker is gone: end every case this test left open."""
+        for workflow_id in self.started:
+            with contextlib.suppress(RPCError):
+                await self.client.get_workflow_handle(workflow_id).terminate("test over")
+
+
 @pytest_asyncio.fixture
 async def case_world(time_skipping_env: WorkflowEnvironment,
                      sqlite_store: EventStore) -> AsyncIterator[CaseWorld]:
     task_queue = f"cases-{uuid.uuid4().hex[:8]}"
+    cases = TrackingCaseClient(time_skipping_env.client, task_queue=task_queue,
+                               store=sqlite_store)
     async with build_worker(time_skipping_env.client, sqlite_store, task_queue):
         yield CaseWorld(env=time_skipping_env, store=sqlite_store, task_queue=task_queue,
-                        cases=CaseClient(time_skipping_env.client, task_queue=task_queue,
-                                         store=sqlite_store))
+                        cases=cases)
+        await cases.terminate_all()
 
 
 @pytest_asyncio.fixture(scope="session")
