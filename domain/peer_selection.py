@@ -1,0 +1,683 @@
+"""Propose a peer team: who may sit on it, who is chosen, and why.
+
+Pure and deterministic: the same subject, councils, pool, scope, kind, visit dates, rules,
+seed and exclusions always give the same team and the same decisions, whatever order the
+pool comes in. `random.Random(seed)` is the only source of chance.
+
+Eligibility (each peer is assessed once; the first rule it breaks excludes it, in this order):
+objected to by the council; from the subject council; home council not in the register; same
+county; same combined authority; within `min_distance_km`; worked for the subject council
+within `cooling_off_years` before the visit; declared an interest in it; not accredited through
+the last visit day; unavailable on a visit day. The LGA's challenge managers have no home
+council, so only the personal rules (objection, cooling-off, interest, accreditation,
+availability) apply to them.
+
+Fairness: the eligible peers are ordered by days served in the fairness window, fewest first;
+ties fall in the order of a seeded shuffle of the whole pool (sorted by peer id, each position
+given a 32-bit key by `random.Random(seed)`). The seed is recorded with the selection. Because
+the shuffle covers the whole pool, excluding a peer after an objection leaves every other
+peer's place in the order unchanged: a re-selection usually replaces only the objected peer
+(others move only when the rules make them, e.g. a member peer taking the lead's seat).
+
+Team (see `domain.peers.TeamShape`), filled in this order, each seat taking the first peer of
+the fairness order who fits:
+
+1. lead officer peer of one of the shape's ranks (chief executive for a corporate challenge);
+2. lead member peer (a councillor);
+3. further member peers up to the shape's number, no political group holding a majority of
+   the member peers (with two member peers: two different groups);
+4. officer peers until every scope area is a specialism of some officer on the team; while
+   there are seats enough, the fairest officer with the first uncovered area, and once seats
+   run short the officer covering the most uncovered areas (fairest among equals);
+5. further peers, officers or councillors in fairness order (a councillor only if the member
+   peers stay balanced), up to `min_team_size`;
+6. an LGA challenge manager, outside the 4-7 count, if the shape asks for one.
+
+A seat that nobody can fill raises `TeamCannotBeFilled` naming the requirement and counting,
+among the peers who could have filled it, how many each rule excluded.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+import struct
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from functools import cached_property
+from typing import NamedTuple, overload
+
+from domain.councils import Council, haversine_km
+from domain.events import PeerPlace, PeerRole, PeerTeamProposed
+from domain.peers import Peer, PeerKind, SelectionRules, Seniority, TeamShape
+from domain.vocabulary import CaseKind
+
+ALGORITHM = "peer-selection/1"
+"""Named in every rationale's first line. Change it whenever a change to this module could
+give a different team for the same inputs, so an old proposal is replayed knowingly."""
+
+MAX_SEED = 2**53
+"""Seeds run from 0 to 2**53 - 1, so one survives a round trip through any JSON reader."""
+
+SHORT_SPELL_DAYS = 64
+SPELL_REACH = timedelta(days=SHORT_SPELL_DAYS)
+
+RATIONALE_LINE = 200
+"""Longest rationale line, as `PeerTeamProposed.rationale` takes them."""
+
+
+class Rule(StrEnum):
+    """The rule that decided a candidate: the first one it broke, or ELIGIBLE."""
+
+    OBJECTED = "objected"
+    SUBJECT_COUNCIL = "subject_council"
+    UNKNOWN_COUNCIL = "unknown_council"
+    SAME_COUNTY = "same_county"
+    SAME_COMBINED_AUTHORITY = "same_combined_authority"
+    DISTANCE = "distance"
+    COOLING_OFF = "cooling_off"
+    DECLARED_INTEREST = "declared_interest"
+    ACCREDITATION = "accreditation"
+    AVAILABILITY = "availability"
+    ELIGIBLE = "eligible"
+
+
+class CandidateDecision(NamedTuple):
+    """Why one peer of the pool was admitted or excluded, and the seat they got, if any."""
+
+    peer_id: str
+    admitted: bool
+    rule: Rule
+    reason: str
+    role: PeerRole | None = None
+
+    def line(self) -> str:
+        verdict = "admitted" if self.admitted else "excluded"
+        seat = f"; selected as {self.role}" if self.role else ""
+        return _clip(f"{self.peer_id}: {verdict} ({self.rule.value}) {self.reason}{seat}")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A proposed team, every candidate's decision (in peer-id order), and the inputs that,
+    with the same pool, reproduce it exactly."""
+
+    team: list[PeerPlace]
+    seed: int
+    subject: str
+    kind: CaseKind
+    scope: tuple[str, ...]
+    visit_from: date
+    visit_to: date
+    rules: SelectionRules
+    excluded: tuple[str, ...]
+    """Peer ids objected to, sorted."""
+    decide: Callable[[], list[CandidateDecision]] = field(repr=False, compare=False)
+    """Makes `considered` from what `select_team` worked out (see there)."""
+
+    @cached_property
+    def considered(self) -> list[CandidateDecision]:
+        """Every peer of the pool, in peer-id order, with the rule that admitted or excluded
+        it and the seat it got. Every rule and reason is settled by `select_team`; the list
+        itself is built on first use (it is the bulk of the work for a large pool)."""
+        return self.decide()
+
+    @property
+    def peer_ids(self) -> list[str]:
+        return [p.peer_id for p in self.team]
+
+    def header(self) -> list[str]:
+        """The first two rationale lines: algorithm, seed, case and visit; then the rules."""
+        r = self.rules
+        return [
+            _clip(f"{ALGORITHM}; seed {self.seed}; {self.kind.value} at {self.subject}; visit "
+                  f"{self.visit_from} to {self.visit_to}"),
+            _clip(f"rules: {r.min_distance_km} km, {r.cooling_off_years}-year cooling off, "
+                  f"{r.min_team_size}-{r.max_team_size} peers, days served over "
+                  f"{r.fairness_window_years} years; {len(self.excluded)} objected to"),
+        ]
+
+    def rationale(self, max_lines: int = 10_000) -> list[str]:
+        """Lines of at most 200 characters for `PeerTeamProposed.rationale`: the header, then
+        one line per candidate (peer-id order). If that is more than `max_lines`, the header,
+        the team's lines, a count of the excluded by rule, then the other admitted ones."""
+        lines = [*self.header(), *(d.line() for d in self.considered)]
+        if len(lines) <= max_lines:
+            return lines
+        seat = {place.peer_id: i for i, place in enumerate(self.team)}
+        selected = [d.line() for d in sorted((d for d in self.considered if d.role is not None),
+                                             key=lambda d: seat[d.peer_id])]
+        admitted = [d.line() for d in self.considered if d.admitted and d.role is None]
+        counts: dict[Rule, int] = {}
+        for d in self.considered:
+            if not d.admitted:
+                counts[d.rule] = counts.get(d.rule, 0) + 1
+        summary = [f"excluded by {rule.value}: {counts[rule]} peers"
+                   for rule in Rule if rule in counts]
+        return [*self.header(), *selected, *summary, *admitted][:max_lines]
+
+    def to_event(self, max_lines: int = 10_000) -> PeerTeamProposed:
+        """The `PeerTeamProposed` event of this selection: the team and the rationale."""
+        return PeerTeamProposed(team=self.team, rationale=self.rationale(max_lines))
+
+
+class TeamCannotBeFilled(ValueError):
+    """No eligible peer is left for a requirement of the team's shape.
+
+    `requirement` is one of lead_officer, lead_member, member_peers, specialism:<area>,
+    team_size, challenge_manager; `reason` says how the candidates for it ran out."""
+
+    def __init__(self, requirement: str, reason: str, *, seed: int,
+                 considered: Sequence[CandidateDecision]) -> None:
+        super().__init__(reason)
+        self.requirement = requirement
+        self.reason = reason
+        self.seed = seed
+        self.considered = list(considered)
+
+
+# --- eligibility ----------------------------------------------------------------------------
+
+
+def _years_before(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+class PeerPool(Sequence[Peer]):
+    """A pool of peers sorted by id, with the indexes selection needs, built once.
+
+    `select_team` accepts any sequence of peers and builds one each time; pass a `PeerPool`
+    to build it once for many selections. Raises ValueError if a peer id appears twice."""
+
+    def __init__(self, peers: Iterable[Peer]) -> None:
+        ordered = sorted(peers, key=lambda p: p.peer_id)
+        for before, after in itertools.pairwise(ordered):
+            if before.peer_id == after.peer_id:
+                raise ValueError(f"peer {before.peer_id} appears twice in the pool")
+        self.peers: tuple[Peer, ...] = tuple(ordered)
+        self.positions: dict[str, int] = {p.peer_id: i for i, p in enumerate(ordered)}
+        self.by_council: dict[str, list[int]] = {}
+        self.former: dict[str, list[tuple[int, date]]] = {}
+        self.interests: dict[str, list[int]] = {}
+        self.never_accredited: list[int] = []
+        accredited: list[tuple[date, int]] = []
+        spells: list[tuple[date, date, int]] = []
+        self.days: list[int] = [p.days_served_last_3_years for p in ordered]
+        self.kinds: list[PeerKind] = [p.kind for p in ordered]
+        self.specialisms: list[frozenset[str]] = [frozenset(p.specialisms) for p in ordered]
+        for i, peer in enumerate(ordered):
+            if peer.home_council is not None:
+                self.by_council.setdefault(peer.home_council, []).append(i)
+            for council, until in peer.former_employers:
+                self.former.setdefault(council, []).append((i, until))
+            for council in dict.fromkeys(peer.declared_interests):
+                self.interests.setdefault(council, []).append(i)
+            if peer.accredited_until is None:
+                self.never_accredited.append(i)
+            else:
+                accredited.append((peer.accredited_until, i))
+            for first, last in peer.unavailable:
+                spells.append((first, last, i))
+        text: dict[date, str] = {}  # each day written out once: formatting dates is slow
+
+        def iso(day: date) -> str:
+            found = text.get(day)
+            if found is None:
+                found = text[day] = day.isoformat()
+            return found
+
+        accredited.sort()
+        self.accredited_until = [until for until, _ in accredited]
+        """The last day of every accreditation, in order, for a bisection per selection."""
+        self.lapsing = [(i, "accreditation lapses on " + iso(until)
+                         + ", before the visit ends on ") for until, i in accredited]
+        spells.sort()
+        short = [s for s in spells if s[1] - s[0] < SPELL_REACH]
+        self.spell_starts = [first for first, _, _ in short]
+        self.short_spells = [(last, i, "unavailable from " + iso(first) + " to " + iso(last))
+                             for first, last, i in short]
+        """Unavailable spells shorter than `SHORT_SPELL_DAYS`, by first day (then last day):
+        the ones that can overlap a visit lie in one slice, found by bisection."""
+        self.long_spells = [(first, last, i, "unavailable from " + iso(first) + " to " + iso(last))
+                            for first, last, i in spells if last - first >= SPELL_REACH]
+
+    def __len__(self) -> int:
+        return len(self.peers)
+
+    @overload
+    def __getitem__(self, index: int) -> Peer: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Peer]: ...
+
+    def __getitem__(self, index: int | slice) -> Peer | Sequence[Peer]:
+        return self.peers[index]
+
+
+Verdict = tuple[Rule, str] | None
+
+
+@dataclass
+class _Assessor:
+    """Assesses peers against one subject, visit and rule set; caches per-council verdicts."""
+
+    subject: Council
+    councils: Mapping[str, Council]
+    rules: SelectionRules
+    visit_from: date
+    visit_to: date
+    excluded: frozenset[str]
+    cooling_from: date = field(init=False)
+    _by_council: dict[str, Verdict] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.cooling_from = _years_before(self.visit_from, self.rules.cooling_off_years)
+
+    def locality(self, gss: str) -> Verdict:
+        if gss not in self._by_council:
+            self._by_council[gss] = self._locality(gss)
+        return self._by_council[gss]
+
+    def _locality(self, gss: str) -> Verdict:
+        subject = self.subject
+        if gss == subject.gss_code:
+            return Rule.SUBJECT_COUNCIL, f"serves {subject.short_name}, the subject council"
+        council = self.councils.get(gss)
+        if council is None:
+            return Rule.UNKNOWN_COUNCIL, f"home council {gss} is not in the register"
+        area = subject.county_area
+        if area is not None and council.county_area == area:
+            return Rule.SAME_COUNTY, (f"{council.short_name} is in the same county ({area}) as "
+                                      f"{subject.short_name}")
+        authority = subject.combined_authority
+        if authority is not None and council.combined_authority == authority:
+            return Rule.SAME_COMBINED_AUTHORITY, (
+                f"{council.short_name} is in the same combined authority ({authority}) as "
+                f"{subject.short_name}")
+        limit = self.rules.min_distance_km
+        if limit > 0:
+            if (subject.lat is None or subject.long is None or council.lat is None
+                    or council.long is None):
+                return Rule.DISTANCE, (f"the distance from {council.short_name} to "
+                                       f"{subject.short_name} is unknown (no position)")
+            km = haversine_km(subject.lat, subject.long, council.lat, council.long)
+            if km < limit:
+                return Rule.DISTANCE, (f"{council.short_name} is {km:.0f} km from "
+                                       f"{subject.short_name}, under {limit} km")
+        return None
+
+    def verdicts(self, pool: PeerPool) -> list[Verdict]:
+        """For every peer of `pool`, in its order, the first rule it breaks with the reason,
+        or None if it is eligible. Each rule goes through the pool's index for it (council,
+        former employer, interest, accreditation date, unavailable spell), so a selection
+        looks only at the peers a rule concerns, never at every rule for every peer."""
+        verdicts: list[Verdict] = [None] * len(pool)
+        for gss, members in pool.by_council.items():
+            local = self.locality(gss)
+            if local is not None:
+                for i in members:
+                    verdicts[i] = local
+        subject = self.subject
+        for i, until in pool.former.get(subject.gss_code, ()):
+            if verdicts[i] is None and until >= self.cooling_from:
+                verdicts[i] = (Rule.COOLING_OFF, (
+                    f"worked for {subject.short_name} until {until}, within "
+                    f"{self.rules.cooling_off_years} years of the visit"))
+        interest: Verdict = (Rule.DECLARED_INTEREST,
+                             f"declared an interest in {subject.short_name}")
+        for i in pool.interests.get(subject.gss_code, ()):
+            if verdicts[i] is None:
+                verdicts[i] = interest
+        never: Verdict = (Rule.ACCREDITATION, "not accredited")
+        for i in pool.never_accredited:
+            if verdicts[i] is None:
+                verdicts[i] = never
+        visit_from, visit_to = self.visit_from, self.visit_to
+        lapsing = bisect.bisect_left(pool.accredited_until, visit_to)
+        visit_ends = str(visit_to)
+        for i, text in itertools.islice(pool.lapsing, lapsing):
+            if verdicts[i] is None:
+                verdicts[i] = (Rule.ACCREDITATION, text + visit_ends)
+        low = bisect.bisect_left(pool.spell_starts, visit_from - SPELL_REACH)
+        high = bisect.bisect_right(pool.spell_starts, visit_to)
+        for last, i, text in itertools.islice(pool.short_spells, low, high):
+            if last >= visit_from and verdicts[i] is None:
+                verdicts[i] = (Rule.AVAILABILITY, text)
+        for first, last, i, text in pool.long_spells:
+            if first <= visit_to and last >= visit_from and verdicts[i] is None:
+                verdicts[i] = (Rule.AVAILABILITY, text)
+        objected: Verdict = (Rule.OBJECTED, "objected to by the council")
+        for peer_id in self.excluded:
+            index = pool.positions.get(peer_id)
+            if index is not None:
+                verdicts[index] = objected
+        return verdicts
+
+    def phrase(self, rule: Rule) -> str:
+        """How `rule` reads after a count: '9 from councils within 50 km'."""
+        s = self.subject.short_name
+        return {
+            Rule.OBJECTED: "objected to by the council",
+            Rule.SUBJECT_COUNCIL: f"from {s} itself",
+            Rule.UNKNOWN_COUNCIL: "from councils not in the register",
+            Rule.SAME_COUNTY: f"from the same county ({self.subject.county_area})",
+            Rule.SAME_COMBINED_AUTHORITY:
+                f"from the same combined authority ({self.subject.combined_authority})",
+            Rule.DISTANCE: f"from councils within {self.rules.min_distance_km} km",
+            Rule.COOLING_OFF: f"who worked for {s} within {self.rules.cooling_off_years} years",
+            Rule.DECLARED_INTEREST: f"who declared an interest in {s}",
+            Rule.ACCREDITATION: f"not accredited through {self.visit_to}",
+            Rule.AVAILABILITY: f"unavailable between {self.visit_from} and {self.visit_to}",
+            Rule.ELIGIBLE: "eligible",
+        }[rule]
+
+
+def assess_peer(peer: Peer, subject: Council, councils: Mapping[str, Council],
+                visit_from: date, visit_to: date, rules: SelectionRules,
+                excluded: Iterable[str] = ()) -> CandidateDecision:
+    """One peer's eligibility alone (e.g. to check a team proposed by hand)."""
+    assessor = _Assessor(subject, councils, rules, visit_from, visit_to, frozenset(excluded))
+    verdict = assessor.verdicts(PeerPool([peer]))[0]
+    if verdict is None:
+        return CandidateDecision(peer.peer_id, True, Rule.ELIGIBLE,
+                                 f"eligible; {peer.days_served_last_3_years} days served in the "
+                                 f"last {rules.fairness_window_years} years")
+    return CandidateDecision(peer.peer_id, False, *verdict)
+
+
+# --- selection ------------------------------------------------------------------------------
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= RATIONALE_LINE else text[: RATIONALE_LINE - 1] + "…"
+
+
+def _words(area: str) -> str:
+    return area.replace("_", " ")
+
+
+class _Builder:
+    """Fills the seats of one team from the fairness order."""
+
+    def __init__(self, assessor: _Assessor, pool: PeerPool, fair: list[int],
+                 verdicts: list[Verdict], shape: TeamShape, seed: int,
+                 decide: Callable[[], list[CandidateDecision]]) -> None:
+        self.assessor = assessor
+        self.rules = assessor.rules
+        self.pool = pool
+        peers, kinds = pool.peers, pool.kinds
+        self.fair = [peers[i] for i in fair]
+        self.verdicts = verdicts
+        self.shape = shape
+        self.seed = seed
+        officer, councillor = PeerKind.OFFICER, PeerKind.COUNCILLOR
+        self.officers = [i for i in fair if kinds[i] == officer]
+        self.officer_peers = [peers[i] for i in self.officers]
+        self.councillors = [peers[i] for i in fair if kinds[i] == councillor]
+        self.seats: list[tuple[Peer, PeerRole]] = []
+        self.chosen: set[str] = set()
+        self.groups: dict[str, int] = {}
+        self.members = 0
+        self.covered: set[str] = set()
+        self.decide = decide
+
+    @property
+    def size(self) -> int:
+        """Peers on the team, the challenge manager not counted."""
+        return sum(1 for _, role in self.seats if role != "challenge_manager")
+
+    def take(self, peer: Peer, role: PeerRole) -> None:
+        self.seats.append((peer, role))
+        self.chosen.add(peer.peer_id)
+        if peer.kind == PeerKind.COUNCILLOR:
+            assert peer.political_group is not None
+            self.groups[peer.political_group] = self.groups.get(peer.political_group, 0) + 1
+            self.members += 1
+        elif peer.kind == PeerKind.OFFICER:
+            self.covered.update(peer.specialisms)
+
+    def first(self, candidates: Iterable[Peer], fits: Callable[[Peer], bool]) -> Peer | None:
+        for peer in candidates:
+            if peer.peer_id not in self.chosen and fits(peer):
+                return peer
+        return None
+
+    def balanced_with(self, peer: Peer, cap: int) -> bool:
+        assert peer.political_group is not None
+        return self.groups.get(peer.political_group, 0) + 1 <= cap
+
+    def cannot(self, requirement: str, what: str, kinds: Callable[[Peer], bool],
+               extra: Callable[[Peer], str | None] | None = None) -> TeamCannotBeFilled:
+        """The error for a seat no one can take: counts, among the pool's peers who could
+        have taken it, how many each rule excluded (and why eligible ones did not fit)."""
+        candidates = [(i, p) for i, p in enumerate(self.pool.peers) if kinds(p)]
+        if not candidates:
+            reason = f"no {what}: the pool has no such peer"
+        else:
+            by_rule: dict[Rule, int] = {}
+            other: dict[str, int] = {}
+            for i, peer in candidates:
+                verdict = self.verdicts[i]
+                if verdict is not None:
+                    by_rule[verdict[0]] = by_rule.get(verdict[0], 0) + 1
+                elif peer.peer_id in self.chosen:
+                    other["already on the team"] = other.get("already on the team", 0) + 1
+                elif extra is not None and (why := extra(peer)) is not None:
+                    other[why] = other.get(why, 0) + 1
+            parts = [f"{by_rule[r]} {self.assessor.phrase(r)}" for r in Rule if r in by_rule]
+            parts += [f"{count} {why}" for why, count in sorted(other.items())]
+            reason = f"no {what}: {len(candidates)} considered, " + ", ".join(parts)
+        return TeamCannotBeFilled(requirement, _clip_reason(reason), seed=self.seed,
+                                  considered=self.decide())
+
+    def build(self, scope: Sequence[str]) -> None:
+        shape, rules = self.shape, self.rules
+        cap = shape.member_peers // 2 if shape.political_balance else shape.member_peers
+
+        if shape.lead_officer_ranks:
+            ranks = shape.lead_officer_ranks
+            lead = self.first(self.officer_peers, lambda p: p.seniority in ranks)
+            if lead is None:
+                raise self.cannot(
+                    "lead_officer", f"lead officer peer of {_ranks(ranks)} rank",
+                    lambda p: p.kind == PeerKind.OFFICER and p.seniority in ranks)
+            self.take(lead, "lead_officer")
+
+        if shape.lead_member:
+            lead = self.first(self.councillors, lambda p: True)
+            if lead is None:
+                raise self.cannot("lead_member", "lead member peer (a councillor)",
+                                  lambda p: p.kind == PeerKind.COUNCILLOR)
+            self.take(lead, "lead_member")
+
+        while self.members < shape.member_peers:
+            member = self.first(self.councillors, lambda p: self.balanced_with(p, cap))
+            if member is None:
+                held = ", ".join(sorted(self.groups)) or "none"
+                raise self.cannot(
+                    "member_peers",
+                    f"member peer to make {shape.member_peers} politically balanced member "
+                    f"peers (groups on the team: {held})",
+                    lambda p: p.kind == PeerKind.COUNCILLOR,
+                    lambda p: f"of the {p.political_group} group, which would hold a majority")
+            self.take(member, "member")
+
+        if shape.cover_scope:
+            self.cover(scope)
+
+        while self.size < rules.min_team_size:
+            extra = self.first(self.fair, self.fills)
+            if extra is None:
+                raise self.cannot(
+                    "team_size", f"peer to make the team up to {rules.min_team_size} "
+                    f"(it has {self.size})",
+                    lambda p: p.kind != PeerKind.CHALLENGE_MANAGER,
+                    lambda p: f"councillors of the {p.political_group} group, which would "
+                    "hold a majority")
+            self.take(extra, "officer" if extra.kind == PeerKind.OFFICER else "member")
+
+        if shape.challenge_manager:
+            manager = self.first(self.fair, lambda p: p.kind == PeerKind.CHALLENGE_MANAGER)
+            if manager is None:
+                raise self.cannot("challenge_manager", "LGA peer challenge manager",
+                                  lambda p: p.kind == PeerKind.CHALLENGE_MANAGER)
+            self.take(manager, "challenge_manager")
+
+    def fills(self, peer: Peer) -> bool:
+        if peer.kind == PeerKind.OFFICER:
+            return True
+        if peer.kind != PeerKind.COUNCILLOR:
+            return False
+        if not self.shape.political_balance:
+            return True
+        return self.balanced_with(peer, (self.members + 1) // 2)
+
+    def cover(self, scope: Sequence[str]) -> None:
+        needed = list(dict.fromkeys(scope))
+        max_size = self.rules.max_team_size
+        while True:
+            uncovered = [a for a in needed if a not in self.covered]
+            if not uncovered:
+                return
+            seats = max_size - self.size
+            if seats <= 0:
+                raise TeamCannotBeFilled(
+                    "team_size", _clip_reason(
+                        f"no seat left for officer peers covering "
+                        f"{', '.join(_words(a) for a in uncovered)}: the team is at its "
+                        f"maximum of {max_size} peers"),
+                    seed=self.seed, considered=self.decide())
+            area = uncovered[0]
+            pick: Peer | None
+            has_area = _has_specialism(area)
+            if seats >= len(uncovered):
+                pick = self.first(self.officer_peers, has_area)
+            else:
+                pick = self._widest(uncovered)
+            if pick is None:
+                raise self.cannot(
+                    f"specialism:{area}", f"officer peer with the specialism {_words(area)}",
+                    _officer_with(area))
+            self.take(pick, "officer")
+
+    def _widest(self, uncovered: list[str]) -> Peer | None:
+        """The fairest officer covering the most uncovered areas (None if nobody covers the
+        first of them, so the error names it)."""
+        wanted = frozenset(uncovered)
+        specialisms, peers = self.pool.specialisms, self.pool.peers
+        best: Peer | None = None
+        best_count = 0
+        for i in self.officers:
+            count = len(specialisms[i] & wanted)
+            if count > best_count and peers[i].peer_id not in self.chosen:
+                best, best_count = peers[i], count
+                if count == len(wanted):
+                    break
+        if best is None:
+            return self.first(self.officer_peers, _has_specialism(uncovered[0]))
+        return best
+
+
+def _has_specialism(area: str) -> Callable[[Peer], bool]:
+    return lambda peer: area in peer.specialisms
+
+
+def _officer_with(area: str) -> Callable[[Peer], bool]:
+    return lambda peer: peer.kind == PeerKind.OFFICER and area in peer.specialisms
+
+
+def _ranks(ranks: Sequence[Seniority]) -> str:
+    return " or ".join(r.label.replace("chief executive", "chief-executive") for r in ranks)
+
+
+def _clip_reason(text: str) -> str:
+    return text if len(text) <= 1000 else text[:999] + "…"
+
+
+_ROLE_ORDER: dict[str, int] = {role: i for i, role in enumerate(
+    ("lead_member", "lead_officer", "member", "officer", "challenge_manager"))}
+
+
+def _shuffle_keys(seed: int, count: int) -> tuple[int, ...]:
+    """The seeded shuffle: a 32-bit key for each position of the pool (peer-id order), all
+    drawn at once from `random.Random(seed)`. Sorting by key (then position, for the rare
+    equal keys) is a random permutation; the same seed and pool size give the same one on
+    every platform and Python version (Mersenne Twister words, read little-endian)."""
+    bits = random.Random(seed).getrandbits(32 * count) if count else 0
+    return struct.unpack(f"<{count}I", bits.to_bytes(4 * count, "little"))
+
+
+def select_team(
+    subject: Council,
+    councils: Mapping[str, Council],
+    pool: Sequence[Peer],
+    scope: Sequence[str],
+    kind: CaseKind,
+    visit_from: date,
+    visit_to: date,
+    rules: SelectionRules,
+    seed: int,
+    excluded: Iterable[str] = frozenset(),
+) -> Selection:
+    """Propose a team for a case of `kind` at `subject`, visiting from `visit_from` to
+    `visit_to` (both included), from `pool` (a `PeerPool`, or any sequence of peers), never
+    choosing a peer in `excluded` (the peers the council objected to). Raises
+    `TeamCannotBeFilled` when a seat cannot be filled, and ValueError for bad input (visit
+    dates reversed, a seed outside 0..2**53-1, a peer id twice in the pool)."""
+    if visit_to < visit_from:
+        raise ValueError(f"the visit ends ({visit_to}) before it starts ({visit_from})")
+    if not 0 <= seed < MAX_SEED:
+        raise ValueError(f"seed {seed} is outside 0..2**53-1")
+    indexed = pool if isinstance(pool, PeerPool) else PeerPool(pool)
+    objected = frozenset(excluded)
+    assessor = _Assessor(subject, councils, rules, visit_from, visit_to, objected)
+    verdicts = assessor.verdicts(indexed)
+
+    fair = [i for i, verdict in enumerate(verdicts) if verdict is None]
+    fair.sort(key=_shuffle_keys(seed, len(indexed)).__getitem__)
+    fair.sort(key=indexed.days.__getitem__)
+
+    roles: dict[str, PeerRole] = {}
+
+    def decide() -> list[CandidateDecision]:
+        rank = [0] * len(indexed)
+        for position, i in enumerate(fair, start=1):
+            rank[i] = position
+        window = rules.fairness_window_years
+        decisions: list[CandidateDecision] = []
+        for i, peer in enumerate(indexed.peers):
+            verdict = verdicts[i]
+            if verdict is None:
+                decisions.append(CandidateDecision(
+                    peer.peer_id, True, Rule.ELIGIBLE,
+                    f"eligible; {peer.days_served_last_3_years} days served in the last "
+                    f"{window} years; fairness rank {rank[i]}", roles.get(peer.peer_id)))
+            else:
+                decisions.append(CandidateDecision(peer.peer_id, False, *verdict))
+        return decisions
+
+    builder = _Builder(assessor, indexed, fair, verdicts, rules.shape(kind), seed, decide)
+    builder.build(scope)
+
+    seats = sorted(builder.seats, key=lambda s: _ROLE_ORDER[s[1]])
+    roles.update((peer.peer_id, role) for peer, role in seats)
+    team = [PeerPlace(peer_id=peer.peer_id, name=peer.name, role=role,
+                      home_council=peer.home_council) for peer, role in seats]
+    return Selection(team=team, seed=seed, subject=subject.gss_code, kind=kind,
+                     scope=tuple(scope), visit_from=visit_from, visit_to=visit_to, rules=rules,
+                     excluded=tuple(sorted(objected)), decide=decide)
+
+
+def reselect(selection: Selection, subject: Council, councils: Mapping[str, Council],
+             pool: Sequence[Peer], objected: Iterable[str]) -> Selection:
+    """After an objection: the same inputs and seed as `selection`, with the objected peers
+    (and any objected before) excluded."""
+    return select_team(subject, councils, pool, selection.scope, selection.kind,
+                       selection.visit_from, selection.visit_to, selection.rules,
+                       selection.seed, {*selection.excluded, *objected})
