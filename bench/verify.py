@@ -1,0 +1,96 @@
+"""How fast an auditor can verify the store, and read a long case as it stood.
+
+Prints `verify_all` throughput over N events (default 1,000,000, in cases of 200 events) on
+SQLite, beside the rate of merely reading the same rows (the baseline: verification cannot
+beat reading), and the time to fold a 200-event case as of a moment in its middle.
+
+    .venv/bin/python bench/verify.py [--events N] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from domain.timeline import as_of
+from eventstore import EventStore, NewEvent, open_store
+from eventstore.schema import events
+from eventstore.store import _stored
+from eventstore.verify import verify_all
+
+T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
+PER_CASE = 200
+
+
+def fill(store: EventStore, total: int) -> None:
+    """Cases of 200 CaseScoped-shaped events, appended 200 to a transaction."""
+    for case in range(total // PER_CASE):
+        case_id = f"cpc-E{case:08d}-2025"
+        batch = [NewEvent(event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{case_id}/{n}")),
+                          type="CaseScoped", schema_version=1,
+                          occurred_at=T0 + timedelta(hours=n), actor="officer:bench",
+                          payload={"scope": ["finance", "governance"], "visit_mode": "on_site"})
+                 for n in range(PER_CASE)]
+        store.append(case_id, 0, batch)
+
+
+def read_all(store: EventStore) -> int:
+    count = 0
+    query = sa.select(events).order_by(events.c.case_id, events.c.version)
+    with store.engine.connect().execution_options(stream_results=True, yield_per=5000) as conn:
+        for row in conn.execute(query):
+            _stored(row)
+            count += 1
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        store = open_store(args.database_url or f"sqlite:///{Path(scratch) / 'bench.db'}")
+        store.migrate()
+        started = time.perf_counter()
+        fill(store, args.events)
+        print(f"filled {args.events:,} events in {time.perf_counter() - started:.0f}s")
+
+        started = time.perf_counter()
+        read = read_all(store)
+        read_rate = read / (time.perf_counter() - started)
+        started = time.perf_counter()
+        verdict = verify_all(store)
+        verify_rate = verdict.events / (time.perf_counter() - started)
+        assert verdict.ok and verdict.events == args.events
+        print(f"read rows (baseline)  {read_rate:>10,.0f} events/s")
+        print(f"verify_all            {verify_rate:>10,.0f} events/s   "
+              f"({verify_rate / read_rate:.2f} of reading; target 100,000/s)")
+
+        history = [e.to_recorded() for e in store.read_case("cpc-E00000000-2025")]
+        timings = []
+        for _ in range(50):
+            started = time.perf_counter()
+            stored = store.read_case("cpc-E00000000-2025")
+            as_of([e.to_recorded() for e in stored], T0 + timedelta(hours=PER_CASE // 2))
+            timings.append((time.perf_counter() - started) * 1000)
+        fold_only = []
+        for _ in range(50):
+            started = time.perf_counter()
+            as_of(history, T0 + timedelta(hours=PER_CASE // 2))
+            fold_only.append((time.perf_counter() - started) * 1000)
+        print(f"as-of state of a {PER_CASE}-event case: read + upcast + fold p50 "
+              f"{statistics.median(timings):.1f} ms, fold alone p50 "
+              f"{statistics.median(fold_only):.1f} ms")
+        store.dispose()
+
+
+if __name__ == "__main__":
+    main()
