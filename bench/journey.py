@@ -1,0 +1,431 @@
+"""Cases through their whole journey on the dev server, against a bare workflow (issue 3).
+
+Why it exists: every officer's action goes client → Temporal update → validator (the domain's
+rules) → handler under a lock → local activity appending hash-chained events → fold → search
+attributes → answer. This measures what that whole path costs next to the least a Temporal
+case could do: `bare_workflow.BareCase`, whose update runs one local activity inserting one
+plain row. Both make 15 updates a case (the start with its first update, then 14 actions),
+at the same concurrency, with the worker in this process and the store's database under both.
+The targets: the engine at 1.0 or more of the bare workflow's cases per second, and its p50
+update latency no worse.
+
+Run it from the repository root. It starts its own dev server; 500 cases took 9½ minutes on
+a busy 2-core machine, so `--cases 100` is the quick look:
+
+    .venv/bin/python bench/journey.py                       # 500 cases, 50 at a time, SQLite
+    .venv/bin/python bench/journey.py --cases 100 --concurrency 20
+    .venv/bin/python bench/journey.py \\
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+The sides take turns in rounds, so a load that comes and goes falls on both; beside cases/s
+and update latency it prints CPU milliseconds per case, of this process and of the dev server,
+which a shared machine disturbs far less than wall-clock figures.
+SQLite lives in a temporary file; PostgreSQL gets a schema of its own, dropped at the end.
+A case is a real council's slot: current English councils from the register in
+/work/shared/data (`--councils-csv`), taking one kind of case after another once every
+council has a corporate peer challenge, since a council holds one open case of each kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import logging
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TextIO
+
+import sqlalchemy as sa
+import structlog
+import temporalio
+from bare_workflow import STEPS_PER_CASE, BareCase, build_bare_worker, count_rows, create_table
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from cli.client import CaseClient
+from cli.journey import journey
+from domain.vocabulary import CaseKind, Stage
+from eventstore import EventStore, open_store
+from eventstore.config import normalise_url
+from eventstore.schema import events
+from runtime import logging as case_logging
+from runtime.binaries import temporal_cli
+from worker import build_worker
+from workflows.improvement_case import ImprovementCase
+from workflows.messages import workflow_id_for
+from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
+
+COUNCILS_CSV = Path("/work/shared/data/uk_local_authorities_current.csv")
+NOT_COUNCILS = {"COMB", "SRA"}
+"""Combined and strategic authorities (the GLA) are set aside: they are not councils."""
+
+KINDS = [CaseKind.CORPORATE_PEER_CHALLENGE,
+         *(k for k in CaseKind if k != CaseKind.CORPORATE_PEER_CHALLENGE)]
+ACTOR = "officer:bench"
+TARGET_RATE_RATIO = 1.0
+TARGET_P50_RATIO = 1.0
+
+
+# --- the cases ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Slot:
+    """One open-case slot: a council and a kind of case."""
+
+    council: str
+    kind: CaseKind
+
+
+def councils(path: Path) -> list[str]:
+    """Current English councils' GSS codes; made-up well-formed codes if the file is absent."""
+    if not path.exists():
+        print(f"note: {path} not found; using made-up GSS codes E99000001…", file=sys.stderr)
+        return [f"E99{i:06d}" for i in range(1, 1001)]
+    with path.open(newline="", encoding="utf-8") as file:
+        return sorted(row["gss-code"] for row in csv.DictReader(file)
+                      if row["nation"] == "England" and row["current-authority"] == "True"
+                      and row["local-authority-type"] not in NOT_COUNCILS)
+
+
+def slots(codes: Sequence[str], n: int) -> list[Slot]:
+    """`n` distinct slots: every council's corporate peer challenge first, then other kinds."""
+    every = [Slot(council, kind) for kind in KINDS for council in codes]
+    if n > len(every):
+        raise SystemExit(f"at most {len(every)} cases: {len(codes)} councils × {len(KINDS)} kinds")
+    return every[:n]
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Figures:
+    name: str
+    cases: int
+    seconds: float
+    latencies: list[float]
+    """Seconds per update: the start with its first update counts as one."""
+    cpu: float
+    """CPU seconds of this process: client and worker (and the idle other worker's polls)."""
+    server_cpu: float
+    """CPU seconds of the dev server; NaN where it could not be read."""
+
+    @property
+    def cpu_ms_per_case(self) -> float:
+        return self.cpu / self.cases * 1000
+
+    @property
+    def server_cpu_ms_per_case(self) -> float:
+        return self.server_cpu / self.cases * 1000
+
+    @property
+    def rate(self) -> float:
+        return self.cases / self.seconds
+
+    @property
+    def updates_per_second(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, q: int) -> float:
+        return statistics.quantiles(self.latencies, n=100, method="inclusive")[q - 1] * 1000
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+    @property
+    def p99(self) -> float:
+        return self.percentile(99)
+
+
+CaseRun = Callable[[Slot], Awaitable[list[float]]]
+
+
+async def drive(name: str, run_case: CaseRun, work: Sequence[Slot],
+                concurrency: int) -> Figures:
+    """Run every case of `work`, `concurrency` at a time; each case's updates in order."""
+    pending = iter(work)
+    latencies: list[float] = []
+
+    async def runner() -> None:
+        for slot in pending:
+            latencies.extend(await run_case(slot))
+
+    started, cpu, server_cpu = time.perf_counter(), time.process_time(), dev_server_cpu()
+    async with asyncio.TaskGroup() as group:
+        for _ in range(min(concurrency, len(work))):
+            group.create_task(runner())
+    return Figures(name, len(work), time.perf_counter() - started, latencies,
+                   time.process_time() - cpu, dev_server_cpu() - server_cpu)
+
+
+def dev_server_cpu() -> float:
+    """CPU seconds (user + system) of our child `temporal` process, from /proc; NaN if none.
+
+    CPU per case is what a busy shared machine disturbs least: wall-clock figures move with
+    whatever else runs, the work each case costs does not."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            fields = stat.read_text().rsplit(")", 1)
+            if not fields[0].endswith("(temporal"):
+                continue
+            rest = fields[1].split()
+            if int(rest[1]) == os.getpid():  # ppid
+                return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    return math.nan
+
+
+def engine_updates(cases: CaseClient, today: date, direct: bool = False) -> CaseRun:
+    """A case through `CaseClient`, as officers' tools drive it; with `direct` (a diagnostic),
+    the actions go straight to the workflow handle, without CaseClient's query before each."""
+    async def run_case(slot: Slot) -> list[float]:
+        commands = list(journey(slot.council, today, officer=ACTOR))
+        handle = cases.client.get_workflow_handle_for(
+            ImprovementCase.run, workflow_id_for(slot.kind, slot.council))
+        took = []
+        started = time.perf_counter()
+        view = await cases.start(council=slot.council, kind=slot.kind, actor=ACTOR,
+                                 reason="Benchmark: a whole journey", scope=["finance"],
+                                 budget_gap_pence=420_000_000)
+        took.append(time.perf_counter() - started)
+        for command in commands:
+            started = time.perf_counter()
+            view = await (handle.execute_update(ImprovementCase.act, command) if direct
+                          else cases.act(view.state.case_id, command))
+            took.append(time.perf_counter() - started)
+        if view.state.stage != Stage.CLOSED:
+            raise RuntimeError(f"{view.state.case_id} ended at {view.state.stage}")
+        return took
+    return run_case
+
+
+def bare_updates(client: Client, task_queue: str, run_id: str) -> CaseRun:
+    async def run_case(slot: Slot) -> list[float]:
+        key = f"{slot.kind.value}-{slot.council}-{run_id}"
+        took = []
+        started = time.perf_counter()
+        handle = await client.start_workflow(BareCase.run, key, id=f"bare-{key}",
+                                             task_queue=task_queue)
+        await handle.execute_update(BareCase.act, 0)
+        took.append(time.perf_counter() - started)
+        for step in range(1, STEPS_PER_CASE):
+            started = time.perf_counter()
+            await handle.execute_update(BareCase.act, step)
+            took.append(time.perf_counter() - started)
+        return took
+    return run_case
+
+
+# --- the database ---------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def bench_store(url: str | None) -> Iterator[EventStore]:
+    """A migrated store on a temporary SQLite file, or in a fresh PostgreSQL schema."""
+    if url is None:
+        with tempfile.TemporaryDirectory(prefix="bench-journey-") as directory:
+            store = open_store(f"sqlite:///{directory}/cases.db")
+            store.migrate()
+            try:
+                yield store
+            finally:
+                store.dispose()
+        return
+    url = normalise_url(url)
+    if not url.startswith("postgresql"):
+        raise SystemExit(f"--database-url: only postgresql is meant here, not {url!r}")
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    store = open_store(url, connect_args={"options": f"-csearch_path={schema}"},
+                       pool_size=16, max_overflow=4)
+    try:
+        store.migrate()
+        yield store
+    finally:
+        store.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+def count_events(store: EventStore) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
+
+
+# --- the run --------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def quiet_logs(enabled: bool) -> Iterator[None]:
+    """Production's JSON logs, rendered as in production but written to /dev/null; or off."""
+    with open(os.devnull, "w", encoding="utf-8") as devnull:
+        sink: TextIO = devnull
+        case_logging.configure("json", level=logging.INFO if enabled else logging.WARNING)
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sink))
+        yield
+
+
+@contextlib.asynccontextmanager
+async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), search_attributes=ALL_SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter, ui=False, dev_server_log_level="error")
+    async with env:
+        yield env
+
+
+@dataclass
+class Side:
+    """One side of the comparison: how it runs a case, and how many rows it must leave."""
+
+    name: str
+    run_case: CaseRun
+    stored: Callable[[], int]
+    rounds: list[Figures] = field(default_factory=list)
+
+    def total(self) -> Figures:
+        return Figures(self.name, sum(r.cases for r in self.rounds),
+                       sum(r.seconds for r in self.rounds),
+                       [t for r in self.rounds for t in r.latencies],
+                       sum(r.cpu for r in self.rounds), sum(r.server_cpu for r in self.rounds))
+
+
+def chunks(work: Sequence[Slot], n: int) -> list[Sequence[Slot]]:
+    size = -(-len(work) // n)
+    return [work[i:i + size] for i in range(0, len(work), size)]
+
+
+async def compare(sides: Sequence[Side], work: Sequence[Slot], warmup: Sequence[Slot],
+                  concurrency: int, rounds: int) -> None:
+    """Warm each side up, then run the work in rounds, alternating which side goes first
+    (ABBA…), so that a load that comes and goes on the machine falls on both sides alike."""
+    for side in sides:
+        if warmup:
+            await drive("warm-up", side.run_case, warmup, concurrency)
+    for number, chunk in enumerate(chunks(work, rounds)):
+        for side in sides if number % 2 == 0 else list(reversed(sides)):
+            side.rounds.append(await drive(side.name, side.run_case, chunk, concurrency))
+            figures = side.rounds[-1]
+            print(f"  round {number + 1} {side.name:6} {figures.cases:>4} cases "
+                  f"{figures.rate:6.2f}/s  p50 {figures.p50:7.1f} ms  cpu "
+                  f"{figures.cpu_ms_per_case:4.0f} + {figures.server_cpu_ms_per_case:4.0f} "
+                  f"ms/case  ({load()})", flush=True)
+    for side in sides:
+        expected = STEPS_PER_CASE * (len(work) + len(warmup))
+        if (stored := side.stored()) != expected:
+            raise RuntimeError(f"{side.name}: {stored} rows stored, {expected} expected")
+
+
+async def run(client: Client, store: EventStore, args: argparse.Namespace,
+              work: Sequence[Slot], warmup: Sequence[Slot]) -> list[Figures]:
+    """Both workers run throughout (an idle one only long-polls); the bare side first."""
+    engine_queue = f"bench-engine-{uuid.uuid4().hex[:8]}"
+    bare_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    today = datetime.now(UTC).date()
+    create_table(store.engine)
+    sides = []
+    if args.only in (None, "bare"):
+        sides.append(Side("bare", bare_updates(client, bare_queue, uuid.uuid4().hex[:6]),
+                          lambda: count_rows(store.engine)))
+    if args.only in (None, "engine"):
+        cases = CaseClient(client, task_queue=engine_queue, store=store)
+        sides.append(Side("direct" if args.direct else "engine",
+                          engine_updates(cases, today, args.direct),
+                          lambda: count_events(store)))
+    async with (build_bare_worker(client, store.engine, bare_queue),
+                build_worker(client, store, engine_queue)):
+        await compare(sides, work, warmup, args.concurrency, args.rounds)
+    return [side.total() for side in sides]
+
+
+def render(figures: Sequence[Figures]) -> str:
+    """The table; CPU is milliseconds per case, of this process and of the dev server."""
+    lines = [f"{'':8} {'cases':>6} {'seconds':>8} {'cases/s':>8} {'updates/s':>10} "
+             f"{'p50 ms':>8} {'p99 ms':>8} {'cpu ms/case':>12} {'server ms/case':>15}"]
+    lines += [f"{f.name:8} {f.cases:>6} {f.seconds:>8.1f} {f.rate:>8.2f} "
+              f"{f.updates_per_second:>10.1f} {f.p50:>8.1f} {f.p99:>8.1f} "
+              f"{f.cpu_ms_per_case:>12.0f} {f.server_cpu_ms_per_case:>15.0f}" for f in figures]
+    return "\n".join(lines)
+
+
+def verdict(engine: Figures, bare: Figures) -> str:
+    rate = engine.rate / bare.rate
+    p50 = engine.p50 / bare.p50
+    ok_rate = "met" if rate >= TARGET_RATE_RATIO else "MISSED"
+    ok_p50 = "met" if p50 <= TARGET_P50_RATIO else "MISSED"
+    return "\n".join([
+        f"engine/bare cases per second:   {rate:.2f} (target >= {TARGET_RATE_RATIO}: {ok_rate})",
+        f"engine p50 / bare p50:          {p50:.2f} (target <= {TARGET_P50_RATIO}: {ok_p50})",
+        f"engine p99 / bare p99:          {engine.p99 / bare.p99:.2f}",
+        f"engine/bare CPU per case:       {engine.cpu / bare.cpu:.2f} (this process), "
+        f"{engine.server_cpu / bare.server_cpu:.2f} (dev server)",
+    ])
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+async def bench(args: argparse.Namespace) -> int:
+    codes = councils(args.councils_csv)
+    every = slots(codes, args.warmup + args.cases)
+    warmup, work = every[:args.warmup], every[args.warmup:]
+    with quiet_logs(not args.no_logs), bench_store(args.database_url) as store:
+        database = store.engine.url.render_as_string(hide_password=True)
+        print(f"{os.cpu_count()} cores, {platform.platform()}, Python "
+              f"{platform.python_version()}, temporalio {temporalio.__version__}\n"
+              f"{args.cases} cases (+{args.warmup} warm-up), {STEPS_PER_CASE} updates each, "
+              f"{args.concurrency} at a time, in {args.rounds} rounds; store {database}; "
+              f"worker in-process, dev server {temporal_cli()}\nat the start: {load()}",
+              flush=True)
+        async with dev_server() as env:
+            results = await run(env.client, store, args, work, warmup)
+    print(f"at the end: {load()}\n\n" + render(results))
+    if len(results) == 2:
+        print(verdict(engine=results[1], bare=results[0]))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--cases", type=int, default=500, help="cases measured (default 500)")
+    parser.add_argument("--concurrency", type=int, default=50,
+                        help="cases in flight at once (default 50)")
+    parser.add_argument("--warmup", type=int, default=20,
+                        help="cases run first and not measured, for each side (default 20)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="rounds the cases are split into, the sides taking turns to go "
+                             "first (default 4)")
+    parser.add_argument("--database-url", default=None,
+                        help="PostgreSQL URL; a fresh schema is made there and dropped after "
+                             "(default: a temporary SQLite file)")
+    parser.add_argument("--councils-csv", type=Path, default=COUNCILS_CSV)
+    parser.add_argument("--only", choices=["engine", "bare"], default=None,
+                        help="run one side only (for profiling)")
+    parser.add_argument("--direct", action="store_true",
+                        help="diagnostic: send the engine's actions straight to the workflow "
+                             "handle, skipping CaseClient's query before each update")
+    parser.add_argument("--no-logs", action="store_true",
+                        help="diagnostic: drop the engine's INFO logs instead of rendering them")
+    args = parser.parse_args(argv)
+    if min(args.cases, args.concurrency, args.rounds) < 1 or args.warmup < 0:
+        parser.error("--cases, --concurrency and --rounds must be positive, --warmup not "
+                     "negative")
+    return asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
