@@ -33,7 +33,7 @@ class Shell:
 
     def cases(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
         done = subprocess.run([str(BIN / "cases"), *args], env=self.environ, text=True,
-                              capture_output=True, timeout=60, check=False)
+                              capture_output=True, timeout=180, check=False)
         assert done.returncode == expect, (args, done.returncode, done.stdout, done.stderr)
         return done
 
