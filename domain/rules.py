@@ -72,6 +72,10 @@ def _need_role(state: CaseState, command: cmd.Command, doing: str, *roles: Actor
     if role_of(command.actor) not in roles:
         who = " or ".join(_ROLE_WORDS[r] for r in roles)
         raise CommandRefused(state, f"cannot {doing}: only {who} may, not {command.actor}")
+    if role_of(command.actor) == ActorRole.COUNCIL and command.actor != f"council:{state.council}":
+        raise CommandRefused(
+            state, f"cannot {doing}: {command.actor} is not the council of this case "
+            f"(council:{state.council})")
 
 
 def _need_dates(state: CaseState, doing: str, first: date, last: date, *,
@@ -268,8 +272,9 @@ def _publish(state: CaseState, c: cmd.PublishReport, now: datetime) -> list[ev.E
         raise CommandRefused(state, "cannot publish: the report is still a draft; make it final")
     _need_stage(state, "publish the report", Stage.REPORT_FINAL)
     _need_role(state, c, "record the report's publication", ActorRole.OFFICER, ActorRole.COUNCIL)
+    assert state.draft_sent_on is not None
     _need_dates(state, "record the report's publication", c.published_on, c.published_on,
-                not_before=_visit_end(state), not_after=now.date())
+                not_before=max(_visit_end(state), state.draft_sent_on), not_after=now.date())
     final = state.final_report
     assert final is not None
     return [ev.ReportPublished(report_version=final.report_version, published_on=c.published_on,
@@ -281,8 +286,9 @@ def _action_plan(state: CaseState, c: cmd.PublishActionPlan, now: datetime) -> l
     _need_stage(state, "record the action plan", Stage.REPORT_PUBLISHED,
                 hint="the report is published first or with it")
     _need_role(state, c, "record the action plan", ActorRole.OFFICER, ActorRole.COUNCIL)
+    assert state.report_published_on is not None
     _need_dates(state, "record the action plan", c.published_on, c.published_on,
-                not_before=_visit_end(state), not_after=now.date())
+                not_before=state.report_published_on, not_after=now.date())
     return [ev.ActionPlanPublished(published_on=c.published_on, url=c.url),
             *_resolving(state, DeadlineName.ACTION_PLAN_PUBLICATION)]
 
