@@ -1,0 +1,77 @@
+"""Old event shapes read as today's classes through `domain.upcasting.parse_event`."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from domain import events as ev
+from domain.recorded import Recorded
+from domain.state import CaseState, apply
+from domain.upcasting import NoUpcaster, parse_event
+from domain.vocabulary import Stage, VisitMode
+
+V1_VISIT: dict[str, Any] = {"starts_on": "2019-05-13", "ends_on": "2019-05-16"}
+"""A VisitScheduled as stored before remote visits existed: schema version 1, no `mode`."""
+
+
+def test_a_version_1_visit_reads_as_todays_class_on_site() -> None:
+    stored = dict(V1_VISIT)
+    event = parse_event("VisitScheduled", 1, stored)
+    assert event == ev.VisitScheduled(mode=VisitMode.ON_SITE, starts_on=date(2019, 5, 13),
+                                      ends_on=date(2019, 5, 16))
+    assert type(event) is ev.VisitScheduled
+    assert stored == V1_VISIT, "the stored payload is read, never rewritten"
+    assert event.payload() == {"mode": "on_site", "starts_on": "2019-05-13",
+                               "ends_on": "2019-05-16"}
+
+
+def test_an_upcast_event_folds_like_a_new_one() -> None:
+    event = parse_event("VisitScheduled", 1, dict(V1_VISIT))
+    state = CaseState(case_id="cpc-E06000001-2019", version=3, stage=Stage.PEERS_SELECTED)
+    state = apply(state, Recorded(case_id=state.case_id, version=4, event_id="e-4",
+                                  occurred_at=datetime(2019, 4, 1, tzinfo=UTC),
+                                  actor="officer:siân.jones", event=event))
+    assert (state.stage, state.visit_mode) == (Stage.VISIT_SCHEDULED, VisitMode.ON_SITE)
+    assert (state.visit_starts_on, state.visit_ends_on) == (date(2019, 5, 13), date(2019, 5, 16))
+
+
+def test_todays_version_passes_through_unchanged() -> None:
+    assert ev.VisitScheduled.schema_version == 2
+    today = ev.VisitScheduled(mode=VisitMode.REMOTE, starts_on=date(2026, 6, 15),
+                              ends_on=date(2026, 6, 18))
+    assert parse_event("VisitScheduled", 2, today.payload()) == today
+    requested = {"council": "E06000001", "kind": "finance", "reason": "Budget gap",
+                 "scope": ["finance"], "budget_gap_pence": 420_000_000}
+    assert parse_event("CaseRequested", 1, requested).payload() == requested
+
+
+def test_an_unknown_type_is_named() -> None:
+    with pytest.raises(ev.UnknownEventType, match="unknown event type 'CaseTeleported'") as err:
+        parse_event("CaseTeleported", 1, {})
+    assert err.value.type_name == "CaseTeleported"
+
+
+def test_a_schema_version_newer_than_the_code_says_to_upgrade() -> None:
+    payload = {"mode": "on_site", "starts_on": "2030-01-01", "ends_on": "2030-01-02"}
+    with pytest.raises(NoUpcaster) as err:
+        parse_event("VisitScheduled", 3, payload)
+    assert str(err.value) == ("VisitScheduled schema version 3 is newer than this code (2); "
+                              "upgrade before reading")
+    with pytest.raises(NoUpcaster, match="CaseClosed schema version 2 is newer than this code"):
+        parse_event("CaseClosed", 2, {})
+
+
+def test_a_version_with_no_upcaster_is_named() -> None:
+    with pytest.raises(NoUpcaster) as err:
+        parse_event("VisitScheduled", 0, dict(V1_VISIT))
+    assert str(err.value) == "no upcaster for VisitScheduled from schema version 0"
+
+
+def test_an_upcast_payload_is_still_validated() -> None:
+    with pytest.raises(ValueError, match="ends_on"):
+        parse_event("VisitScheduled", 1, {**V1_VISIT, "ends_on": "2019-02-30"})
+    with pytest.raises(ValueError, match="venue"):
+        parse_event("VisitScheduled", 1, {**V1_VISIT, "venue": "Town hall"})
