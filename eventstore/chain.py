@@ -37,9 +37,9 @@ def _keys_are_ascii(value: Any) -> bool:
 
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 bytes for JSON made of objects, arrays, strings, integers, booleans and null."""
-    if _keys_are_ascii(value):
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+    if text.isascii() or _keys_are_ascii(value):  # all-ASCII text needs no walk of the keys
         return text.encode("utf-8")
     return bytes(rfc8785.dumps(value))
 

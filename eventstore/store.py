@@ -40,6 +40,10 @@ class EventStore:
     def _lock_for_append(self, conn: Connection) -> None:
         """Called first inside the append transaction."""
 
+    def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert the rows; their positions, in order."""
+        return list(conn.execute(_INSERT, rows).scalars().all())
+
     # --- schema -----------------------------------------------------------------------
 
     def migrate(self) -> None:
@@ -80,7 +84,7 @@ class EventStore:
                             return already
                         raise VersionConflict(case_id, expected_version, head_version)
                     rows = _chain(case_id, expected_version, head_hash, new_events)
-                    positions = conn.execute(_INSERT, rows).scalars().all()
+                    positions = self._insert(conn, rows)
                     if notifications:
                         conn.execute(outbox.insert(), _outbox_rows(case_id, rows, notifications))
             except IntegrityError:
@@ -173,6 +177,13 @@ class SqliteEventStore(EventStore):
 
     def _append_connection(self) -> Connection:
         return self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+
+    def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        """One `executemany`, no RETURNING (which SQLite would run row by row): under the
+        write lock, AUTOINCREMENT gives a batch consecutive positions ending at the last."""
+        conn.execute(events.insert(), rows)
+        last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+        return list(range(last - len(rows) + 1, last + 1))
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
