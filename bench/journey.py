@@ -65,7 +65,7 @@ from runtime import logging as case_logging
 from runtime.binaries import temporal_cli
 from worker import build_worker
 from workflows.improvement_case import ImprovementCase
-from workflows.messages import workflow_id_for
+from workflows.messages import CaseView, workflow_id_for
 from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
 
 COUNCILS_CSV = Path("/work/shared/data/uk_local_authorities_current.csv")
@@ -192,8 +192,8 @@ def engine_updates(cases: CaseClient, today: date, direct: bool = False) -> Case
     the actions go straight to the workflow handle, without CaseClient's query before each."""
     async def run_case(slot: Slot) -> list[float]:
         commands = list(journey(slot.council, today, officer=ACTOR))
-        handle = cases.client.get_workflow_handle_for(
-            ImprovementCase.run, workflow_id_for(slot.kind, slot.council))
+        handle = cases.client.get_workflow_handle(workflow_id_for(slot.kind, slot.council),
+                                                  result_type=CaseView)
         took = []
         started = time.perf_counter()
         view = await cases.start(council=slot.council, kind=slot.kind, actor=ACTOR,
