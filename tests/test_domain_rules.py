@@ -371,6 +371,20 @@ def test_confirming_a_team_with_an_objected_to_peer_is_refused() -> None:
     assert "p-officer" not in {p.peer_id for p in case.state.team}
 
 
+def test_another_council_speaks_for_nothing_on_this_case() -> None:
+    other = "council:E09000008"
+    case = scoped()
+    case.do(cmd.ProposePeerTeam(actor=OFFICER, team=TEAM))
+    assert case.refused(cmd.ObjectToPeer(actor=other, peer_id="p-officer", reason="x")) == (
+        f"cannot object to a peer: {other} is not the council of this case ({CONTACT})")
+    case = report_drafted()
+    assert case.refused(cmd.SubmitFactualAccuracyComments(actor=other, comments="x")).startswith(
+        f"cannot submit factual-accuracy comments: {other} is not the council of this case")
+    case = report_final()
+    assert "is not the council of this case" in case.refused(cmd.PublishReport(
+        actor=other, published_on=case.today, url="https://example.org/r"))
+
+
 def test_objections_come_from_the_council_about_a_proposed_peer() -> None:
     case = scoped()
     case.do(cmd.ProposePeerTeam(actor=OFFICER, team=TEAM))
@@ -446,6 +460,26 @@ def test_feedback_reports_and_publication_cannot_be_dated_in_the_future() -> Non
     assert case.refused(cmd.PublishReport(
         actor=CONTACT, published_on=case.today + timedelta(days=1),
         url="https://example.org/r")).startswith("cannot record the report's publication: ")
+
+
+def test_publication_dates_follow_the_journey() -> None:
+    case = report_final()
+    assert case.state.draft_sent_on is not None
+    before_draft = case.state.draft_sent_on - timedelta(days=1)
+    assert case.refused(cmd.PublishReport(actor=CONTACT, published_on=before_draft,
+                                          url="https://example.org/r")) == (
+        f"cannot record the report's publication: {before_draft} is before "
+        f"{case.state.draft_sent_on}")
+    case = report_published()
+    assert case.state.report_published_on is not None
+    case.wait(timedelta(days=10))
+    before_report = case.state.report_published_on - timedelta(days=1)
+    assert case.refused(cmd.PublishActionPlan(actor=CONTACT, published_on=before_report,
+                                              url="https://example.org/plan")) == (
+        f"cannot record the action plan: {before_report} is before "
+        f"{case.state.report_published_on}")
+    case.do(cmd.PublishActionPlan(actor=CONTACT, published_on=case.state.report_published_on,
+                                  url="https://example.org/plan"))
 
 
 def test_scheduling_a_visit_in_the_past_too_far_ahead_or_too_long_is_refused() -> None:
