@@ -1,13 +1,21 @@
 """cases-worker: runs the case workflow and its activities. Configuration from the environment:
-Temporal's own variables (TEMPORAL_ADDRESS, …) and CASES_DATABASE_URL for the store."""
+Temporal's own variables (TEMPORAL_ADDRESS, …) and CASES_DATABASE_URL for the store.
+
+Sizing, also from the environment (see BENCHMARKS.md, "Deadline lapses under load"):
+CASES_MAX_CACHED_WORKFLOWS (default 10,000) must exceed the open cases one worker carries, or
+every deadline lapse becomes a cache miss that replays the whole history and lapses queue for
+minutes; CASES_WORKFLOW_TASK_POLLERS (default 5) helps bursts of lapses due at one instant.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import concurrent.futures
+import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 import structlog
 from temporalio.client import Client
@@ -24,29 +32,67 @@ from workflows.messages import TASK_QUEUE
 
 log = structlog.get_logger("worker")
 
+DEFAULT_MAX_CACHED_WORKFLOWS = 10_000
+DEFAULT_WORKFLOW_TASK_POLLERS = 5
 
-def build_worker(client: Client, store: EventStore, task_queue: str = TASK_QUEUE) -> Worker:
-    """The worker for `task_queue`, appending to `store`."""
+
+class WorkerSizing(NamedTuple):
+    """How many cases a worker keeps in memory, and how many workflow-task polls it keeps open."""
+
+    max_cached_workflows: int = DEFAULT_MAX_CACHED_WORKFLOWS
+    workflow_task_pollers: int = DEFAULT_WORKFLOW_TASK_POLLERS
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> WorkerSizing:
+        """Read CASES_MAX_CACHED_WORKFLOWS and CASES_WORKFLOW_TASK_POLLERS; a bad value is a
+        clear ValueError naming the variable, never a silent default."""
+        env = os.environ if environ is None else environ
+        return cls(_positive(env, "CASES_MAX_CACHED_WORKFLOWS", DEFAULT_MAX_CACHED_WORKFLOWS),
+                   _positive(env, "CASES_WORKFLOW_TASK_POLLERS", DEFAULT_WORKFLOW_TASK_POLLERS))
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a whole number") from None
+    if value < 1:
+        raise ValueError(f"{name}={raw!r}: must be 1 or more")
+    return value
+
+
+def build_worker(client: Client, store: EventStore, task_queue: str = TASK_QUEUE,
+                 sizing: WorkerSizing | None = None) -> Worker:
+    """The worker for `task_queue`, appending to `store`, sized from the environment unless
+    `sizing` is given."""
     activities = StoreActivities(store)
+    sizing = WorkerSizing.from_environment() if sizing is None else sizing
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[ImprovementCase, RecordCheckpoint],
         activities=[activities.append_events, activities.record_checkpoint],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=16),
+        max_cached_workflows=sizing.max_cached_workflows,
+        max_concurrent_workflow_task_polls=sizing.workflow_task_pollers,
     )
 
 
-async def run(task_queue: str = TASK_QUEUE) -> None:
+async def run(task_queue: str = TASK_QUEUE, sizing: WorkerSizing | None = None) -> None:
+    sizing = WorkerSizing.from_environment() if sizing is None else sizing
     store = open_store()
     store.migrate()
     client = await connect()
     log.info("worker starting", task_queue=task_queue, namespace=client.namespace,
-             database=store.engine.url.render_as_string(hide_password=True))
+             database=store.engine.url.render_as_string(hide_password=True),
+             **sizing._asdict())
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
-    async with build_worker(client, store, task_queue):
+    async with build_worker(client, store, task_queue, sizing):
         await stopping.wait()
         log.info("worker stopping: finishing the tasks in hand")
     store.dispose()
@@ -57,9 +103,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--log-format", choices=["console", "json"], default="console")
     parser.add_argument("--task-queue", default=TASK_QUEUE)
     args = parser.parse_args(argv)
+    try:
+        sizing = WorkerSizing.from_environment()
+    except ValueError as bad:
+        parser.error(str(bad))
     case_logging.configure(args.log_format)
     try:
-        asyncio.run(run(args.task_queue))
+        asyncio.run(run(args.task_queue, sizing))
     except KeyboardInterrupt:
         log.info("worker stopped")
     exit_now(0)
