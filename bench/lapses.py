@@ -1,0 +1,629 @@
+"""Deadline lapses under load (issue 6): many cases whose timers run out in the same minute.
+
+Why: a case's deadlines are durable Temporal timers; when one lapses the workflow records
+`DeadlineMissed` + `EscalationRaised` through a local activity. The issue asks that with
+2,000 open cases lapsing together none is lost or recorded twice, and that the lapse reaches
+the event store within 5 s (p99). This measures exactly that, against the real dev server and
+a real `cases-worker` process, changing nothing in the engine.
+
+How it works:
+
+1. Starts the Temporal dev server (as tests/conftest.py does) and `cases-worker` in a
+   subprocess (env TEMPORAL_ADDRESS, CASES_DATABASE_URL; its log goes to a file).
+2. Opens N cases and drives each to `visit_scheduled` (start + scope, propose-team, confirm,
+   schedule), `--concurrency` at a time.
+3. Records the visits at a steady `--visit-rate` per second. `report_publication` counts
+   from the recorded visit and the policy is fixed when a case starts, so each case gets its
+   own DeadlinePolicy: case i's `report_publication` is lead + (N - i) / rate + i * W / N
+   seconds (everything else stays months long). Visit i lands near start + i / rate, so the
+   due times fall evenly across one `--window` of W seconds (default 60: the same minute),
+   `--lead` seconds after the last visit; W = 0 makes them all due at once. The realised
+   window (from each stored `due_at`) is what is printed.
+4. A reader thread tails the store (`read_after`, every `--poll` seconds) and notes when each
+   `DeadlineMissed` first becomes visible. Lag = (start of the first read that returned the
+   event) − the event's own `due_at`. The event was committed before that read began and
+   after the previous read began, so the resolution is the gap between read starts (printed).
+   Also printed, from the stored row alone: wake = occurred_at − due_at (the workflow clock
+   when the timer's task ran, i.e. server + worker scheduling), and append = seen − occurred_at.
+5. Samples the worker's VmRSS from /proc/<pid>/status throughout; reports idle, peak
+   (also the kernel's VmHWM) and after the lapses.
+6. Checks: exactly one DeadlineMissed and one EscalationRaised per case, and
+   `verify_all(store).ok`.
+
+Driving steps that fail under load (an update refused because the case's workflow task
+failed or timed out) are retried once the case shows they were not recorded; retries are
+counted. If visits cannot keep to `--visit-rate`, the first deadlines lapse while visits are
+still going in and the window stretches: a warning says so (lower the rate).
+
+Run (from the project root; 6-9 minutes for 2,000 cases on 2 quiet cores, four of them
+driving the cases to `visit_scheduled`):
+
+    .venv/bin/python bench/lapses.py                       # 2,000 cases, SQLite in a temp dir
+    .venv/bin/python bench/lapses.py --cases 100           # a quick check
+    .venv/bin/python bench/lapses.py --worker-option max_cached_workflows=2500
+    .venv/bin/python bench/lapses.py --window 0            # all 2,000 due at the same instant
+    .venv/bin/python bench/lapses.py --database-url postgresql://postgres@127.0.0.1:5432/test
+
+With PostgreSQL the store goes in a fresh schema (dropped afterwards). `--worker-option
+max_cached_workflows=4000` (repeatable) runs the same `worker.main` with those keyword
+arguments added to its `temporalio.worker.Worker` (overriding what `build_worker` reads from
+CASES_MAX_CACHED_WORKFLOWS / CASES_WORKFLOW_TASK_POLLERS); `--worker-option activity_threads=32`
+replaces its activity thread pool. Without any, the worker is the unmodified `cases-worker`
+console script with its defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from cli.client import CaseClient
+from cli.journey import journey
+from domain.commands import AnyCommand
+from domain.deadlines import DeadlinePolicy, DeadlineRules
+from domain.vocabulary import CaseKind, DeadlineName, Stage
+from eventstore import EventStore, StoredEvent, open_store
+from eventstore.config import normalise_url
+from eventstore.schema import events
+from eventstore.verify import verify_all
+from runtime.binaries import temporal_cli
+from runtime.process import exit_now
+from workflows.improvement_case import ImprovementCase
+from workflows.messages import CaseView, workflow_id_for
+from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
+
+OFFICER = "officer:bench"
+KIND = CaseKind.CORPORATE_PEER_CHALLENGE
+TARGET_P99_SECONDS = 5.0
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Lapse:
+    case_id: str
+    position: int
+    due_at: float
+    occurred_at: float
+    seen_at: float
+
+
+class Tail(threading.Thread):
+    """Tails the store and notes when each DeadlineMissed first becomes visible."""
+
+    def __init__(self, store: EventStore, poll: float) -> None:
+        super().__init__(name="tail", daemon=True)
+        self.store = store
+        self.poll = poll
+        self.stopping = threading.Event()
+        self.lapses: dict[str, Lapse] = {}
+        self.read_gaps: list[tuple[float, float]] = []
+        """(read start, gap since the previous read start)."""
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._tail()
+        except BaseException as error:
+            self.error = error
+
+    def _tail(self) -> None:
+        position = 0
+        previous_start: float | None = None
+        while not self.stopping.is_set():
+            started = time.time()
+            batch = self.store.read_after(position, 5000)
+            if previous_start is not None:
+                self.read_gaps.append((started, started - previous_start))
+            previous_start = started
+            for stored in batch:
+                position = stored.position
+                if stored.type == "DeadlineMissed" and stored.event_id not in self.lapses:
+                    self.lapses[stored.event_id] = _lapse(stored, started)
+            if len(batch) < 5000:
+                time.sleep(self.poll)
+
+    def count(self) -> int:
+        return len(self.lapses)
+
+
+def _lapse(stored: StoredEvent, seen_at: float) -> Lapse:
+    due_at = datetime.fromisoformat(stored.payload["due_at"])
+    return Lapse(case_id=stored.case_id, position=stored.position, due_at=due_at.timestamp(),
+                 occurred_at=stored.occurred_at.timestamp(), seen_at=seen_at)
+
+
+def vm_status(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM … of a process, in KiB; empty once it has gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    found: dict[str, int] = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.startswith("Vm") and value.strip().endswith("kB"):
+            found[key] = int(value.split()[0])
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Sampler(threading.Thread):
+    """Samples a process's resident memory every `interval` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.25) -> None:
+        super().__init__(name="rss", daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.samples: list[tuple[float, int]] = []
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            rss = vm_status(self.pid).get("VmRSS")
+            if rss is not None:
+                self.samples.append((time.time(), rss))
+            time.sleep(self.interval)
+
+    def peak(self, since: float = 0.0, until: float = math.inf) -> int:
+        return max((rss for at, rss in self.samples if since <= at <= until), default=0)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def mib(kib: int) -> str:
+    return f"{kib / 1024:.0f} MiB"
+
+
+def summary(values: Sequence[float]) -> str:
+    return (f"p50 {percentile(values, 50):.2f} s, p99 {percentile(values, 99):.2f} s, "
+            f"max {max(values, default=math.nan):.2f} s")
+
+
+# --- the store ------------------------------------------------------------------------------
+
+@dataclass
+class StoreSetup:
+    store: EventStore
+    worker_url: str
+    describe: str
+    cleanup: Callable[[], None]
+
+
+def make_store(url: str | None, workdir: Path) -> StoreSetup:
+    if url is None:
+        path = workdir / "cases.db"
+        store = open_store(f"sqlite:///{path}")
+        store.migrate()
+        return StoreSetup(store, f"sqlite:///{path}", f"SQLite {path}", store.dispose)
+    url = normalise_url(url)
+    if not url.startswith("postgresql"):
+        raise SystemExit("--database-url: only postgresql URLs (the default is SQLite)")
+    schema = f"bench_lapses_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    store = open_store(url, connect_args={"options": f"-csearch_path={schema}"})
+    store.migrate()
+    parsed = sa.make_url(url)
+    worker_url = parsed.update_query_dict({"options": f"-csearch_path={schema}"})
+
+    def cleanup() -> None:
+        store.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+    return StoreSetup(store, worker_url.render_as_string(hide_password=False),
+                      f"PostgreSQL {parsed.render_as_string()} schema {schema}", cleanup)
+
+
+def stored_lapse_counts(store: EventStore) -> tuple[Counter[tuple[str, str]], int]:
+    """(DeadlineMissed per (case, deadline), EscalationRaised count) from a full scan."""
+    missed: Counter[tuple[str, str]] = Counter()
+    raised = 0
+    query = (sa.select(events.c.case_id, events.c.type, events.c.payload)
+             .where(events.c.type.in_(["DeadlineMissed", "EscalationRaised"])))
+    with store.engine.connect() as conn:
+        for row in conn.execute(query):
+            if row.type == "DeadlineMissed":
+                missed[(row.case_id, row.payload["deadline"])] += 1
+            else:
+                raised += 1
+    return missed, raised
+
+
+# --- the worker -----------------------------------------------------------------------------
+
+def parse_worker_options(options: Sequence[str]) -> dict[str, int]:
+    parsed: dict[str, int] = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not value.isdigit():
+            raise SystemExit(f"--worker-option {option!r}: expected NAME=INTEGER")
+        parsed[key] = int(value)
+    return parsed
+
+
+def serve_worker(options: dict[str, int]) -> None:
+    """`cases-worker`, with extra keyword arguments for its Worker (benchmark tuning only)."""
+    import temporalio.worker
+
+    import worker as worker_module
+
+    threads = options.pop("activity_threads", None)
+
+    def tuned_worker(*args: Any, **kwargs: Any) -> temporalio.worker.Worker:
+        if threads is not None:
+            kwargs["activity_executor"] = concurrent.futures.ThreadPoolExecutor(threads)
+        return temporalio.worker.Worker(*args, **{**kwargs, **options})
+
+    worker_module.__dict__["Worker"] = tuned_worker
+    worker_module.main(["--log-format", "json"])
+
+
+def start_worker(address: str, database_url: str, options: Sequence[str],
+                 log_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TEMPORAL_ADDRESS": address, "CASES_DATABASE_URL": database_url}
+    if options:
+        argv = [sys.executable, str(Path(__file__).resolve()), "--serve-worker"]
+        for option in options:
+            argv += ["--worker-option", option]
+    else:
+        argv = [str(Path(sys.executable).parent / "cases-worker"), "--log-format", "json"]
+    with log_path.open("wb") as log:
+        return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+# --- driving --------------------------------------------------------------------------------
+
+@dataclass
+class Phase:
+    started: float = 0.0
+    ended: float = 0.0
+    done: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+
+async def run_all(jobs: Sequence[Callable[[], Any]], concurrency: int, phase: Phase,
+                  label: str, keep_start: bool = False) -> None:
+    gate = asyncio.Semaphore(concurrency)
+    total = len(jobs)
+
+    async def one(job: Callable[[], Any]) -> None:
+        async with gate:
+            try:
+                await job()
+            except Exception as error:
+                phase.errors.append(f"{type(error).__name__}: {error}")
+            phase.done += 1
+            if phase.done % max(1, total // 10) == 0:
+                print(f"  {label}: {phase.done}/{total} "
+                      f"({time.time() - phase.started:.0f} s)", flush=True)
+
+    if not keep_start:
+        phase.started = time.time()
+    await asyncio.gather(*(one(job) for job in jobs))
+    phase.ended = time.time()
+    if phase.errors:
+        raise SystemExit(f"{label}: {len(phase.errors)} failed, first: {phase.errors[0]}")
+
+
+def council(i: int) -> str:
+    return f"E7{i:07d}"
+
+
+def policy_for(i: int, args: argparse.Namespace) -> DeadlinePolicy:
+    """Case i's visit lands about i / rate after the first; this puts its due time i * W / N
+    into the window, which opens `lead` seconds after the last visit."""
+    seconds = (args.lead + (args.cases - i) / args.visit_rate
+               + i * args.window / args.cases)
+    return DeadlinePolicy(default=DeadlineRules(report_publication=timedelta(seconds=seconds)))
+
+
+# --- the benchmark --------------------------------------------------------------------------
+
+def system_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields) - idle, sum(fields)
+
+
+async def bench(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="bench-lapses-"))
+    setup = make_store(args.database_url, workdir)
+    print(f"lapses: {args.cases} cases, concurrency {args.concurrency}, visits at "
+          f"{args.visit_rate:g}/s, due across {args.window:g} s starting {args.lead:g} s after "
+          f"the last visit; store {setup.describe}; worker options "
+          f"{' '.join(args.worker_option) or 'none (cases-worker as is)'}", flush=True)
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, "
+          f"python {platform.python_version()}, load {os.getloadavg()[0]:.2f}", flush=True)
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), search_attributes=ALL_SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter, ui=False, dev_server_log_level="error")
+    address = env.client.service_client.config.target_host
+    log_path = workdir / "worker.log"
+    worker = start_worker(address, setup.worker_url, args.worker_option, log_path)
+    sampler = Sampler(worker.pid)
+    sampler.start()
+    tail = Tail(setup.store, args.poll)
+    tail.start()
+    failed = True
+    try:
+        failed = await measure(args, env, setup.store, worker, log_path, sampler, tail)
+    finally:
+        tail.stopping.set()
+        sampler.stopping.set()
+        worker.terminate()
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        await env.shutdown()
+        setup.cleanup()
+        if args.keep or failed:
+            print(f"kept {workdir} (worker log: {log_path})")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+async def measure(args: argparse.Namespace, env: WorkflowEnvironment, store: EventStore,
+                  worker: subprocess.Popen[bytes], log_path: Path, sampler: Sampler,
+                  tail: Tail) -> bool:
+    cases = CaseClient(env.client, store=store)
+
+    def handle(i: int) -> WorkflowHandle[Any, CaseView]:
+        return env.client.get_workflow_handle(workflow_id_for(KIND, council(i)),
+                                              result_type=CaseView)
+
+    async def act(i: int, command: AnyCommand) -> CaseView:
+        """What CaseClient.act does, less its look first (a query: one more workflow task)."""
+        return await handle(i).execute_update(ImprovementCase.act, command)
+    today = date.today()
+    n = args.cases
+    case_ids = [""] * n
+    scripts = [list(journey(council(i), today, OFFICER))[:5] for i in range(n)]
+    for _ in range(300):  # the worker imports, migrates and connects
+        if worker.poll() is not None:
+            raise SystemExit(f"the worker exited with {worker.returncode}")
+        if b"worker starting" in log_path.read_bytes():
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1)
+    idle_rss = vm_status(worker.pid).get("VmRSS", 0)
+
+    retried: list[str] = []
+
+    async def retrying(i: int, version: int,
+                       action: Callable[[], Awaitable[CaseView]]) -> CaseView:
+        """Run a driving step; on a transient failure (a workflow task failed under load, the
+        update rejected), look whether it was recorded (1 event per step) and retry if not."""
+        for attempt in range(1, 11):
+            try:
+                return await action()
+            except Exception as error:
+                if attempt == 10:
+                    raise
+                retried.append(f"{type(error).__name__}: {str(error)[:120]}")
+                await asyncio.sleep(min(2 * attempt, 10))
+                try:
+                    view = await handle(i).query(ImprovementCase.view)
+                except RPCError:
+                    continue
+                if view.state.version >= version:
+                    return view
+        raise AssertionError("unreachable")
+
+    def open_and_schedule(i: int) -> Callable[[], Any]:
+        async def job() -> None:
+            view = await retrying(i, 1, partial(
+                cases.start, council=council(i), kind=KIND, reason="Benchmark case.",
+                actor=OFFICER, policy=policy_for(i, args)))
+            for step, command in enumerate(scripts[i][:4], start=2):
+                view = await retrying(i, step, partial(act, i, command))
+            assert view.state.stage == Stage.VISIT_SCHEDULED, view.state.stage
+            case_ids[i] = view.state.case_id
+        return job
+
+    driving = Phase()
+    await run_all([open_and_schedule(i) for i in range(n)], args.concurrency, driving,
+                  "open to visit_scheduled")
+    if retried:
+        print(f"  {len(retried)} steps retried; first: {retried[0]}", flush=True)
+    print(f"opened and scheduled in {driving.seconds:.1f} s "
+          f"({n * 5 / driving.seconds:.0f} actions/s); load {os.getloadavg()[0]:.2f}",
+          flush=True)
+
+    visiting = Phase()
+    visiting.started = time.time() + 1
+    late: list[float] = [math.nan] * n
+
+    def record_visit(i: int) -> Callable[[], Any]:
+        async def job() -> None:
+            slot = visiting.started + i / args.visit_rate
+            await asyncio.sleep(max(0.0, slot - time.time()))
+            view = await retrying(i, 6, partial(act, i, scripts[i][4]))
+            assert view.state.stage == Stage.VISITED
+            assert view.next_deadline is not None
+            assert view.next_deadline.deadline == DeadlineName.REPORT_PUBLICATION
+            assert view.state.visit_recorded_at is not None
+            late[i] = view.state.visit_recorded_at.timestamp() - slot
+        return job
+
+    await run_all([record_visit(i) for i in range(n)], max(200, args.concurrency), visiting,
+                  "record visit", keep_start=True)
+    driven_rss = vm_status(worker.pid).get("VmRSS", 0)
+    print(f"visits recorded in {visiting.seconds:.1f} s ({len(retried)} steps retried in all); "
+          f"each this long after its slot: {summary(late)}; worker RSS {mib(driven_rss)}",
+          flush=True)
+
+    window_opens = visiting.started + n / args.visit_rate + args.lead
+    if visiting.ended > window_opens:
+        print("WARNING: deadlines lapsed while visits were still being recorded; lower "
+              "--visit-rate or raise --lead", flush=True)
+    print(f"waiting for {n} lapses due from about "
+          f"{datetime.fromtimestamp(window_opens, UTC):%H:%M:%S} UTC "
+          f"({window_opens - time.time():.0f} s from now)", flush=True)
+    await asyncio.sleep(max(0.0, window_opens - 2 - time.time()))
+    cpu_before, system_before = cpu_seconds(worker.pid), system_cpu()
+    give_up = window_opens + args.window + args.timeout
+    while tail.count() < n and time.time() < give_up:
+        if tail.error is not None:
+            raise tail.error
+        if worker.poll() is not None:
+            print(f"the worker exited with {worker.returncode}", flush=True)
+            break
+        await asyncio.sleep(0.2)
+    all_seen = time.time()
+    cpu_lapses = cpu_seconds(worker.pid) - cpu_before
+    system_after = system_cpu()
+    busy = (system_after[0] - system_before[0]) / max(system_after[1] - system_before[1], 1)
+    await asyncio.sleep(args.settle)  # time for a duplicate to show itself
+    after_status = vm_status(worker.pid)
+    return report(args, store, tail, sampler, driving, visiting, idle_rss, driven_rss,
+                  after_status, cpu_lapses, busy, all_seen, case_ids, len(retried))
+
+
+def report(args: argparse.Namespace, store: EventStore, tail: Tail, sampler: Sampler,
+           driving: Phase, visiting: Phase, idle_rss: int, driven_rss: int,
+           after_status: dict[str, int], cpu_lapses: float, busy: float, all_seen: float,
+           case_ids: Sequence[str], retries: int) -> bool:
+    """Print the figures; True if anything was lost or duplicated."""
+    n = args.cases
+    lapses = list(tail.lapses.values())
+    missed, raised = stored_lapse_counts(store)
+    duplicates = sum(count - 1 for count in missed.values() if count > 1)
+    cases_missed = {case for case, _ in missed}
+    lost = [c for c in case_ids if c not in cases_missed]
+    verdict = verify_all(store)
+    due = [x.due_at for x in lapses]
+    lag = [x.seen_at - x.due_at for x in lapses]
+    wake = [x.occurred_at - x.due_at for x in lapses]
+    append = [x.seen_at - x.occurred_at for x in lapses]
+    first, last = min(due, default=math.nan), max(due, default=math.nan)
+    gaps = [gap for at, gap in tail.read_gaps if first - 1 <= at <= all_seen]
+    last_seen = max((x.seen_at for x in lapses), default=math.nan)
+    stored_per_5s = Counter(int((x.seen_at - first) // 5) for x in lapses)
+    due_per_5s = Counter(int((x.due_at - first) // 5) for x in lapses)
+    buckets = range(max(stored_per_5s, default=-1) + 1)
+
+    def clock(at: float) -> str:
+        return datetime.fromtimestamp(at, UTC).strftime("%H:%M:%S.%f")[:-3]
+
+    print()
+    print(f"cases                 {n}")
+    print(f"driving               {driving.seconds + visiting.seconds:.1f} s "
+          f"(open to visit_scheduled {driving.seconds:.1f} s at concurrency "
+          f"{args.concurrency}, visits {visiting.seconds:.1f} s at {args.visit_rate:g}/s; "
+          f"{retries} steps retried)")
+    print(f"due window            {clock(first)} .. {clock(last)} UTC ({last - first:.1f} s, "
+          f"{len(due) / max(last - first, 1):.0f} lapses/s)")
+    print(f"lapse -> stored       {summary(lag)}  (first seen by the tail - due_at)")
+    print(f"  wake                {summary(wake)}  (stored occurred_at - due_at)")
+    print(f"  append, visible     {summary(append)}  (first seen - occurred_at)")
+    print(f"  resolution          tail reads every {args.poll:g} s: gap between read starts "
+          f"p50 {percentile(gaps, 50) * 1000:.0f} ms, max {max(gaps, default=math.nan) * 1000:.0f}"
+          f" ms")
+    print(f"  per 5 s, due        {' '.join(str(due_per_5s[b]) for b in buckets)}")
+    print(f"  per 5 s, stored     {' '.join(str(stored_per_5s[b]) for b in buckets)}")
+    print(f"last stored           {last_seen - last:.2f} s after the last due time")
+    print(f"DeadlineMissed        {sum(missed.values())} stored for {len(cases_missed)} cases "
+          f"(seen by the tail {len(lapses)}); duplicates {duplicates}; lost {len(lost)}")
+    print(f"EscalationRaised      {raised}")
+    problem = "" if verdict.ok else f"; first problem: {verdict.first_problem}"
+    print(f"verify_all            ok={verdict.ok} ({verdict.cases} cases, "
+          f"{verdict.events} events){problem}")
+    print(f"worker RSS            idle {mib(idle_rss)}, after driving {mib(driven_rss)}, "
+          f"peak {mib(sampler.peak())} (VmHWM {mib(after_status.get('VmHWM', 0))}), "
+          f"peak while lapsing {mib(sampler.peak(since=first - 1))}, "
+          f"after {mib(after_status.get('VmRSS', 0))}")
+    print(f"while lapsing         worker CPU {cpu_lapses:.1f} s over "
+          f"{all_seen - first + 2:.0f} s; machine {busy:.0%} busy")
+    print(f"load average          {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    ok = (sum(missed.values()) == n and duplicates == 0 and not lost and raised == n
+          and verdict.ok)
+    p99 = percentile(lag, 99)
+    print(f"verdict               {'none lost or duplicated' if ok else 'LOST OR DUPLICATED'};"
+          f" lapse -> stored p99 {p99:.2f} s "
+          f"{'meets' if p99 < TARGET_P99_SECONDS else 'MISSES'} the "
+          f"{TARGET_P99_SECONDS:g} s target", flush=True)
+    return not ok
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--cases", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=50,
+                        help="cases driven at once to visit_scheduled (default 50)")
+    parser.add_argument("--visit-rate", type=float, default=20,
+                        help="visits recorded per second (default 20)")
+    parser.add_argument("--window", type=float, default=60,
+                        help="seconds the due times spread over (default 60; 0: all at once)")
+    parser.add_argument("--lead", type=float, default=30,
+                        help="seconds from the last visit to the window (default 30)")
+    parser.add_argument("--database-url", help="postgresql://… (default: SQLite in a temp dir)")
+    parser.add_argument("--poll", type=float, default=0.05,
+                        help="seconds between the tail's reads (default 0.05)")
+    parser.add_argument("--timeout", type=float, default=120,
+                        help="seconds after the window to give up waiting (default 120)")
+    parser.add_argument("--settle", type=float, default=5,
+                        help="seconds to wait after the last lapse for duplicates (default 5)")
+    parser.add_argument("--worker-option", action="append", default=[], metavar="NAME=N",
+                        help="extra Worker keyword argument (or activity_threads=N)")
+    parser.add_argument("--keep", action="store_true", help="keep the store and worker log")
+    parser.add_argument("--serve-worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_worker:
+        serve_worker(parse_worker_options(args.worker_option))
+        return
+    parse_worker_options(args.worker_option)
+    exit_now(asyncio.run(bench(args)))
+
+
+if __name__ == "__main__":
+    main()
