@@ -28,7 +28,8 @@ ACTIONS: dict[str, type[cmd.Command]] = {
 }
 """Subcommand name → command class, e.g. `publish-report` → PublishReport."""
 
-_SKIPPED = {"action", "actor"}
+_SKIPPED = {"action", "actor", "case_id"}
+"""Not options: the action names its kind, the actor comes from --actor, the case is CASE."""
 _COMMAND = TypeAdapter(cmd.AnyCommand)
 
 

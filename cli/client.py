@@ -17,11 +17,11 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.commands import AnyCommand, RequestCase
 from domain.deadlines import DeadlinePolicy
-from domain.rules import CommandRefused, decide
+from domain.rules import CommandRefused, NotThisCase, decide
 from domain.state import CaseState
 from domain.vocabulary import CaseKind
 from eventstore import EventStore
@@ -102,20 +102,39 @@ class CaseClient:
             attempt += 1
 
     async def act(self, case_id: str, command: AnyCommand) -> CaseView:
-        """Send one action to the case; the answer is the case as it now stands."""
-        handle, current = await self._handle(case_id)
-        if not current.state.is_open:  # a finished workflow takes no updates: say why
-            try:
-                decide(current.state, command, datetime.now(UTC))
-            except CommandRefused as refused:
-                raise ActionRefused(str(refused)) from None
+        """Send one action to the case; the answer is the case as it now stands.
+
+        The update goes straight to the council's slot, naming the case, so the common path is
+        one round trip. Only when it cannot land (the slot holds a newer case, or the case's
+        workflow has finished) does the client look at the case, to say why."""
+        meant = command.model_copy(update={"case_id": case_id})
         try:
-            return await handle.execute_update(ImprovementCase.act, command)
+            workflow_id = workflow_id_for_case(case_id)
+        except (ValueError, StopIteration):
+            raise CaseNotFound(f"{case_id!r} is not a case id (like cpc-E06000001-2026)") from None
+        handle: CaseHandle = self.client.get_workflow_handle(workflow_id, result_type=CaseView)
+        try:
+            return await handle.execute_update(ImprovementCase.act, meant)
         except WorkflowUpdateFailedError as failed:
             cause = failed.cause
-            if isinstance(cause, ApplicationError):
+            if not isinstance(cause, ApplicationError):
+                raise
+            if cause.type != NotThisCase.__name__:
                 raise ActionRefused(cause.message) from None
-            raise
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        return await self._explain(case_id, command)
+
+    async def _explain(self, case_id: str, command: AnyCommand) -> CaseView:
+        """The update did not reach an open case `case_id`: find the case and say why it cannot
+        take the action (a closed case refuses everything, by the domain's own words)."""
+        _handle, current = await self._handle(case_id)
+        try:
+            decide(current.state, command, datetime.now(UTC))
+        except CommandRefused as refused:
+            raise ActionRefused(str(refused)) from None
+        raise ActionRefused(f"case {case_id} is not open to actions") from None
 
     async def view(self, case_id: str) -> CaseView:
         return (await self._handle(case_id))[1]

@@ -26,6 +26,9 @@ class Command(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     actor: Actor
+    case_id: CaseId | None = None
+    """The case the sender means. Actions go to a council's slot (its newest case of the kind),
+    so naming the case lets the rules refuse an action meant for an older, closed one."""
 
 
 class RequestCase(Command):

@@ -33,6 +33,10 @@ class CommandRefused(ValueError):
         self.reason = message
 
 
+class NotThisCase(CommandRefused):
+    """The command names another case than the one it reached (an older case of the slot)."""
+
+
 C = TypeVar("C", bound=cmd.Command)
 _Rule = Callable[[CaseState, Any, datetime], list[ev.Event]]
 _RULES: dict[type[cmd.Command], _Rule] = {}
@@ -52,6 +56,8 @@ def _rule(command_type: type[C]) -> Callable[[Callable[[CaseState, C, datetime],
 def decide(state: CaseState, command: cmd.Command, now: datetime) -> list[ev.Event]:
     """The events `command` causes on `state` at `now`, or `CommandRefused`."""
     if not isinstance(command, cmd.RequestCase):
+        if command.case_id is not None and command.case_id != state.case_id:
+            raise NotThisCase(state, f"this action is for case {command.case_id}, not this one")
         if state.stage is None:
             raise CommandRefused(state, "no such case has been requested; start it first")
         if not state.stage.is_open:

@@ -323,6 +323,18 @@ def test_publishing_a_draft_report_is_refused() -> None:
     assert reason == "cannot publish: the report is still a draft; make it final"
 
 
+def test_an_action_meant_for_another_case_is_refused() -> None:
+    """A council's slot may hold a newer case than the one an officer names: the action is
+    refused naming the case it was meant for, and the named case's own actions still land."""
+    case = requested()
+    reason = case.refused(cmd.ScopeCase(actor=OFFICER, case_id="cpc-E06000001-2025",
+                                        scope=["finance"], visit_mode=VisitMode.REMOTE))
+    assert reason == "this action is for case cpc-E06000001-2025, not this one"
+    case.do(cmd.ScopeCase(actor=OFFICER, case_id=CASE_ID, scope=["finance"],
+                          visit_mode=VisitMode.REMOTE))
+    assert case.state.stage == Stage.SCOPED
+
+
 def test_finalising_twice_says_it_is_final_and_to_issue_a_correction() -> None:
     case = report_final()
     reason = case.refused(cmd.FinaliseReport(actor=OFFICER, document_sha256=document("again")))

@@ -63,7 +63,7 @@ def _value_for(option: str, draw: st.DrawFn) -> str:
 
 
 def _options(action: str) -> list[str]:
-    fields = [n for n in ACTIONS[action].model_fields if n not in ("action", "actor")]
+    fields = [n for n in ACTIONS[action].model_fields if n not in ("action", "actor", "case_id")]
     options = ["--" + n.replace("_", "-") for n in fields]
     return ["--peer" if o == "--team" else o for o in options]
 
