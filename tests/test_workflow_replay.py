@@ -37,6 +37,7 @@ def load(path: Path) -> WorkflowHistory:
 def test_there_are_histories_to_replay() -> None:
     names = {path.stem for path in HISTORIES}
     assert {"full_journey", "lapse_and_escalate"} <= names, names
+    assert {"full_journey.only-changes", "lapse_and_escalate.only-changes"} <= names, names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -60,6 +61,21 @@ class DriftedCase(ImprovementCase):
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_a_non_deterministic_change_is_caught(path: Path) -> None:
     replayer = Replayer(workflows=[DriftedCase], data_converter=pydantic_data_converter,
+                        workflow_runner=UnsandboxedWorkflowRunner())
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(load(path))
+
+
+OLD_GENERATION = [p for p in HISTORIES if p.stem in ("full_journey", "lapse_and_escalate")]
+
+
+@pytest.mark.parametrize("path", OLD_GENERATION, ids=[p.stem for p in OLD_GENERATION])
+async def test_the_patches_are_what_keeps_old_cases_replaying(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cases started before the timer and search-attribute patches replay only because the
+    workflow asks `workflow.patched`: with every patch forced on, their histories diverge."""
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
+    replayer = Replayer(workflows=[ImprovementCase], data_converter=pydantic_data_converter,
                         workflow_runner=UnsandboxedWorkflowRunner())
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(load(path))

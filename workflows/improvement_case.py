@@ -37,6 +37,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import CaseStart, CaseView
 
 ESCALATION_ACTOR = "system:escalation"
+KEEP_UNMOVED_DEADLINE_TIMER = "keep-unmoved-deadline-timer"
+"""Patch: the run loop keeps its timer when an action leaves the next due time unchanged."""
+INDEX_ONLY_CHANGES = "index-only-changed-search-attributes"
+"""Patch: upsert only the search attributes whose values changed."""
 APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
                            maximum_interval=timedelta(seconds=10))
 
@@ -49,6 +53,7 @@ class ImprovementCase:
         self.policy = start.policy
         self.lock = asyncio.Lock()
         self._waiting_since = 0
+        self._waiting_for: Due | None = None
 
     # --- the journey ---------------------------------------------------------------------
 
@@ -59,14 +64,28 @@ class ImprovementCase:
         while self.state.is_open:
             due = next_due(self.state, self.policy)
             self._waiting_since = self.state.version
+            self._waiting_for = due
             timeout = None if due is None else max(due.due_at - workflow.now(), timedelta(0))
+            if workflow.patched(KEEP_UNMOVED_DEADLINE_TIMER):
+                woken = self._deadline_moved
+            else:  # cases started before the patch restart their timer on every version
+                woken = self._version_moved
             try:
-                await workflow.wait_condition(
-                    lambda: self.state.version != self._waiting_since, timeout=timeout)
+                await workflow.wait_condition(woken, timeout=timeout)
             except TimeoutError:
                 await self._act_on_due()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view()
+
+    def _version_moved(self) -> bool:
+        return self.state.version != self._waiting_since
+
+    def _deadline_moved(self) -> bool:
+        """Wake only when the case closed or its next deadline changed: an action that leaves
+        the due time where it was keeps the running timer (no cancel and restart)."""
+        if self.state.version == self._waiting_since:
+            return False
+        return not self.state.is_open or next_due(self.state, self.policy) != self._waiting_for
 
     async def _act_on_due(self) -> None:
         async with self.lock:
@@ -87,7 +106,7 @@ class ImprovementCase:
             try:
                 events = decide(self.state, command, workflow.now())
             except CommandRefused as refused:
-                raise ApplicationError(str(refused), type="CommandRefused",
+                raise ApplicationError(str(refused), type=type(refused).__name__,
                                        non_retryable=True) from None
             await self._record(command, events)
         return self.view()
@@ -152,17 +171,34 @@ class ImprovementCase:
                         occurred_at=at, actor=actor, event=event)
 
     def _index(self) -> None:
+        """Keep the case's search attributes (what `cases list` filters on) in step."""
         state = self.state
         deadline = next_deadline(state, self.policy)
         level = max((e.level for e in state.escalations), default=0)
         stage = state.stage.value if state.stage else ""
+        current = workflow.info().typed_search_attributes
+        if workflow.patched(INDEX_ONLY_CHANGES):
+            assert state.council is not None and state.kind is not None
+            wanted: list[SearchAttributeUpdate[Any] | None] = [
+                sa.update_if_changed(current, sa.CASE_ID, state.case_id),
+                sa.update_if_changed(current, sa.COUNCIL, state.council),
+                sa.update_if_changed(current, sa.KIND, state.kind.value),
+                sa.update_if_changed(current, sa.STAGE, stage),
+                sa.update_if_changed(current, sa.ESCALATION_LEVEL, level),
+                sa.update_if_changed(current, sa.NEXT_DEADLINE,
+                                     None if deadline is None else deadline.due_at),
+            ]
+            changed = [update for update in wanted if update is not None]
+            if changed:
+                workflow.upsert_search_attributes(changed)
+            return
         updates: list[SearchAttributeUpdate[Any]] = [sa.STAGE.value_set(stage),
                                                      sa.ESCALATION_LEVEL.value_set(level)]
         if deadline is not None:
             updates.append(sa.NEXT_DEADLINE.value_set(deadline.due_at))
-        elif workflow.info().typed_search_attributes.get(sa.NEXT_DEADLINE) is not None:
+        elif current.get(sa.NEXT_DEADLINE) is not None:
             updates.append(sa.NEXT_DEADLINE.value_unset())  # never unset what was never set
-        if state.version <= 1 or not workflow.info().typed_search_attributes.get(sa.CASE_ID):
+        if state.version <= 1 or not current.get(sa.CASE_ID):
             assert state.council is not None and state.kind is not None
             updates += [sa.CASE_ID.value_set(state.case_id), sa.COUNCIL.value_set(state.council),
                         sa.KIND.value_set(state.kind.value)]

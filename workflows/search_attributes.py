@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributeUpdate,
+    SearchAttributeValueType,
+    TypedSearchAttributes,
+)
 
 CASE_ID = SearchAttributeKey.for_keyword("CaseId")
 COUNCIL = SearchAttributeKey.for_keyword("CouncilCode")
@@ -12,3 +17,16 @@ ESCALATION_LEVEL = SearchAttributeKey.for_int("EscalationLevel")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("NextDeadline")
 
 ALL = (CASE_ID, COUNCIL, KIND, STAGE, ESCALATION_LEVEL, NEXT_DEADLINE)
+
+
+def update_if_changed(
+    current: TypedSearchAttributes,
+    key: SearchAttributeKey[SearchAttributeValueType],
+    wanted: SearchAttributeValueType | None,
+) -> SearchAttributeUpdate[SearchAttributeValueType] | None:
+    """The upsert that brings `key` to `wanted` (None: unset), or None when it already is.
+    Each upsert is a visibility write on the server: an action that changes nothing indexed
+    should cost none."""
+    if current.get(key) == wanted:
+        return None
+    return key.value_unset() if wanted is None else key.value_set(wanted)

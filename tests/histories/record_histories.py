@@ -3,14 +3,18 @@
 Runs journeys on the time-skipping test server with a worker and a throwaway SQLite store,
 and writes each workflow's history as JSON beside this file. Run it again, and commit the
 files, only when a change to the workflow is *meant* to be incompatible (and old cases have
-been migrated or versioned with `workflow.patched`); otherwise the old files are the point:
+been migrated or versioned with `workflow.patched`); otherwise the old files are the point.
+After a patched change, record a new generation beside the old files (never over them), so
+cases started before and after the change are both replayed:
 
-    .venv/bin/python tests/histories/record_histories.py
+    .venv/bin/python tests/histories/record_histories.py            # full_journey.json, …
+    .venv/bin/python tests/histories/record_histories.py timer-kept # full_journey.timer-kept.json
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import uuid
 from collections.abc import Awaitable, Callable
@@ -175,7 +179,7 @@ async def record(env: WorkflowEnvironment, journey: Journey) -> WorkflowHistory:
             store.dispose()
 
 
-async def main(out: Path = HERE) -> list[Path]:
+async def main(out: Path = HERE, generation: str = "") -> list[Path]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=time_skipping_test_server(),
         data_converter=pydantic_data_converter)
@@ -184,7 +188,7 @@ async def main(out: Path = HERE) -> list[Path]:
         await register_search_attributes(env.client)
         for name, journey in JOURNEYS.items():
             history = await record(env, journey)
-            path = out / f"{name}.json"
+            path = out / (f"{name}.{generation}.json" if generation else f"{name}.json")
             path.write_text(history.to_json() + "\n")
             written.append(path)
             print(f"{path}: {len(history.events)} events")
@@ -192,4 +196,4 @@ async def main(out: Path = HERE) -> list[Path]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(generation=sys.argv[1] if len(sys.argv) > 1 else ""))
