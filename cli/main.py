@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from cli import auditing, councils, render
+from cli import auditing, councils, peers, render
 from cli.actions import BadInput, add_action_parsers, command_from_args, describe
 from cli.client import ActionRefused, CaseClient, CaseNotFound
 from cli.output import EXIT_BAD_INPUT, emit
@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--all", action="store_true", help="closed cases too")
     auditing.add_parsers(sub, common)
     councils.add_parsers(sub, common)
+    peers.add_parsers(sub, common)
     return parser
 
 
@@ -198,6 +199,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             return await _list(args)
         if args.command == "councils":
             return councils.dispatch(args, store)
+        if args.command == "peers":
+            return peers.dispatch(args, store)
         if args.command in auditing.COMMANDS:
             return await auditing.dispatch(args, store)
         return await _act(args, store)

@@ -52,3 +52,26 @@ councils = sa.Table(
     sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
 )
 """Reference data, not history: a council's row is its register entry, replaced on import."""
+
+peer_pools = sa.Table(
+    "peer_pools",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("digest", sa.String(64), nullable=False, index=True),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("peer_count", sa.Integer, nullable=False),
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
+)
+"""One row per imported pool, never edited: the highest version is the pool in use. The
+digest is not unique: importing pool A, then B, then A again makes A current as version 3."""
+
+peers = sa.Table(
+    "peers",
+    metadata,
+    sa.Column("pool_version", sa.Integer, sa.ForeignKey("peer_pools.version"),
+              primary_key=True),
+    sa.Column("peer_id", sa.String(200), primary_key=True),
+    sa.Column("data", sa.JSON, nullable=False),
+)
+"""Every peer of every pool version, as `Peer.model_dump(mode="json")`; never edited."""

@@ -1,0 +1,301 @@
+"""The peer pool as a spreadsheet: one peer a row, read and written as CSV rows.
+
+Pure: `parse_peers` reads rows as `csv.DictReader` yields them; opening the file is the
+caller's job. A pool file is imported whole or not at all, so every problem in it is
+collected (by row and column, as the spreadsheet shows them) before anything is refused.
+`peers_to_rows` writes a pool back in the same shape: `parse_peers(peers_to_rows(p)) == p`.
+
+Cells holding several values separate them with `;`:
+
+- `specialisms`: `finance;governance`
+- `unavailable`: first and last day, both included: `2026-03-02..2026-03-06` (a single
+  day may be written `2026-03-02`)
+- `former_employers`: council and last day employed there: `E06000001@2024-03-31`
+- `declared_interests`: councils: `E06000001;E09000008`
+
+An empty cell means none (and 0 days served).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from domain.councils import Council
+from domain.peers import Peer, PeerKind, Seniority
+
+PEER_COLUMNS = (
+    "peer_id", "name", "kind", "home_council", "political_group", "seniority", "specialisms",
+    "accredited_until", "unavailable", "days_served_last_3_years", "former_employers",
+    "declared_interests",
+)
+"""The columns of a pool file, every one required, in the order `peers_to_rows` writes them.
+Each is the `Peer` field of the same name."""
+
+SEPARATOR = ";"
+_GSS = re.compile(r"^[EKNSW]\d{8}$")
+_KINDS = ", ".join(k.value for k in PeerKind)
+_RANKS = ", ".join(s.value for s in Seniority)
+
+
+@dataclass(frozen=True)
+class PeerFileProblem:
+    """What is wrong with one cell (or one row, when `column` is None) of a pool file."""
+
+    row: int
+    """The row as a spreadsheet numbers it: the header is row 1, the first peer row 2."""
+    column: str | None
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
+        shown = f" (value {self.value!r})" if self.value else ""
+        return f"{where}: {self.message}{shown}"
+
+
+class PeerFileError(ValueError):
+    """The pool file cannot be imported; `problems` lists every bad cell found."""
+
+    MAX_SHOWN = 20
+
+    def __init__(self, problems: Sequence[PeerFileProblem]) -> None:
+        self.problems = list(problems)
+        shown = "; ".join(str(p) for p in self.problems[: self.MAX_SHOWN])
+        more = len(self.problems) - self.MAX_SHOWN
+        tail = f"; and {more} more" if more > 0 else ""
+        count = len(self.problems)
+        super().__init__(f"the peer pool file has {count} problem{'s' * (count != 1)}: "
+                         f"{shown}{tail}")
+
+
+class _Row:
+    """One row being read: collects its problems instead of stopping at the first."""
+
+    def __init__(self, number: int, row: Mapping[str, str | None],
+                 known_councils: Mapping[str, Council], problems: list[PeerFileProblem]
+                 ) -> None:
+        self.number = number
+        self.row = row
+        self.known = known_councils
+        self.problems = problems
+
+    def problem(self, column: str | None, value: str, message: str) -> None:
+        self.problems.append(PeerFileProblem(self.number, column, value, message))
+
+    def text(self, column: str) -> str:
+        value = self.row.get(column)
+        return "" if value is None else value.strip()
+
+    def items(self, column: str) -> list[str]:
+        return [item.strip() for item in self.text(column).split(SEPARATOR) if item.strip()]
+
+    def required(self, column: str) -> str:
+        value = self.text(column)
+        if not value:
+            self.problem(column, "", "is empty")
+        return value
+
+    def choice(self, column: str, allowed: type[PeerKind] | type[Seniority], listed: str,
+               *, required: bool) -> str | None:
+        value = self.text(column)
+        if not value:
+            if required:
+                self.problem(column, "", f"is empty: one of {listed}")
+            return None
+        if value not in {member.value for member in allowed}:
+            self.problem(column, value, f"is not one of {listed}")
+        return value
+
+    def council(self, column: str, code: str) -> str:
+        if not _GSS.match(code):
+            self.problem(column, code, "is not a GSS code like E06000001")
+        elif code not in self.known:
+            self.problem(column, code, "is not a council this engine knows (import the "
+                                       "register with `cases councils import`)")
+        return code
+
+    def day(self, column: str, text: str) -> date | None:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            self.problem(column, text, "is not a date (YYYY-MM-DD)")
+            return None
+
+    def days_served(self, column: str) -> int:
+        value = self.text(column)
+        if not value:
+            return 0
+        if not value.isdecimal():
+            self.problem(column, value, "is not a whole number of days")
+            return 0
+        return int(value)
+
+    def spells(self, column: str) -> list[tuple[date | None, date | None]]:
+        spells: list[tuple[date | None, date | None]] = []
+        for item in self.items(column):
+            first, dots, last = item.partition("..")
+            if dots and not (first.strip() and last.strip()):
+                self.problem(column, item, "is not a range FIRST..LAST, e.g. "
+                                           "2026-03-02..2026-03-06")
+                continue
+            start = self.day(column, first.strip())
+            spells.append((start, self.day(column, last.strip()) if dots else start))
+        return spells
+
+    def former_employers(self, column: str) -> list[tuple[str, date | None]]:
+        former: list[tuple[str, date | None]] = []
+        for item in self.items(column):
+            code, at, last_day = item.partition("@")
+            if not at:
+                self.problem(column, item, "is not COUNCIL@LAST-DAY, e.g. "
+                                           "E06000001@2024-03-31")
+                continue
+            former.append((self.council(column, code.strip()), self.day(column,
+                                                                       last_day.strip())))
+        return former
+
+
+def parse_peers(rows: Iterable[Mapping[str, str | None]],
+                known_councils: Mapping[str, Council]) -> list[Peer]:
+    """Peers from a pool file's rows, as `csv.DictReader` gives them, in their order.
+
+    Every problem (a missing or unknown column, an empty or malformed cell, a council the
+    engine does not know, a peer id used twice, a value the `Peer` model refuses) is
+    collected and raised together as `PeerFileError`: a pool is imported whole or not at all.
+    Rows are numbered as given, the header being row 1 (`csv.DictReader` skips blank lines,
+    so a file with blank lines numbers its later rows one lower than the spreadsheet does).
+    """
+    problems: list[PeerFileProblem] = []
+    peers: list[Peer] = []
+    first_row_of: dict[str, int] = {}
+    for number, raw in enumerate(rows, start=2):
+        if number == 2:
+            _check_header(raw)
+        row = _Row(number, raw, known_councils, problems)
+        before = len(problems)
+        if None in raw:  # csv.DictReader files the cells beyond the header under None
+            row.problem(None, "", f"has more cells than the header's {len(PEER_COLUMNS)}")
+        peer_id = row.required("peer_id")
+        home = row.text("home_council")
+        fields: dict[str, Any] = {
+            "peer_id": peer_id,
+            "name": row.required("name"),
+            "kind": row.choice("kind", PeerKind, _KINDS, required=True),
+            "home_council": row.council("home_council", home) if home else None,
+            "political_group": row.text("political_group") or None,
+            "seniority": row.choice("seniority", Seniority, _RANKS, required=False),
+            "specialisms": row.items("specialisms"),
+            "accredited_until": (row.day("accredited_until", row.text("accredited_until"))
+                                 if row.text("accredited_until") else None),
+            "unavailable": row.spells("unavailable"),
+            "days_served_last_3_years": row.days_served("days_served_last_3_years"),
+            "former_employers": row.former_employers("former_employers"),
+            "declared_interests": [row.council("declared_interests", code)
+                                   for code in row.items("declared_interests")],
+        }
+        if peer_id and peer_id in first_row_of:
+            row.problem("peer_id", peer_id, f"repeats the peer id of row {first_row_of[peer_id]}")
+        elif peer_id:
+            first_row_of[peer_id] = number
+        flagged = {problem.column for problem in problems[before:]}
+        try:
+            peer = Peer.model_validate(fields)
+        except ValidationError as invalid:
+            # the model's complaints about cells not already found wrong above
+            for column, value, message in _validation_lines(invalid):
+                if column not in flagged:
+                    row.problem(column, value or (row.text(column) if column else ""), message)
+            continue
+        if len(problems) == before:
+            peers.append(peer)
+    if problems:
+        raise PeerFileError(problems)
+    return peers
+
+
+def _check_header(first: Mapping[str, str | None]) -> None:
+    header = [c for c in first if c is not None]
+    problems = [PeerFileProblem(1, c, "", "column is missing from the header")
+                for c in PEER_COLUMNS if c not in header]
+    problems += [PeerFileProblem(1, c, "", "is not a column of a peer pool file (expected: "
+                                           f"{', '.join(PEER_COLUMNS)})")
+                 for c in header if c not in PEER_COLUMNS]
+    if problems:
+        raise PeerFileError(problems)
+
+
+_RULE_COLUMNS = (("home council", "home_council"), ("political group", "political_group"),
+                 ("seniority", "seniority"))
+"""The `Peer` model's whole-row rules (which fields a kind of peer has) name the field they
+are about; the column is found by that name."""
+
+
+def _validation_lines(invalid: ValidationError) -> list[tuple[str | None, str, str]]:
+    """(column, value, message) for each complaint of the `Peer` model; the value is the
+    item of a several-valued cell the complaint is about, else empty."""
+    lines: list[tuple[str | None, str, str]] = []
+    for item in invalid.errors():
+        location = item.get("loc", ())
+        message = str(item.get("msg", "is invalid")).removeprefix("Value error, ")
+        column = str(location[0]) if location else None
+        if column not in PEER_COLUMNS:
+            column = next((c for words, c in _RULE_COLUMNS if words in message), None)
+        if column == "specialisms" and item.get("type") == "string_pattern_mismatch":
+            message = ("is not a specialism: lower-case words joined by _, e.g. "
+                       "financial_planning_and_management")
+        value = item.get("input")
+        shown = value if len(location) > 1 and isinstance(value, str) else ""
+        lines.append((column, shown, message))
+    return lines
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def peers_to_rows(peers: Iterable[Peer]) -> list[dict[str, str]]:
+    """A pool as the rows of a pool file (for `csv.DictWriter(fieldnames=PEER_COLUMNS)`)."""
+    return [_row(peer) for peer in peers]
+
+
+def _row(peer: Peer) -> dict[str, str]:
+    return {
+        "peer_id": peer.peer_id,
+        "name": peer.name,
+        "kind": peer.kind.value,
+        "home_council": peer.home_council or "",
+        "political_group": peer.political_group or "",
+        "seniority": peer.seniority.value if peer.seniority else "",
+        "specialisms": SEPARATOR.join(peer.specialisms),
+        "accredited_until": peer.accredited_until.isoformat() if peer.accredited_until else "",
+        "unavailable": SEPARATOR.join(f"{first.isoformat()}..{last.isoformat()}"
+                                      for first, last in peer.unavailable),
+        "days_served_last_3_years": str(peer.days_served_last_3_years),
+        "former_employers": SEPARATOR.join(f"{code}@{last.isoformat()}"
+                                           for code, last in peer.former_employers),
+        "declared_interests": SEPARATOR.join(peer.declared_interests),
+    }
+
+
+# --- the pool's fingerprint -------------------------------------------------------------------
+
+
+def pool_digest(peers: Iterable[Peer]) -> str:
+    """Lowercase hex SHA-256 naming a pool's exact content, whatever the order of its rows:
+    a selection records it so that an auditor can re-run it on the very same pool."""
+    return pool_digest_of_json(peer.model_dump(mode="json") for peer in peers)
+
+
+def pool_digest_of_json(peers: Iterable[Mapping[str, Any]]) -> str:
+    """`pool_digest` over peers as JSON objects (as a store keeps them), sorted by `peer_id`:
+    the SHA-256 of their canonical JSON array (keys sorted, no spaces, UTF-8)."""
+    ordered = sorted(peers, key=lambda peer: str(peer["peer_id"]))
+    text = json.dumps(ordered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
