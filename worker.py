@@ -21,6 +21,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.peer_activities import PeerSelectionActivities
 from activities.store_activities import StoreActivities
 from eventstore import EventStore, open_store
 from runtime import logging as case_logging
@@ -69,12 +70,14 @@ def build_worker(client: Client, store: EventStore, task_queue: str = TASK_QUEUE
     """The worker for `task_queue`, appending to `store`, sized from the environment unless
     `sizing` is given."""
     activities = StoreActivities(store)
+    selection = PeerSelectionActivities(store)
     sizing = WorkerSizing.from_environment() if sizing is None else sizing
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[ImprovementCase, RecordCheckpoint],
-        activities=[activities.append_events, activities.record_checkpoint],
+        activities=[activities.append_events, activities.record_checkpoint,
+                    selection.select_peer_team],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=16),
         max_cached_workflows=sizing.max_cached_workflows,
         max_concurrent_workflow_task_polls=sizing.workflow_task_pollers,

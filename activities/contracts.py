@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.events import PeerTeamCannotBeFilled, PeerTeamProposed
+
 APPEND_EVENTS = "append_events"
 
 
@@ -72,3 +74,15 @@ class CheckpointSummary(BaseModel):
     cases: int
     merkle_root: str
     last_position: int
+
+
+SELECT_PEER_TEAM = "select_peer_team"
+
+
+class TeamOutcome(BaseModel):
+    """What an engine selection records: a proposal, or why the team cannot be filled."""
+
+    model_config = ConfigDict(frozen=True)
+
+    proposed: PeerTeamProposed | None = None
+    unfilled: PeerTeamCannotBeFilled | None = None

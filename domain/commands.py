@@ -47,7 +47,18 @@ class ScopeCase(Command):
     visit_mode: VisitMode
 
 
+class SelectPeerTeam(Command):
+    """Ask the engine to propose a peer team from the pool, by the published rules, for a
+    visit on these dates (peers must be accredited and available on every one of them)."""
+
+    action: Literal["select_team"] = "select_team"
+    visit_from: date
+    visit_to: date
+
+
 class ProposePeerTeam(Command):
+    """Propose a hand-picked team: recorded, and shown to everyone, as picked by an officer."""
+
     action: Literal["propose_team"] = "propose_team"
     team: list[PeerPlace] = Field(min_length=1, max_length=12)
     rationale: list[ShortText] = Field(default_factory=list, max_length=10000)
@@ -141,7 +152,8 @@ class CloseCase(Command):
 
 
 AnyCommand = Annotated[
-    RequestCase | ScopeCase | ProposePeerTeam | ObjectToPeer | ConfirmPeerTeam | ScheduleVisit
+    RequestCase | ScopeCase | SelectPeerTeam | ProposePeerTeam | ObjectToPeer | ConfirmPeerTeam
+    | ScheduleVisit
     | RecordVisit | GiveFeedback | DraftReport | SubmitFactualAccuracyComments | FinaliseReport
     | CorrectReport | PublishReport | PublishActionPlan | HoldProgressReview
     | PublishProgressReview | WithdrawCase | CloseCase,

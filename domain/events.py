@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from domain.peers import SelectionRules
 from domain.vocabulary import (
     CaseKind,
     DeadlineName,
@@ -76,9 +77,43 @@ class CaseScoped(Event):
     visit_mode: VisitMode
 
 
+class PeerSelectionRecord(BaseModel):
+    """Every input of an engine selection but the pool's rows, which `pool_version` and
+    `pool_digest` name exactly: with them, anyone re-runs the selection and gets this team."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    algorithm: ShortText
+    seed: int = Field(ge=0, lt=2**53)
+    pool_version: int = Field(ge=1)
+    pool_digest: Sha256
+    scope: list[ScopeArea] = Field(max_length=20)
+    visit_from: date
+    visit_to: date
+    rules: SelectionRules
+    excluded: list[ShortText] = Field(default_factory=list, max_length=1000)
+    """Peers the council objected to, sorted: never chosen again for this case."""
+
+
 class PeerTeamProposed(Event):
+    """Version 2 added `selected_by` and `selection`: before the engine selected teams, every
+    team was proposed by a case officer."""
+
+    schema_version: ClassVar[int] = 2
     team: list[PeerPlace] = Field(min_length=1, max_length=12)
     rationale: list[ShortText] = Field(default_factory=list, max_length=10000)
+    selected_by: Literal["engine", "officer"]
+    """`officer`: hand-picked, and shown as such to everyone who reads the case."""
+    selection: PeerSelectionRecord | None = None
+    """The engine's inputs (None for a hand-picked team)."""
+
+
+class PeerTeamCannotBeFilled(Event):
+    """The engine's selection ran out of eligible peers for one requirement of the team."""
+
+    requirement: ShortText
+    reason: Text
+    selection: PeerSelectionRecord
 
 
 class PeerObjectedTo(Event):

@@ -26,6 +26,11 @@ def notifications_for(state: CaseState, event: ev.Event) -> list[Notification]:
                                  subject=f"{case}: proposed peer team",
                                  body=f"Proposed peers: {names}. You may object to a peer, "
                                       "with a reason.")]
+        case ev.PeerTeamCannotBeFilled(requirement=requirement, reason=reason):
+            return [Notification(recipient=f"case officer for {case}",
+                                 subject=f"{case}: the peer team cannot be filled",
+                                 body=f"The selection ran out of eligible peers for "
+                                      f"{requirement.replace('_', ' ')}: {reason}")]
         case ev.ReportDrafted(sent_on=sent_on):
             return [Notification(recipient=f"council contact, {council}",
                                  subject=f"{case}: draft report for factual-accuracy check",

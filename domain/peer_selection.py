@@ -40,6 +40,7 @@ among the peers who could have filled it, how many each rule excluded.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import random
 import struct
@@ -51,7 +52,13 @@ from functools import cached_property
 from typing import NamedTuple, overload
 
 from domain.councils import Council, haversine_km
-from domain.events import PeerPlace, PeerRole, PeerTeamProposed
+from domain.events import (
+    PeerPlace,
+    PeerRole,
+    PeerSelectionRecord,
+    PeerTeamCannotBeFilled,
+    PeerTeamProposed,
+)
 from domain.peers import Peer, PeerKind, SelectionRules, Seniority, TeamShape
 from domain.vocabulary import CaseKind
 
@@ -159,9 +166,20 @@ class Selection:
                    for rule in Rule if rule in counts]
         return [*self.header(), *selected, *summary, *admitted][:max_lines]
 
-    def to_event(self, max_lines: int = 10_000) -> PeerTeamProposed:
-        """The `PeerTeamProposed` event of this selection: the team and the rationale."""
-        return PeerTeamProposed(team=self.team, rationale=self.rationale(max_lines))
+    def record(self, pool_version: int, pool_digest: str) -> PeerSelectionRecord:
+        """Every input of this selection, for its event; the pool is named, not copied."""
+        return PeerSelectionRecord(
+            algorithm=ALGORITHM, seed=self.seed, pool_version=pool_version,
+            pool_digest=pool_digest, scope=list(self.scope), visit_from=self.visit_from,
+            visit_to=self.visit_to, rules=self.rules, excluded=list(self.excluded))
+
+    def to_event(self, pool_version: int, pool_digest: str,
+                 max_lines: int = 10_000) -> PeerTeamProposed:
+        """The `PeerTeamProposed` event of this selection: the team, the rationale, and the
+        inputs that reproduce it from pool `pool_version` (whose digest is `pool_digest`)."""
+        return PeerTeamProposed(team=self.team, rationale=self.rationale(max_lines),
+                                selected_by="engine",
+                                selection=self.record(pool_version, pool_digest))
 
 
 class TeamCannotBeFilled(ValueError):
@@ -681,3 +699,75 @@ def reselect(selection: Selection, subject: Council, councils: Mapping[str, Coun
     return select_team(subject, councils, pool, selection.scope, selection.kind,
                        selection.visit_from, selection.visit_to, selection.rules,
                        selection.seed, {*selection.excluded, *objected})
+
+
+def seed_for_case(case_id: str) -> int:
+    """The seed of every selection for `case_id`: fixed by the case id, so nobody picks it
+    and nobody can re-run the selection with seeds until a friendlier team comes up."""
+    digest = hashlib.sha256(f"peer-selection:{case_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % MAX_SEED
+
+
+def select_for_record(record: PeerSelectionRecord, subject: Council,
+                      councils: Mapping[str, Council], pool: Sequence[Peer],
+                      kind: CaseKind) -> Selection:
+    """Run the selection a record describes (on the pool it names: the caller loads it)."""
+    if record.algorithm != ALGORITHM:
+        raise ValueError(f"the selection used {record.algorithm}; this code runs {ALGORITHM}")
+    return select_team(subject, councils, pool, record.scope, kind, record.visit_from,
+                       record.visit_to, record.rules, record.seed, record.excluded)
+
+
+def propose_or_explain(record: PeerSelectionRecord, subject: Council,
+                       councils: Mapping[str, Council], pool: Sequence[Peer],
+                       kind: CaseKind) -> PeerTeamProposed | PeerTeamCannotBeFilled:
+    """The event an engine selection records: the team proposed, or which requirement ran
+    out of candidates and why."""
+    try:
+        selection = select_for_record(record, subject, councils, pool, kind)
+    except TeamCannotBeFilled as unfilled:
+        return PeerTeamCannotBeFilled(requirement=unfilled.requirement,
+                                      reason=_clip_reason(unfilled.reason), selection=record)
+    return selection.to_event(record.pool_version, record.pool_digest)
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A recorded proposal re-run: the same team and rationale, or where they differ."""
+
+    recorded: PeerTeamProposed
+    rerun: PeerTeamProposed | PeerTeamCannotBeFilled
+    differences: list[str]
+
+    @property
+    def same(self) -> bool:
+        return not self.differences
+
+
+def reproduce(recorded: PeerTeamProposed, subject: Council, councils: Mapping[str, Council],
+              pool: Sequence[Peer], kind: CaseKind) -> Reproduction:
+    """Re-run an engine proposal from its event on the pool it names and compare: the team
+    seat by seat, then the rationale line by line."""
+    if recorded.selection is None:
+        raise ValueError("a hand-picked team has no selection to re-run")
+    rerun = propose_or_explain(recorded.selection, subject, councils, pool, kind)
+    if isinstance(rerun, PeerTeamCannotBeFilled):
+        return Reproduction(recorded, rerun, [
+            f"the re-run cannot fill the team: {rerun.requirement}: {rerun.reason}"])
+    differences: list[str] = []
+    seats = max(len(recorded.team), len(rerun.team))
+    for seat in range(seats):
+        was = recorded.team[seat] if seat < len(recorded.team) else None
+        now = rerun.team[seat] if seat < len(rerun.team) else None
+        if was != now:
+            differences.append(f"seat {seat + 1}: recorded {_place(was)}, re-run {_place(now)}")
+    if not differences and recorded.rationale != rerun.rationale:
+        lines = zip(recorded.rationale, rerun.rationale, strict=False)
+        first = next((i for i, (a, b) in enumerate(lines) if a != b),
+                     min(len(recorded.rationale), len(rerun.rationale)))
+        differences.append(f"rationale line {first + 1} differs (same team)")
+    return Reproduction(recorded, rerun, differences)
+
+
+def _place(place: PeerPlace | None) -> str:
+    return "nobody" if place is None else f"{place.peer_id} ({place.name}, {place.role})"

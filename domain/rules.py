@@ -10,9 +10,13 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict
+
 from domain import commands as cmd
 from domain import events as ev
 from domain.checkpoints import CHECKPOINT_STREAM
+from domain.peer_selection import seed_for_case
+from domain.peers import SelectionRules
 from domain.state import CaseState
 from domain.vocabulary import ActorRole, CaseKind, DeadlineName, Stage, role_of
 
@@ -31,6 +35,23 @@ class CommandRefused(ValueError):
         self.case_id = state.case_id
         self.stage = state.stage
         self.reason = message
+
+
+class SelectionInputs(BaseModel):
+    """What the selection activity needs from the case; it adds the pool (the current one,
+    unless `pool_version` names the pool a re-selection must keep to)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    council: str
+    kind: CaseKind
+    scope: list[str]
+    visit_from: date
+    visit_to: date
+    seed: int
+    excluded: list[str]
+    rules: SelectionRules = SelectionRules()
+    pool_version: int | None = None
 
 
 class NotThisCase(CommandRefused):
@@ -127,13 +148,48 @@ def _scope(state: CaseState, c: cmd.ScopeCase, now: datetime) -> list[ev.Event]:
     return [ev.CaseScoped(scope=c.scope, visit_mode=c.visit_mode)]
 
 
-@_rule(cmd.ProposePeerTeam)
-def _propose(state: CaseState, c: cmd.ProposePeerTeam, now: datetime) -> list[ev.Event]:
-    _need_stage(state, "propose a peer team", Stage.SCOPED, hint="scope it first")
-    _need_role(state, c, "propose a peer team", ActorRole.OFFICER)
+@_rule(cmd.SelectPeerTeam)
+def _select(state: CaseState, c: cmd.SelectPeerTeam, now: datetime) -> list[ev.Event]:
+    """Checks only: the events come from the pool, through `selection_inputs` and the
+    selection activity, then `check_proposal`."""
+    _need_stage(state, "select a peer team", Stage.SCOPED, hint="scope it first")
+    _need_role(state, c, "select a peer team", ActorRole.OFFICER)
+    today = now.date()
+    _need_dates(state, "select a peer team", c.visit_from, c.visit_to,
+                not_before=today, not_after=today + SCHEDULE_HORIZON)
+    if (c.visit_to - c.visit_from).days + 1 > MAX_VISIT_DAYS:
+        raise CommandRefused(state, f"cannot select a team for a visit longer than "
+                                    f"{MAX_VISIT_DAYS} days")
+    return []
+
+
+def selection_inputs(state: CaseState, visit_from: date, visit_to: date) -> SelectionInputs:
+    """What the engine selects with for this case: its scope, the visit dates, the case's
+    fixed seed and every peer the council has objected to."""
+    assert state.council is not None and state.kind is not None
+    return SelectionInputs(
+        council=state.council, kind=state.kind, scope=list(state.scope),
+        visit_from=visit_from, visit_to=visit_to, seed=seed_for_case(state.case_id),
+        excluded=sorted({o.peer_id for o in state.objections}))
+
+
+def reselection_inputs(state: CaseState) -> SelectionInputs | None:
+    """After an objection to an engine-selected team: the same inputs, same seed, same pool,
+    the objected peers excluded. None when the team on the table was hand-picked."""
+    record = state.selection
+    if record is None or not state.proposed_team:
+        return None
+    inputs = selection_inputs(state, record.visit_from, record.visit_to)
+    return inputs.model_copy(update={"scope": list(record.scope), "rules": record.rules,
+                                     "pool_version": record.pool_version,
+                                     "excluded": sorted({*record.excluded, *inputs.excluded})})
+
+
+def check_proposal(state: CaseState, team: list[ev.PeerPlace]) -> None:
+    """Rules every proposed team keeps, however it was chosen."""
     seen: set[str] = set()
     objected = {o.peer_id for o in state.objections}
-    for place in c.team:
+    for place in team:
         if place.peer_id in seen:
             raise CommandRefused(state, f"cannot propose: peer {place.peer_id} appears twice")
         seen.add(place.peer_id)
@@ -145,7 +201,14 @@ def _propose(state: CaseState, c: cmd.ProposePeerTeam, now: datetime) -> list[ev
             raise CommandRefused(
                 state, f"cannot propose peer {place.peer_id}: the council objected to them; "
                 "choose someone else")
-    return [ev.PeerTeamProposed(team=c.team, rationale=c.rationale)]
+
+
+@_rule(cmd.ProposePeerTeam)
+def _propose(state: CaseState, c: cmd.ProposePeerTeam, now: datetime) -> list[ev.Event]:
+    _need_stage(state, "propose a peer team", Stage.SCOPED, hint="scope it first")
+    _need_role(state, c, "propose a peer team", ActorRole.OFFICER)
+    check_proposal(state, c.team)
+    return [ev.PeerTeamProposed(team=c.team, rationale=c.rationale, selected_by="officer")]
 
 
 @_rule(cmd.ObjectToPeer)
@@ -188,6 +251,13 @@ def _schedule(state: CaseState, c: cmd.ScheduleVisit, now: datetime) -> list[ev.
     today = now.date()
     _need_dates(state, "schedule the visit", c.starts_on, c.ends_on,
                 not_before=today, not_after=today + SCHEDULE_HORIZON)
+    chosen_for = state.selection
+    if chosen_for is not None and not (
+            chosen_for.visit_from <= c.starts_on and c.ends_on <= chosen_for.visit_to):
+        raise CommandRefused(
+            state, f"cannot schedule the visit from {c.starts_on} to {c.ends_on}: the peer "
+            f"team was selected as accredited and available from {chosen_for.visit_from} to "
+            f"{chosen_for.visit_to}; schedule within those dates")
     if (c.ends_on - c.starts_on).days + 1 > MAX_VISIT_DAYS:
         raise CommandRefused(state, f"cannot schedule a visit longer than {MAX_VISIT_DAYS} days")
     return [ev.VisitScheduled(mode=c.mode, starts_on=c.starts_on, ends_on=c.ends_on)]

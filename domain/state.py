@@ -54,6 +54,11 @@ class CaseState(BaseModel):
     requested_at: datetime | None = None
     visit_mode: VisitMode | None = None
     proposed_team: tuple[ev.PeerPlace, ...] = ()
+    team_selected_by: Literal["engine", "officer"] | None = None
+    selection: ev.PeerSelectionRecord | None = None
+    """The engine's inputs for the team on the table (None when an officer picked it)."""
+    selection_problem: str | None = None
+    """Why the engine's last selection could not fill the team, until a team is proposed."""
     objections: tuple[Objection, ...] = ()
     team: tuple[ev.PeerPlace, ...] = ()
     visit_starts_on: date | None = None
@@ -130,7 +135,13 @@ def _scoped(s: CaseState, e: ev.CaseScoped, r: Recorded) -> dict[str, Any]:
 
 @_folds(ev.PeerTeamProposed)
 def _proposed(s: CaseState, e: ev.PeerTeamProposed, r: Recorded) -> dict[str, Any]:
-    return {"proposed_team": tuple(e.team)}
+    return {"proposed_team": tuple(e.team), "team_selected_by": e.selected_by,
+            "selection": e.selection, "selection_problem": None}
+
+
+@_folds(ev.PeerTeamCannotBeFilled)
+def _unfilled(s: CaseState, e: ev.PeerTeamCannotBeFilled, r: Recorded) -> dict[str, Any]:
+    return {"selection_problem": f"{e.requirement}: {e.reason}"}
 
 
 @_folds(ev.PeerObjectedTo)

@@ -31,6 +31,12 @@ def _visit_scheduled_v1_was_on_site(payload: Payload) -> Payload:
     return {**payload, "mode": "on_site"}
 
 
+@upcaster("PeerTeamProposed", 1)
+def _peer_team_v1_was_hand_picked(payload: Payload) -> Payload:
+    """Teams proposed before the engine selected them were all proposed by a case officer."""
+    return {**payload, "selected_by": "officer", "selection": None}
+
+
 class NoUpcaster(ValueError):
     pass
 

@@ -431,8 +431,12 @@ def test_a_proposal_is_a_valid_event() -> None:
     assert len(rationale) == 2 + len(good_pool())
     assert "ce-bir: admitted (eligible) eligible; 5 days served in the last 3 years; fairness" \
         " rank" in "\n".join(rationale)
-    event = selection.to_event()
-    assert event == ev.PeerTeamProposed(team=selection.team, rationale=rationale)
+    event = selection.to_event(pool_version=3, pool_digest="ab" * 32)
+    assert event.team == selection.team and event.rationale == rationale
+    assert event.selected_by == "engine" and event.selection is not None
+    assert (event.selection.seed, event.selection.pool_version) == (7, 3)
+    assert event.selection.excluded == [] and event.selection.rules == selection.rules
+    assert ev.PeerTeamProposed.model_validate(event.payload()) == event
     short = selection.rationale(max_lines=5)
     assert len(short) == 5 and short[:2] == rationale[:2]
     assert short[2].startswith("cl-bst: admitted (eligible)")

@@ -78,7 +78,7 @@ COMMAND_TYPES: tuple[type[cmd.Command], ...] = tuple(cmd.Command.__subclasses__(
 NEXT: dict[Stage | None, tuple[type[cmd.Command], ...]] = {
     None: (cmd.RequestCase,),
     Stage.REQUESTED: (cmd.ScopeCase,),
-    Stage.SCOPED: (cmd.ProposePeerTeam, cmd.ProposePeerTeam, cmd.ObjectToPeer,
+    Stage.SCOPED: (cmd.SelectPeerTeam, cmd.ProposePeerTeam, cmd.ProposePeerTeam, cmd.ObjectToPeer,
                    cmd.ConfirmPeerTeam, cmd.ConfirmPeerTeam, cmd.ConfirmPeerTeam),
     Stage.PEERS_SELECTED: (cmd.ScheduleVisit,),
     Stage.VISIT_SCHEDULED: (cmd.RecordVisit, cmd.ScheduleVisit),
@@ -102,7 +102,7 @@ COUNCIL_ONLY = (ev.PeerObjectedTo, ev.FactualAccuracyCommentsReceived)
 
 
 def test_the_strategies_cover_every_command() -> None:
-    assert len(COMMAND_TYPES) == 18
+    assert len(COMMAND_TYPES) == 19
     assert set(COMMAND_TYPES) == set(RECIPES)
     assert set(NEXT) == {None, *Stage}
 
@@ -183,6 +183,13 @@ def _schedule(actor: str, mode: VisitMode, first: int, length: int) -> Recipe:
     return make
 
 
+def _select(actor: str, first: int, length: int) -> Recipe:
+    def make(state: CaseState, today: date) -> cmd.Command:
+        return cmd.SelectPeerTeam(actor=actor, visit_from=on(today, first),
+                                  visit_to=on(today, first + length))
+    return make
+
+
 def _record_visit(actor: str, mode: VisitMode | None, first: int, length: int) -> Recipe:
     def make(state: CaseState, today: date) -> cmd.Command:
         return cmd.RecordVisit(actor=actor, mode=mode, started_on=on(today, first),
@@ -241,6 +248,7 @@ RECIPES: dict[type[cmd.Command], st.SearchStrategy[Recipe]] = {
         st.none() | st.integers(0, 10**12)),
     cmd.ScopeCase: st.builds(cmd.ScopeCase, actor=OFFICER_ACTORS, scope=SCOPES,
                              visit_mode=MODES).map(_constant),
+    cmd.SelectPeerTeam: st.builds(_select, OFFICER_ACTORS, AHEAD, LENGTHS),
     cmd.ProposePeerTeam: st.builds(_propose, OFFICER_ACTORS, st.none() | TEAMS,
                                    st.lists(TEXTS, max_size=2)),
     cmd.ObjectToPeer: st.builds(
@@ -334,6 +342,9 @@ class Run:
             assert fold(CASE_ID, self.history) == before
             assert refusal.reason and str(refusal).startswith(f"case {CASE_ID} (")
             return False
+        if isinstance(command, cmd.SelectPeerTeam):  # its events come from the pool, later
+            assert events == [] and before.stage == Stage.SCOPED
+            return True
         assert events, command
         assert before.stage is None or before.is_open, "accepted on an ended case"
         assert isinstance(command, cmd.RequestCase) == (before.stage is None)

@@ -14,29 +14,40 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import structlog
 
     from activities.contracts import (
         APPEND_EVENTS,
+        SELECT_PEER_TEAM,
         Appended,
         AppendEvents,
         EventToAppend,
         NotificationToSend,
+        TeamOutcome,
     )
     from domain import events as ev
-    from domain.commands import AnyCommand, Command
+    from domain.commands import AnyCommand, Command, ObjectToPeer, SelectPeerTeam
     from domain.deadlines import Due, next_deadline, next_due, on_due, pending
     from domain.notifications import notifications_for
     from domain.recorded import Recorded
-    from domain.rules import CommandRefused, decide
+    from domain.rules import (
+        CommandRefused,
+        SelectionInputs,
+        check_proposal,
+        decide,
+        reselection_inputs,
+        selection_inputs,
+    )
     from domain.state import CaseState, apply
     from workflows import search_attributes as sa
     from workflows.messages import CaseStart, CaseView
 
 ESCALATION_ACTOR = "system:escalation"
+PEER_SELECTION_ACTOR = "system:peer-selection"
+SELECTION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
 KEEP_UNMOVED_DEADLINE_TIMER = "keep-unmoved-deadline-timer"
 """Patch: the run loop keeps its timer when an action leaves the next due time unchanged."""
 INDEX_ONLY_CHANGES = "index-only-changed-search-attributes"
@@ -105,11 +116,39 @@ class ImprovementCase:
         async with self.lock:
             try:
                 events = decide(self.state, command, workflow.now())
+                if isinstance(command, SelectPeerTeam):
+                    inputs = selection_inputs(self.state, command.visit_from, command.visit_to)
+                    await self._select_team(command.actor, inputs)
+                    return self.view()
+                await self._record(command, events)
+                if isinstance(command, ObjectToPeer):
+                    again = reselection_inputs(self.state)
+                    if again is not None:  # the engine's team: it replaces the objected peer
+                        await self._select_team(PEER_SELECTION_ACTOR, again)
             except CommandRefused as refused:
                 raise ApplicationError(str(refused), type=type(refused).__name__,
                                        non_retryable=True) from None
-            await self._record(command, events)
         return self.view()
+
+    async def _select_team(self, actor: str, inputs: SelectionInputs) -> None:
+        """Have the selection activity choose from the pool, then record what it chose (or
+        which requirement ran out of peers): the rules every team keeps are checked again."""
+        try:
+            outcome = await workflow.execute_activity(
+                SELECT_PEER_TEAM, inputs, result_type=TeamOutcome,
+                start_to_close_timeout=timedelta(minutes=1),
+                schedule_to_close_timeout=timedelta(minutes=10), retry_policy=SELECTION_RETRY)
+        except ActivityError as failed:
+            cause = failed.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(failed)
+            raise ApplicationError(f"case {self.state.case_id}: cannot select a peer team: "
+                                   f"{message}", type="SelectionRefused",
+                                   non_retryable=True) from None
+        if outcome.proposed is not None:
+            check_proposal(self.state, outcome.proposed.team)
+            await self._append(actor, [outcome.proposed])
+        elif outcome.unfilled is not None:
+            await self._append(actor, [outcome.unfilled])
 
     @act.validator
     def refuse_before_recording(self, command: AnyCommand) -> None:

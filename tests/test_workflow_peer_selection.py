@@ -1,0 +1,176 @@
+"""The case workflow selects its peer team from the pool, takes objections, and confirms.
+
+Time-skipping server, a real worker and a SQLite store holding a peer pool (the demo pool
+over the built-in councils, or a deliberately thin one). What an officer and an auditor
+would see: who was proposed and by whom, the objected peer replaced on the same seed and
+pool, a team that cannot be filled saying why, and every proposal reproducible from its event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+import pytest_asyncio
+
+from cli.client import ActionRefused
+from domain import commands as cmd
+from domain import events as ev
+from domain.councils import BUILT_IN_COUNCILS
+from domain.peer_selection import reproduce, seed_for_case
+from domain.peers import PeerKind, demo_pool
+from domain.upcasting import parse_event
+from domain.vocabulary import Stage, VisitMode
+from eventstore.outbox import for_case as case_notifications
+from eventstore.peers import import_pool, load_pool
+from tests.conftest import CaseWorld
+from tests.test_workflow_journey import (
+    OFFICER,
+    Journeys,
+    a_council,
+    act,
+    assert_store_agrees,
+    contact,
+)
+
+CPC_SCOPE = ["finance", "governance"]
+
+
+@pytest_asyncio.fixture
+async def journeys(case_world: CaseWorld) -> AsyncIterator[Journeys]:
+    j = Journeys(case_world)
+    yield j
+
+
+async def scoped(j: Journeys, council: str) -> str:
+    case_id = (await j.open(council)).state.case_id
+    await act(j, case_id, cmd.ScopeCase(actor=OFFICER, scope=CPC_SCOPE,
+                                        visit_mode=VisitMode.ON_SITE), Stage.SCOPED,
+              ev.CaseScoped)
+    return case_id
+
+
+def proposals(j: Journeys, case_id: str) -> list[tuple[str, ev.PeerTeamProposed]]:
+    found = []
+    for stored in j.store.read_case(case_id):
+        event = parse_event(stored.type, stored.schema_version, stored.payload)
+        if isinstance(event, ev.PeerTeamProposed):
+            found.append((stored.actor, event))
+    return found
+
+
+async def test_the_engine_proposes_replaces_an_objected_peer_and_the_team_is_confirmed(
+        journeys: Journeys) -> None:
+    j = journeys
+    today = await j.today()
+    pool = import_pool(j.store, demo_pool(today), "demo pool")
+    council = "E06000001"  # Hartlepool, built in
+    case_id = await scoped(j, council)
+    visit_from, visit_to = today + timedelta(days=30), today + timedelta(days=33)
+
+    view = await act(j, case_id, cmd.SelectPeerTeam(actor=OFFICER, visit_from=visit_from,
+                                                    visit_to=visit_to),
+                     Stage.SCOPED, ev.PeerTeamProposed)
+    first = view.state.proposed_team
+    assert view.state.team_selected_by == "engine"
+    assert [p.role for p in first][:2] == ["lead_member", "lead_officer"]
+    assert first[-1].role == "challenge_manager"
+    assert all(p.home_council != council for p in first)
+    [(actor, proposed)] = proposals(j, case_id)
+    assert actor == OFFICER and proposed.selection is not None
+    assert proposed.selection.seed == seed_for_case(case_id)
+    assert (proposed.selection.pool_version, proposed.selection.pool_digest) == (
+        pool.version, pool.digest)
+    assert (proposed.selection.visit_from, proposed.selection.visit_to) == (visit_from, visit_to)
+    assert proposed.rationale[0].startswith(f"peer-selection/1; seed {seed_for_case(case_id)}")
+
+    objected = next(p for p in first if p.role == "member")
+    view = await act(j, case_id, cmd.ObjectToPeer(actor=contact(council), peer_id=objected.peer_id,
+                                                  reason="Served with our leader on a board"),
+                     Stage.SCOPED, ev.PeerObjectedTo, ev.PeerTeamProposed)
+    second = view.state.proposed_team
+    assert objected.peer_id not in {p.peer_id for p in second}
+    assert {p.peer_id for p in first if p != objected} <= {p.peer_id for p in second}
+    (_, _), (actor, replaced) = proposals(j, case_id)
+    assert actor == "system:peer-selection" and replaced.selection is not None
+    assert replaced.selection.excluded == [objected.peer_id]
+    assert replaced.selection.seed == proposed.selection.seed
+    notices = [n.subject for n in case_notifications(j.store, case_id)]
+    assert notices.count(f"{case_id}: proposed peer team") == 2
+
+    peers = load_pool(j.store, pool.version)
+    for event in (proposed, replaced):  # an auditor re-runs each proposal from its event
+        again = reproduce(event, BUILT_IN_COUNCILS[council], BUILT_IN_COUNCILS, peers,
+                          view.state.kind or pytest.fail("no kind"))
+        assert again.same, again.differences
+
+    view = await act(j, case_id, cmd.ConfirmPeerTeam(actor=OFFICER), Stage.PEERS_SELECTED,
+                     ev.PeerTeamConfirmed)
+    assert view.state.team == second
+    with pytest.raises(ActionRefused, match=f"selected as accredited and available from "
+                                            f"{visit_from} to {visit_to}"):
+        await j.cases.act(case_id, cmd.ScheduleVisit(
+            actor=OFFICER, mode=VisitMode.ON_SITE, starts_on=visit_to,
+            ends_on=visit_to + timedelta(days=1)))
+    view = await act(j, case_id, cmd.ScheduleVisit(actor=OFFICER, mode=VisitMode.ON_SITE,
+                                                   starts_on=visit_from, ends_on=visit_to),
+                     Stage.VISIT_SCHEDULED, ev.VisitScheduled)
+    assert_store_agrees(j, view)
+
+
+async def test_a_team_that_cannot_be_filled_says_which_requirement_ran_out(
+        journeys: Journeys) -> None:
+    j = journeys
+    today = await j.today()
+    officers_only = [p for p in demo_pool(today) if p.kind != PeerKind.COUNCILLOR]
+    import_pool(j.store, officers_only, "no councillors")
+    council = "E08000025"  # Birmingham, built in
+    case_id = await scoped(j, council)
+
+    view = await act(j, case_id, cmd.SelectPeerTeam(
+        actor=OFFICER, visit_from=today + timedelta(days=20),
+        visit_to=today + timedelta(days=21)), Stage.SCOPED, ev.PeerTeamCannotBeFilled)
+    assert view.state.selection_problem is not None
+    assert view.state.selection_problem.startswith("lead_member: ")
+    assert view.state.proposed_team == ()
+    notices = [n.subject for n in case_notifications(j.store, case_id)]
+    assert f"{case_id}: the peer team cannot be filled" in notices
+    with pytest.raises(ActionRefused, match="no peer team has been proposed yet"):
+        await j.cases.act(case_id, cmd.ConfirmPeerTeam(actor=OFFICER))
+    assert_store_agrees(j, view)
+
+
+async def test_selection_without_a_pool_or_for_an_unknown_council_records_nothing(
+        journeys: Journeys) -> None:
+    j = journeys
+    today = await j.today()
+    select = cmd.SelectPeerTeam(actor=OFFICER, visit_from=today + timedelta(days=10),
+                                visit_to=today + timedelta(days=11))
+    known = await scoped(j, "E06000047")  # County Durham, built in
+    position = j.store.last_position()
+    with pytest.raises(ActionRefused, match="no peer pool has been imported"):
+        await j.cases.act(known, select)
+    assert j.store.last_position() == position
+
+    import_pool(j.store, demo_pool(today), "demo pool")
+    unknown = await scoped(j, a_council())
+    position = j.store.last_position()
+    with pytest.raises(ActionRefused, match="is not in the register"):
+        await j.cases.act(unknown, select)
+    assert j.store.last_position() == position
+    assert (await j.cases.view(unknown)).state.proposed_team == ()
+
+
+async def test_a_selection_request_with_bad_dates_is_refused_before_anything_runs(
+        journeys: Journeys) -> None:
+    j = journeys
+    today = await j.today()
+    case_id = await scoped(j, "E07000223")  # Adur, built in
+    with pytest.raises(ActionRefused, match="cannot select a team for a visit longer than"):
+        await j.cases.act(case_id, cmd.SelectPeerTeam(
+            actor=OFFICER, visit_from=today + timedelta(days=1),
+            visit_to=today + timedelta(days=40)))
+    with pytest.raises(ActionRefused, match="cannot select a peer team: only a case officer"):
+        await j.cases.act(case_id, cmd.SelectPeerTeam(
+            actor=contact("E07000223"), visit_from=today, visit_to=today))
