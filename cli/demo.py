@@ -15,8 +15,10 @@ from cli.dev_server import dev_server
 from cli.journey import journey
 from domain import commands as cmd
 from domain.deadlines import DeadlinePolicy
+from domain.peers import demo_pool
 from domain.vocabulary import CaseKind, DeadlineName, Stage
 from eventstore import EventStore, open_store
+from eventstore.peers import import_pool
 from eventstore.verify import verify_all
 from worker import build_worker
 from workflows.messages import CaseView
@@ -58,8 +60,16 @@ async def _on_time(cases: CaseClient, council: str, policy: DeadlinePolicy) -> C
     case_id = view.state.case_id
     _say(f"{COUNCILS[council]}: opened {case_id}")
     today = datetime.now(UTC).date()
-    for command in journey(council, today):
+    for command in journey(council, today, select_team=True):
         view = await cases.act(case_id, command)
+        if isinstance(command, cmd.SelectPeerTeam):
+            _say(f"{COUNCILS[council]}: the engine proposed {_team(view)}")
+            member = next(p for p in view.state.proposed_team if p.role == "member")
+            view = await cases.act(case_id, cmd.ObjectToPeer(
+                actor=f"council:{council}", peer_id=member.peer_id,
+                reason="Sat with our leader on a regional board last year"))
+            _say(f"{COUNCILS[council]}: the council objected to {member.name}; the engine "
+                 f"re-selected on the same seed: {_team(view)}")
     _say(f"{COUNCILS[council]}: every stage on time, {view.state.stage}")
     return view
 
@@ -70,7 +80,7 @@ async def _lapses(cases: CaseClient, council: str, policy: DeadlinePolicy) -> Ca
                              actor="officer:demo", policy=policy)
     case_id = view.state.case_id
     _say(f"{COUNCILS[council]}: opened {case_id}")
-    steps = list(journey(council, datetime.now(UTC).date()))
+    steps = list(journey(council, datetime.now(UTC).date(), select_team=True))
     publish = next(i for i, c in enumerate(steps) if isinstance(c, cmd.PublishReport))
     for command in steps[:publish]:
         await cases.act(case_id, command)
@@ -99,6 +109,10 @@ async def _withdrawn(cases: CaseClient, council: str, policy: DeadlinePolicy) ->
     return view
 
 
+def _team(view: CaseView) -> str:
+    return ", ".join(f"{p.name} ({p.role.replace('_', ' ')})" for p in view.state.proposed_team)
+
+
 def _table(views: list[CaseView]) -> str:
     rows = [{"case": v.state.case_id, "council": COUNCILS.get(v.state.council or "", ""),
              "stage": v.state.stage.label if v.state.stage else "",
@@ -112,9 +126,12 @@ async def run_demo(unit_seconds: int = 2) -> int:
     started = time.monotonic()
     store: EventStore = open_store()
     store.migrate()
+    today = datetime.now(UTC).date()
+    pool = import_pool(store, demo_pool(today), f"demo pool as of {today}")
     policy = DeadlinePolicy.demo(unit_seconds)
     print(f"Demo: dev server + worker, store {store.engine.url}, deadlines in units of "
-          f"{unit_seconds}s", flush=True)
+          f"{unit_seconds}s; peer pool version {pool.version} ({pool.peer_count} peers)",
+          flush=True)
     async with dev_server(_free_port()) as client, build_worker(client, store):
         cases = CaseClient(client, store=store)
         views = list(await asyncio.gather(_on_time(cases, "E09000008", policy),
@@ -128,6 +145,7 @@ async def run_demo(unit_seconds: int = 2) -> int:
           f"{verdict.events} event(s)")
     for problem in verdict.problems:
         print(f"  {problem}")
+    print(f"\n`cases peers explain {views[0].state.case_id}` re-runs its team selection.")
     print(f"\nDone in {time.monotonic() - started:.0f}s. The store stays at {store.engine.url}: "
           f"try `cases history {escalated}` and `cases verify`.")
     store.dispose()

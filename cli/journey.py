@@ -33,14 +33,19 @@ def demo_team(council: str) -> list[PeerPlace]:
     ]
 
 
-def journey(council: str, today: date,
-            officer: str = "officer:demo") -> Iterator[cmd.AnyCommand]:
-    """Every action of a corporate peer challenge after its request, in order, dated `today`."""
+def journey(council: str, today: date, officer: str = "officer:demo", *,
+            select_team: bool = False) -> Iterator[cmd.AnyCommand]:
+    """Every action of a corporate peer challenge after its request, in order, dated `today`.
+    With `select_team` the engine selects the team from the store's pool (the council must be
+    in the register); otherwise the officer proposes `demo_team`, recorded as hand-picked."""
     contact = f"council:{council}"
     yield cmd.ScopeCase(actor=officer, scope=["finance", "governance"],
                         visit_mode=VisitMode.ON_SITE)
-    yield cmd.ProposePeerTeam(actor=officer, team=demo_team(council),
-                              rationale=["fewest days served among eligible peers"])
+    if select_team:
+        yield cmd.SelectPeerTeam(actor=officer, visit_from=today, visit_to=today)
+    else:
+        yield cmd.ProposePeerTeam(actor=officer, team=demo_team(council),
+                                  rationale=["fewest days served among eligible peers"])
     yield cmd.ConfirmPeerTeam(actor=officer)
     yield cmd.ScheduleVisit(actor=officer, mode=VisitMode.ON_SITE, starts_on=today,
                             ends_on=today)

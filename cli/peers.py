@@ -1,4 +1,5 @@
-"""`cases peers import|list|pools`: the pool peer teams are chosen from, in versions."""
+"""`cases peers import|list|pools|explain`: the pool peer teams are chosen from, in versions,
+and any recorded selection re-run from its event."""
 
 from __future__ import annotations
 
@@ -15,9 +16,13 @@ from typing import Any
 from cli import render
 from cli.actions import BadInput
 from cli.output import EXIT_TAMPERED, emit
+from domain import events as ev
 from domain.councils import Council
 from domain.peer_register import PeerFileError, parse_peers
+from domain.peer_selection import propose_or_explain, reproduce
 from domain.peers import Peer, PeerKind, demo_pool
+from domain.state import fold
+from domain.upcasting import parse_event
 from eventstore import EventStore
 from eventstore.councils import known_councils
 from eventstore.peers import (
@@ -40,8 +45,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     peers = sub.add_parser("peers", parents=[common],
                            help="import the peer pool, list its peers and its versions")
     peers.add_argument("what", choices=list(_COMMANDS))
-    peers.add_argument("path", nargs="?", type=Path, metavar="PATH.csv",
-                       help="import: a pool file, one peer a row (see README.md)")
+    peers.add_argument("path", nargs="?", metavar="PATH.csv | CASE",
+                       help="import: a pool file, one peer a row (see README.md); "
+                            "explain: a case id")
     peers.add_argument("--demo", action="store_true",
                        help="import: a made-up pool over the built-in councils, no file")
     peers.add_argument("--pool", type=int, metavar="N",
@@ -62,7 +68,7 @@ def _import(args: argparse.Namespace, store: EventStore) -> int:
         today = datetime.now(UTC).date()
         chosen, source = demo_pool(today), f"demo pool as of {today}"
     else:
-        chosen, source = _read(args.path, known_councils(store)), str(args.path)
+        chosen, source = _read(Path(args.path), known_councils(store)), str(args.path)
         if not chosen:
             raise BadInput(f"{args.path}: nothing imported: no peers in it (a pool file "
                            "has a header row and a row for each peer)")
@@ -161,9 +167,97 @@ def _pool_json(version: PoolVersion) -> dict[str, Any]:
     return dataclasses.asdict(version) | {"imported_at": version.imported_at.isoformat()}
 
 
+def _explain(args: argparse.Namespace, store: EventStore) -> int:
+    """Re-run every team proposal of a case from its event, on the pool version it names, and
+    say whether it yields the same team (exit 0) or not (exit 3). Hand-picked teams are named
+    as such: there is no selection to re-run."""
+    if args.path is None:
+        raise BadInput("peers explain: give the CASE, e.g. cpc-E06000001-2026")
+    case_id = str(args.path)
+    stored = store.read_case(case_id)
+    if not stored:
+        raise BadInput(f"case {case_id} is not in the store")
+    state = fold(case_id, [e.to_recorded() for e in stored])
+    councils = known_councils(store)
+    subject = councils.get(state.council or "")
+    if subject is None or state.kind is None:
+        raise BadInput(f"case {case_id}: council {state.council} is not in the register; "
+                       "import it with `cases councils import`")
+    pools: dict[int, list[Peer]] = {}
+    results: list[dict[str, Any]] = []
+    for event in stored:
+        if event.type not in ("PeerTeamProposed", "PeerTeamCannotBeFilled"):
+            continue
+        recorded = parse_event(event.type, event.schema_version, event.payload)
+        assert isinstance(recorded, ev.PeerTeamProposed | ev.PeerTeamCannotBeFilled)
+        result: dict[str, Any] = {"version": event.version, "actor": event.actor,
+                                  "type": event.type}
+        results.append(result)
+        if isinstance(recorded, ev.PeerTeamProposed) and recorded.selection is None:
+            result |= {"selected_by": "officer", "reproduced": None,
+                       "team": [p.model_dump(mode="json") for p in recorded.team]}
+            continue
+        record = recorded.selection
+        assert record is not None
+        result |= {"selected_by": "engine", "seed": record.seed,
+                   "pool_version": record.pool_version, "pool_digest": record.pool_digest,
+                   "excluded": record.excluded}
+        try:
+            pool = pools.get(record.pool_version) or load_pool(store, record.pool_version)
+        except (UnknownPool, PoolAltered) as missing:
+            result |= {"reproduced": False, "differences": [str(missing)]}
+            continue
+        pools[record.pool_version] = pool
+        if isinstance(recorded, ev.PeerTeamCannotBeFilled):
+            rerun = propose_or_explain(record, subject, councils, pool, state.kind)
+            same = (isinstance(rerun, ev.PeerTeamCannotBeFilled)
+                    and rerun.requirement == recorded.requirement)
+            result |= {"reproduced": same, "requirement": recorded.requirement,
+                       "differences": [] if same else [
+                           f"the re-run gives {_outcome(rerun)}, not "
+                           f"{recorded.requirement} unfilled"]}
+            continue
+        again = reproduce(recorded, subject, councils, pool, state.kind)
+        result |= {"reproduced": again.same, "differences": again.differences,
+                   "team": [p.model_dump(mode="json") for p in recorded.team]}
+    failed = [r for r in results if r.get("reproduced") is False]
+    emit(args, {"case_id": case_id, "proposals": results, "all_reproduced": not failed},
+         _explanation(case_id, results))
+    return EXIT_TAMPERED if failed else 0
+
+
+def _outcome(event: ev.PeerTeamProposed | ev.PeerTeamCannotBeFilled) -> str:
+    if isinstance(event, ev.PeerTeamCannotBeFilled):
+        return f"{event.requirement} unfilled"
+    return "a team of " + ", ".join(p.peer_id for p in event.team)
+
+
+def _explanation(case_id: str, results: list[dict[str, Any]]) -> str:
+    if not results:
+        return f"case {case_id}: no peer team has been proposed yet"
+    lines = [f"case {case_id}: {len(results)} proposal(s)"]
+    for r in results:
+        head = f"version {r['version']} by {r['actor']}: "
+        if r["selected_by"] == "officer":
+            lines.append(head + "HAND-PICKED by an officer; no rules chose this team")
+        else:
+            verdict = "reproduced exactly" if r["reproduced"] else "NOT REPRODUCED"
+            what = (f"{r['requirement']} could not be filled" if "requirement" in r
+                    else "team proposed")
+            lines.append(head + f"{what} by the engine (seed {r['seed']}, pool version "
+                         f"{r['pool_version']}, objected to: "
+                         f"{', '.join(r['excluded']) or 'none'}): {verdict}")
+            lines += [f"  {d}" for d in r.get("differences", [])]
+        lines += [f"  {p['role'].replace('_', ' ')}: {p['peer_id']} {p['name']}"
+                  + (f" ({p['home_council']})" if p["home_council"] else "")
+                  for p in r.get("team", [])]
+    return "\n".join(lines)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace, EventStore], int]] = {
     "import": _import,
     "list": _list,
     "pools": _pools,
+    "explain": _explain,
 }
 """Each `cases peers WHAT` and the function that does it; a new one is one entry here."""

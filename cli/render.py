@@ -32,9 +32,16 @@ def status(view: CaseView) -> str:
         f"stage     {s.stage.label if s.stage else 'not started'}  (version {s.version})",
         f"next      {due_text(view.next_deadline)}",
     ]
+    picked = {"engine": "selected by the engine's rules",
+              "officer": "HAND-PICKED by an officer"}.get(s.team_selected_by or "", "")
     if s.team:
         lines.append("team      " + ", ".join(f"{p.name} ({p.role.replace('_', ' ')})"
-                                               for p in s.team))
+                                               for p in s.team) + f"; {picked}")
+    elif s.proposed_team:
+        lines.append("proposed  " + ", ".join(f"{p.name} ({p.role.replace('_', ' ')})"
+                                               for p in s.proposed_team) + f"; {picked}")
+    if s.selection_problem:
+        lines.append(f"selection cannot fill the team: {s.selection_problem}")
     for report in s.reports:
         note = f" — correction: {report.correction_reason}" if report.correction_reason else ""
         lines.append(f"report    v{report.report_version} {report.status} "
