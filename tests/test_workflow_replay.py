@@ -38,6 +38,7 @@ def test_there_are_histories_to_replay() -> None:
     names = {path.stem for path in HISTORIES}
     assert {"full_journey", "lapse_and_escalate"} <= names, names
     assert {"full_journey.only-changes", "lapse_and_escalate.only-changes"} <= names, names
+    assert "peer_selection" in names, names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

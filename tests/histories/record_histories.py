@@ -9,6 +9,7 @@ cases started before and after the change are both replayed:
 
     .venv/bin/python tests/histories/record_histories.py            # full_journey.json, …
     .venv/bin/python tests/histories/record_histories.py timer-kept # full_journey.timer-kept.json
+    .venv/bin/python tests/histories/record_histories.py "" peer_selection   # one journey only
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ from cli.client import CaseClient
 from cli.journey import demo_team, document
 from domain import commands as cmd
 from domain.deadlines import DeadlinePolicy
+from domain.peers import demo_pool
 from domain.vocabulary import CaseKind, Stage, VisitMode
 from eventstore import open_store
+from eventstore.peers import import_pool
 from runtime.binaries import time_skipping_test_server
 from runtime.temporal import register_search_attributes
 from worker import build_worker
@@ -155,9 +158,32 @@ async def _until(cases: CaseClient, case_id: str, test: Callable[[CaseView], boo
     raise RuntimeError(f"{case_id}: the engine did not act on its deadline")
 
 
+async def peer_selection(env: WorkflowEnvironment, cases: CaseClient) -> str:
+    """The engine selects the team from the pool; the council objects to a peer and the
+    engine re-selects; the team is confirmed, the visit scheduled; then withdrawn."""
+    council = "E09000008"
+    case_id = await _open(env, cases, council)
+    await cases.act(case_id, cmd.ScopeCase(actor=OFFICER, scope=["finance", "governance"],
+                                           visit_mode=VisitMode.ON_SITE))
+    today = await _today(env)
+    visit_from, visit_to = today + timedelta(days=30), today + timedelta(days=32)
+    view = await cases.act(case_id, cmd.SelectPeerTeam(actor=OFFICER, visit_from=visit_from,
+                                                       visit_to=visit_to))
+    member = next(p for p in view.state.proposed_team if p.role == "member")
+    view = await cases.act(case_id, cmd.ObjectToPeer(actor=f"council:{council}",
+                                                     peer_id=member.peer_id, reason="A conflict"))
+    assert view.state.team_selected_by == "engine" and view.state.version == 5
+    await cases.act(case_id, cmd.ConfirmPeerTeam(actor=OFFICER))
+    await cases.act(case_id, cmd.ScheduleVisit(actor=OFFICER, mode=VisitMode.ON_SITE,
+                                               starts_on=visit_from, ends_on=visit_to))
+    return (await cases.act(case_id, cmd.WithdrawCase(actor=OFFICER,
+                                                      reason="Recorded enough"))).state.case_id
+
+
 JOURNEYS: dict[str, Journey] = {
     "full_journey": full_journey,
     "lapse_and_escalate": lapse_and_escalate,
+    "peer_selection": peer_selection,
 }
 
 
@@ -166,6 +192,7 @@ async def record(env: WorkflowEnvironment, journey: Journey) -> WorkflowHistory:
     with tempfile.TemporaryDirectory() as scratch:
         store = open_store(f"sqlite:///{scratch}/cases.db")
         store.migrate()
+        import_pool(store, demo_pool(await _today(env)), "demo pool")
         task_queue = f"record-{uuid.uuid4().hex[:8]}"
         try:
             async with build_worker(env.client, store, task_queue):
@@ -179,7 +206,8 @@ async def record(env: WorkflowEnvironment, journey: Journey) -> WorkflowHistory:
             store.dispose()
 
 
-async def main(out: Path = HERE, generation: str = "") -> list[Path]:
+async def main(out: Path = HERE, generation: str = "",
+               names: list[str] | None = None) -> list[Path]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=time_skipping_test_server(),
         data_converter=pydantic_data_converter)
@@ -187,6 +215,8 @@ async def main(out: Path = HERE, generation: str = "") -> list[Path]:
     async with env:
         await register_search_attributes(env.client)
         for name, journey in JOURNEYS.items():
+            if names and name not in names:
+                continue
             history = await record(env, journey)
             path = out / (f"{name}.{generation}.json" if generation else f"{name}.json")
             path.write_text(history.to_json() + "\n")
@@ -196,4 +226,5 @@ async def main(out: Path = HERE, generation: str = "") -> list[Path]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(generation=sys.argv[1] if len(sys.argv) > 1 else ""))
+    asyncio.run(main(generation=sys.argv[1] if len(sys.argv) > 1 else "",
+                     names=sys.argv[2:]))
