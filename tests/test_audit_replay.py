@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 from cli.journey import journey
+from domain.peers import demo_pool
 from domain.vocabulary import CaseKind
+from eventstore.peers import import_pool
 from tests.conftest import CaseWorld
 from workflows.audit_replay import audit_replay
 from workflows.messages import workflow_id_for_case
 
 
-async def _journey(world: CaseWorld, council: str) -> str:
+async def _journey(world: CaseWorld, council: str, *, select_team: bool = False) -> str:
     view = await world.cases.start(council=council, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                                    reason="Audit test", actor="officer:a")
     assert view.state.requested_at is not None
-    for step in journey(council, view.state.requested_at.date()):
+    for step in journey(council, view.state.requested_at.date(), select_team=select_team):
         await world.cases.act(view.state.case_id, step)
     return view.state.case_id
+
+
+async def test_a_case_whose_team_the_engine_selected_replays_and_matches(
+        case_world: CaseWorld) -> None:
+    """The selection activity's answer comes from the history: replay needs no pool."""
+    today = (await case_world.env.get_current_time()).date()
+    import_pool(case_world.store, demo_pool(today), "demo pool")
+    case_id = await _journey(case_world, "E09000033", select_team=True)
+    audit = await audit_replay(case_world.env.client, case_world.store, case_id,
+                               workflow_id=workflow_id_for_case(case_id))
+    assert audit.ok, audit.differences
+    assert audit.appended == audit.stored == 15
 
 
 async def test_an_untouched_case_replays_and_matches_the_store(case_world: CaseWorld) -> None:

@@ -28,7 +28,8 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | NA
                     | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
 FIELDS = ["actor", "case_id", "council", "kind", "reason", "scope", "visit_mode", "team",
           "peer_id", "mode", "starts_on", "ends_on", "started_on", "ended_on", "given_on",
-          "summary", "document_sha256", "sent_on", "comments", "published_on", "url"]
+          "summary", "document_sha256", "sent_on", "comments", "published_on", "url",
+          "visit_from", "visit_to"]
 # At `requested`, a well-formed `scope` or `withdraw` would rightly be accepted: left out.
 ACTIONS = sorted(ACTION_NAMES - {"scope", "withdraw"})
 
