@@ -1,16 +1,25 @@
-"""The hash rule: the stdlib fast path must produce exactly RFC 8785's bytes."""
+"""The hash rule: the stdlib and orjson fast paths must produce exactly RFC 8785's bytes."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventstore.chain import MAX_SAFE_INTEGER, canonical_json, format_time
+from eventstore.chain import (
+    GENESIS_HASH,
+    MAX_SAFE_INTEGER,
+    canonical_json,
+    event_hash,
+    format_time,
+    row_hash,
+)
 
 json_scalars = (st.none() | st.booleans()
                 | st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER)
@@ -49,3 +58,71 @@ def test_times_are_written_in_utc_with_microseconds() -> None:
         "2026-03-02T09:30:00.000005Z")
     with pytest.raises(ValueError, match="timezone"):
         format_time(datetime(2026, 3, 2))
+
+
+# --- row_hash: the raw-row path that verify_all takes ----------------------------------------
+
+ascii_keyed = json_values(st.text(st.characters(codec="ascii"), max_size=8))
+any_keyed = json_values(st.text(st.characters(exclude_categories=["Cs"]), max_size=6))
+tricky_text = st.sampled_from(["\u2028\u2029", "\x7f", "a/b", "\x00\x1f\x08\x0c", "\ufeff",
+                               "\U0001f600", "\\u00e9", '"\\'])
+
+
+@settings(max_examples=400)
+@given(ascii_keyed)
+def test_orjson_sorted_output_is_rfc8785_for_ascii_keys(value: Any) -> None:
+    """The fact row_hash stands on: no floats, ASCII keys => orjson's bytes are JCS's."""
+    assert orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == rfc8785.dumps(value)
+
+
+@given(tricky_text)
+def test_orjson_escapes_strings_as_rfc8785_does(text: str) -> None:
+    assert orjson.dumps({text: text}) == rfc8785.dumps({text: text})
+
+
+def stored_forms(payload: dict[str, Any]) -> list[str]:
+    """The payload text as SQLAlchemy writes it (ASCII escapes), and as another writer might."""
+    return [json.dumps(payload), json.dumps(payload, ensure_ascii=False),
+            canonical_json(payload).decode()]
+
+
+@settings(max_examples=300)
+@given(payload=st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), max_size=6),
+                               any_keyed, max_size=4),
+       actor=st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=10),
+       case_id=st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=10),
+       version=st.integers(1, 10**6), schema_version=st.integers(1, 5))
+def test_row_hash_equals_event_hash(payload: dict[str, Any], actor: str, case_id: str,
+                                    version: int, schema_version: int) -> None:
+    moment = datetime(2026, 3, 2, 9, 30, 0, 5, tzinfo=UTC)
+    expected = event_hash(case_id=case_id, version=version, event_id="e", type="T",
+                          schema_version=schema_version, occurred_at=moment, actor=actor,
+                          payload=payload, prev_hash=GENESIS_HASH)
+    for text in stored_forms(payload):
+        assert row_hash(case_id, version, "e", "T", schema_version, format_time(moment), actor,
+                        text, GENESIS_HASH) == expected
+
+
+def test_row_hash_gives_the_brief_test_vector() -> None:
+    payload = ('{"budget_gap_pence": 420000000, "council": "E06000001", '
+               '"kind": "corporate_peer_challenge", "reason": "Budget gap of \\u00a34.2m '
+               '\\"flagged\\" by the s151 officer\\n", "scope": ["finance", "governance"]}')
+    assert row_hash("cpc-E06000001-2026", 1, "3f6f0c1e-6a3e-5c2a-9a57-1a0f4c6f2b10",
+                    "CaseRequested", 1, "2026-03-02T09:30:00.000000Z", "officer:siân.jones",
+                    payload, GENESIS_HASH) == (
+        "a4225a32fce5148c2884b499ab1d9451f7dccf636a826fec0d06aaa9bc9d0774")
+
+
+@pytest.mark.parametrize("payload", ["{", '{"n": NaN}', '{"n": 1e400}', '"\\ud800"', None, 3],
+                         ids=["truncated", "nan", "infinite", "lone-surrogate", "null", "int"])
+def test_row_hash_declines_what_orjson_cannot_read(payload: Any) -> None:
+    assert row_hash("c", 1, "e", "T", 1, "2026-03-02T09:30:00.000000Z", "a", payload,
+                    GENESIS_HASH) is None
+
+
+def test_row_hash_serialises_a_column_as_what_it_holds() -> None:
+    """A version stored as text (SQLite lets a tamperer) cannot hash as the integer did."""
+    as_text: Any = "1"
+    when = "2026-03-02T09:30:00.000000Z"
+    assert (row_hash("c", 1, "e", "T", 1, when, "a", "{}", GENESIS_HASH)
+            != row_hash("c", as_text, "e", "T", 1, when, "a", "{}", GENESIS_HASH))
