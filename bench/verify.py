@@ -1,8 +1,10 @@
 """How fast an auditor can verify the store, and read a long case as it stood.
 
 Prints `verify_all` throughput over N events (default 1,000,000, in cases of 200 events) on
-SQLite, beside the rate of merely reading the same rows (the baseline: verification cannot
-beat reading), and the time to fold a 200-event case as of a moment in its middle.
+SQLite, beside the rate of reading the same rows into `StoredEvent`s through SQLAlchemy (the
+old baseline), the rate of the old verification (those `StoredEvent`s walked by check_chain),
+the rate of fetching the raw rows verify_all fetches, and the time to fold a 200-event case as
+of a moment in its middle. verify_all runs in one process and in two (`workers=2`).
 
     .venv/bin/python bench/verify.py [--events N] [--database-url URL]
 """
@@ -10,11 +12,15 @@ beat reading), and the time to fold a 200-event case as of a moment in its middl
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from itertools import groupby
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -23,7 +29,7 @@ from domain.timeline import as_of
 from eventstore import EventStore, NewEvent, open_store
 from eventstore.schema import events
 from eventstore.store import _stored
-from eventstore.verify import verify_all
+from eventstore.verify import Verdict, _Part, _raw_rows, check_chain, verify_all
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 PER_CASE = 200
@@ -51,6 +57,38 @@ def read_all(store: EventStore) -> int:
     return count
 
 
+def read_raw(store: EventStore) -> int:
+    """The rows verify_all fetches, straight from the DB-API cursor, and nothing else."""
+    return sum(1 for _ in _raw_rows(store, _Part(), 5000))
+
+
+def old_verify_all(store: EventStore) -> Verdict:
+    """verify_all before the raw path: every row a `StoredEvent`, each case by check_chain."""
+    verdict = Verdict()
+    query = sa.select(events).order_by(events.c.case_id, events.c.version)
+    with store.engine.connect().execution_options(stream_results=True, yield_per=5000) as conn:
+        for _case_id, case_events in groupby(map(_stored, conn.execute(query)),
+                                             key=lambda e: e.case_id):
+            count, problem = check_chain(case_events)
+            verdict.cases += 1
+            verdict.events += count
+            if problem is not None:
+                verdict.problems.append(problem)
+                for _ in case_events:  # count the rest of a bad case all the same
+                    verdict.events += 1
+    return verdict
+
+
+def rate(count_events: Callable[[], int]) -> float:
+    started = time.perf_counter()
+    events_seen = count_events()
+    return events_seen / (time.perf_counter() - started)
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -61,18 +99,27 @@ def main() -> None:
         store.migrate()
         started = time.perf_counter()
         fill(store, args.events)
-        print(f"filled {args.events:,} events in {time.perf_counter() - started:.0f}s")
+        print(f"filled {args.events:,} events in {time.perf_counter() - started:.0f}s "
+              f"({store.engine.dialect.name}; {os.cpu_count()} CPUs; load {load()})")
 
-        started = time.perf_counter()
-        read = read_all(store)
-        read_rate = read / (time.perf_counter() - started)
-        started = time.perf_counter()
-        verdict = verify_all(store)
-        verify_rate = verdict.events / (time.perf_counter() - started)
-        assert verdict.ok and verdict.events == args.events
-        print(f"read rows (baseline)  {read_rate:>10,.0f} events/s")
-        print(f"verify_all            {verify_rate:>10,.0f} events/s   "
-              f"({verify_rate / read_rate:.2f} of reading; target 100,000/s)")
+        def checked(verdict: Verdict) -> int:
+            assert verdict.ok and verdict.events == args.events
+            return verdict.events
+
+        read_rate = rate(lambda: read_all(store))
+        print(f"read rows into StoredEvent (old baseline) {read_rate:>10,.0f} events/s   "
+              f"(load {load()})")
+        raw_rate = rate(lambda: read_raw(store))
+        print(f"fetch raw rows (DB-API cursor)            {raw_rate:>10,.0f} events/s   "
+              f"(load {load()})")
+        old_rate = rate(lambda: checked(old_verify_all(store)))
+        print(f"old verify_all (StoredEvent+check_chain)  {old_rate:>10,.0f} events/s   "
+              f"({old_rate / read_rate:.2f} of reading; load {load()})")
+        for workers in (1, 2):
+            verify_rate = rate(partial(lambda w: checked(verify_all(store, workers=w)), workers))
+            print(f"verify_all, workers={workers}                    {verify_rate:>10,.0f} "
+                  f"events/s   ({verify_rate / read_rate:.2f}x reading; target 100,000/s; "
+                  f"load {load()})")
 
         history = [e.to_recorded() for e in store.read_case("cpc-E00000000-2025")]
         timings = []
