@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.commands import AnyCommand, RequestCase
 from domain.deadlines import DeadlinePolicy
+from domain.peers import SelectionRules
 from domain.rules import CommandRefused, NotThisCase, decide
 from domain.state import CaseState
 from domain.vocabulary import CaseKind
@@ -59,6 +60,7 @@ class CaseClient:
     async def start(self, *, council: str, kind: CaseKind, reason: str, actor: str,
                     scope: list[str] | None = None, budget_gap_pence: int | None = None,
                     policy: DeadlinePolicy | None = None,
+                    selection_rules: SelectionRules | None = None,
                     now: datetime | None = None) -> CaseView:
         """Open a case for a council; refused if that council has one of the kind open."""
         year = (now or datetime.now(UTC)).year
@@ -73,7 +75,9 @@ class CaseClient:
         workflow_id = workflow_id_for(kind, council)
         try:
             handle = await self.client.start_workflow(
-                ImprovementCase.run, CaseStart(request=request, policy=policy or DeadlinePolicy()),
+                ImprovementCase.run,
+                CaseStart(request=request, policy=policy or DeadlinePolicy(),
+                          selection_rules=selection_rules or SelectionRules()),
                 id=workflow_id, task_queue=self.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

@@ -163,14 +163,16 @@ def _select(state: CaseState, c: cmd.SelectPeerTeam, now: datetime) -> list[ev.E
     return []
 
 
-def selection_inputs(state: CaseState, visit_from: date, visit_to: date) -> SelectionInputs:
+def selection_inputs(state: CaseState, visit_from: date, visit_to: date,
+                     rules: SelectionRules | None = None) -> SelectionInputs:
     """What the engine selects with for this case: its scope, the visit dates, the case's
-    fixed seed and every peer the council has objected to."""
+    fixed seed, every peer the council has objected to, and the case's selection rules."""
     assert state.council is not None and state.kind is not None
     return SelectionInputs(
         council=state.council, kind=state.kind, scope=list(state.scope),
         visit_from=visit_from, visit_to=visit_to, seed=seed_for_case(state.case_id),
-        excluded=sorted({o.peer_id for o in state.objections}))
+        excluded=sorted({o.peer_id for o in state.objections}),
+        rules=rules or SelectionRules())
 
 
 def reselection_inputs(state: CaseState) -> SelectionInputs | None:

@@ -19,9 +19,9 @@ from domain import commands as cmd
 from domain import events as ev
 from domain.councils import BUILT_IN_COUNCILS
 from domain.peer_selection import reproduce, seed_for_case
-from domain.peers import PeerKind, demo_pool
+from domain.peers import PeerKind, SelectionRules, demo_pool
 from domain.upcasting import parse_event
-from domain.vocabulary import Stage, VisitMode
+from domain.vocabulary import CaseKind, Stage, VisitMode
 from eventstore.outbox import for_case as case_notifications
 from eventstore.peers import import_pool, load_pool
 from tests.conftest import CaseWorld
@@ -35,6 +35,7 @@ from tests.test_workflow_journey import (
 )
 
 CPC_SCOPE = ["finance", "governance"]
+CPC = CaseKind.CORPORATE_PEER_CHALLENGE
 
 
 @pytest_asyncio.fixture
@@ -174,3 +175,30 @@ async def test_a_selection_request_with_bad_dates_is_refused_before_anything_run
     with pytest.raises(ActionRefused, match="cannot select a peer team: only a case officer"):
         await j.cases.act(case_id, cmd.SelectPeerTeam(
             actor=contact("E07000223"), visit_from=today, visit_to=today))
+
+
+async def test_the_rules_a_case_starts_with_are_the_rules_its_team_is_selected_by(
+        journeys: Journeys) -> None:
+    """A case started with a 2,000 km minimum distance finds nobody far enough away, and the
+    record says which rules it ran."""
+    j = journeys
+    today = await j.today()
+    import_pool(j.store, demo_pool(today), "demo pool")
+    council = "E10000020"  # Norfolk, built in
+    view = await j.cases.start(council=council, kind=CPC, actor=OFFICER, reason="Far peers",
+                               selection_rules=SelectionRules(min_distance_km=2000),
+                               now=await j.now())
+    case_id = view.state.case_id
+    j.opened.append(case_id)
+    await act(j, case_id, cmd.ScopeCase(actor=OFFICER, scope=CPC_SCOPE,
+                                        visit_mode=VisitMode.REMOTE), Stage.SCOPED,
+              ev.CaseScoped)
+    view = await act(j, case_id, cmd.SelectPeerTeam(
+        actor=OFFICER, visit_from=today + timedelta(days=5), visit_to=today + timedelta(days=6)),
+        Stage.SCOPED, ev.PeerTeamCannotBeFilled)
+    assert view.state.selection_problem is not None
+    assert view.state.selection_problem.endswith("from councils within 2000 km")
+    unfilled = parse_event("PeerTeamCannotBeFilled", 1,
+                           j.store.read_case(case_id)[-1].payload)
+    assert isinstance(unfilled, ev.PeerTeamCannotBeFilled)
+    assert unfilled.selection.rules.min_distance_km == 2000

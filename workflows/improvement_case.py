@@ -62,6 +62,7 @@ class ImprovementCase:
     def __init__(self, start: CaseStart) -> None:
         self.state = CaseState(case_id=start.request.case_id)
         self.policy = start.policy
+        self.selection_rules = start.selection_rules
         self.lock = asyncio.Lock()
         self._waiting_since = 0
         self._waiting_for: Due | None = None
@@ -117,7 +118,8 @@ class ImprovementCase:
             try:
                 events = decide(self.state, command, workflow.now())
                 if isinstance(command, SelectPeerTeam):
-                    inputs = selection_inputs(self.state, command.visit_from, command.visit_to)
+                    inputs = selection_inputs(self.state, command.visit_from, command.visit_to,
+                                              self.selection_rules)
                     await self._select_team(command.actor, inputs)
                     return self.view()
                 await self._record(command, events)

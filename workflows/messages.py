@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 from domain.commands import RequestCase
 from domain.deadlines import DeadlinePolicy, Due
+from domain.peers import SelectionRules
 from domain.state import CaseState
 from domain.vocabulary import CaseKind
 
@@ -27,6 +28,9 @@ class CaseStart(BaseModel):
 
     request: RequestCase
     policy: DeadlinePolicy = DeadlinePolicy()
+    selection_rules: SelectionRules = SelectionRules()
+    """The peer-selection rules this case's teams are chosen by (distance, cooling-off, team
+    size and shape); fixed when the case starts, and recorded with every selection."""
 
 
 class CaseView(BaseModel):
