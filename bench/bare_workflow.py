@@ -1,15 +1,25 @@
 """The baseline for bench/journey.py: the least a Temporal case could do per action.
 
-`BareCase` is one workflow per case whose update handler runs one local activity, and that
-activity inserts one row into a plain table (a SQLAlchemy Core insert, one transaction) in
-the same database as the event store. No domain rules, no validator, no lock, no hashing, no
-search attributes, no timers: what is left is Temporal's own cost plus one durable write.
+`BareCase` is one workflow per case whose update handler runs one activity, and that activity
+inserts one row into a plain table (a SQLAlchemy Core insert, one transaction) in the same
+database as the event store. No domain rules, no validator, no lock, no hashing, no search
+attributes, no timers: what is left is Temporal's own cost plus one durable write.
+
+Two baselines, chosen per case when it starts (`BareStart.mode`):
+
+- `activity` (issue 3's baseline, the default): each update runs one ordinary activity
+  (`workflow.execute_activity`): scheduled by the server, polled from the task queue, and
+  completed through the server, before the update's workflow task can finish.
+- `local-activity` (a stricter reference): each update runs the insert as a local activity
+  (`workflow.execute_local_activity`), in the worker that runs the workflow task, as the engine
+  runs its appends; this is a strict subset of the engine's per-action work.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Literal
 
 from temporalio import activity, workflow
 from temporalio.client import Client
@@ -19,9 +29,20 @@ with workflow.unsafe.imports_passed_through():  # as the engine's workflow modul
     import sqlalchemy as sa
     from pydantic import BaseModel, ConfigDict
 
+if TYPE_CHECKING:
+    from worker import WorkerSizing
+
 BARE_INSERT = "bare_insert"
 STEPS_PER_CASE = 15
 """As many updates as a case's journey: the start's update and fourteen actions."""
+
+BareMode = Literal["activity", "local-activity"]
+BARE_MODES: tuple[BareMode, ...] = ("activity", "local-activity")
+DESCRIPTIONS: dict[BareMode, str] = {
+    "activity": "one activity per update (workflow.execute_activity), as issue 3 specifies",
+    "local-activity": "one local activity per update (workflow.execute_local_activity), "
+                      "stricter than issue 3's baseline",
+}
 
 metadata = sa.MetaData()
 
@@ -33,6 +54,13 @@ bare_rows = sa.Table(
     sa.Column("step", sa.Integer, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+
+class BareStart(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_key: str
+    mode: BareMode = "activity"
 
 
 class BareStep(BaseModel):
@@ -59,21 +87,25 @@ class BareActivities:
 @workflow.defn
 class BareCase:
     @workflow.init
-    def __init__(self, case_key: str) -> None:
-        self.case_key = case_key
+    def __init__(self, start: BareStart) -> None:
+        self.start = start
         self.steps = 0
 
     @workflow.run
-    async def run(self, case_key: str) -> int:
+    async def run(self, start: BareStart) -> int:
         await workflow.wait_condition(lambda: self.steps >= STEPS_PER_CASE)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.steps
 
     @workflow.update
     async def act(self, step: int) -> int:
-        await workflow.execute_local_activity(
-            BARE_INSERT, BareStep(case_key=self.case_key, step=step), result_type=int,
-            start_to_close_timeout=timedelta(seconds=30))
+        row = BareStep(case_key=self.start.case_key, step=step)
+        if self.start.mode == "local-activity":
+            await workflow.execute_local_activity(
+                BARE_INSERT, row, result_type=int, start_to_close_timeout=timedelta(seconds=30))
+        else:
+            await workflow.execute_activity(
+                BARE_INSERT, row, result_type=int, start_to_close_timeout=timedelta(seconds=30))
         self.steps += 1
         return self.steps
 
@@ -87,12 +119,19 @@ def count_rows(engine: sa.Engine) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(bare_rows)).scalar_one())
 
 
-def build_bare_worker(client: Client, engine: sa.Engine, task_queue: str) -> Worker:
-    """Configured as worker.build_worker configures the engine's: same executor, defaults."""
+def build_bare_worker(client: Client, engine: sa.Engine, task_queue: str,
+                      sizing: WorkerSizing | None = None) -> Worker:
+    """Configured as worker.build_worker configures the engine's: the same activity executor,
+    sticky cache and workflow-task pollers (from the environment unless `sizing` is given)."""
+    from worker import WorkerSizing  # not at the top: the workflow sandbox imports this module
+
+    sizing = WorkerSizing.from_environment() if sizing is None else sizing
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[BareCase],
         activities=[BareActivities(engine).insert_row],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=16),
+        max_cached_workflows=sizing.max_cached_workflows,
+        max_concurrent_workflow_task_polls=sizing.workflow_task_pollers,
     )

@@ -3,16 +3,20 @@
 Why it exists: every officer's action goes client → Temporal update → validator (the domain's
 rules) → handler under a lock → local activity appending hash-chained events → fold → search
 attributes → answer. This measures what that whole path costs next to the least a Temporal
-case could do: `bare_workflow.BareCase`, whose update runs one local activity inserting one
-plain row. Both make 15 updates a case (the start with its first update, then 14 actions),
-at the same concurrency, with the worker in this process and the store's database under both.
-The targets: the engine at 1.0 or more of the bare workflow's cases per second, and its p50
+case could do: `bare_workflow.BareCase`, whose update runs one activity inserting one plain
+row, as issue 3 specifies its baseline (`--bare local-activity`: a local activity instead, a
+stricter reference, since the engine appends through a local activity too). Both make 15
+updates a case (the start with its first update, then 14 actions; the engine's journey is
+`cli.journey.journey()` with its default hand-picked team, so 15 there too), at the same
+concurrency, with the worker in this process and the store's database under both. The
+targets: the engine at 1.0 or more of the bare workflow's cases per second, and its p50
 update latency no worse.
 
 Run it from the repository root. It starts its own dev server; 500 cases took 9½ minutes on
 a busy 2-core machine, so `--cases 100` is the quick look:
 
     .venv/bin/python bench/journey.py                       # 500 cases, 50 at a time, SQLite
+    .venv/bin/python bench/journey.py --bare local-activity # the stricter baseline
     .venv/bin/python bench/journey.py --cases 100 --concurrency 20
     .venv/bin/python bench/journey.py \\
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
@@ -50,7 +54,17 @@ from typing import TextIO
 import sqlalchemy as sa
 import structlog
 import temporalio
-from bare_workflow import STEPS_PER_CASE, BareCase, build_bare_worker, count_rows, create_table
+from bare_workflow import (
+    BARE_MODES,
+    DESCRIPTIONS,
+    STEPS_PER_CASE,
+    BareCase,
+    BareMode,
+    BareStart,
+    build_bare_worker,
+    count_rows,
+    create_table,
+)
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -64,8 +78,6 @@ from eventstore.schema import events
 from runtime import logging as case_logging
 from runtime.binaries import temporal_cli
 from worker import build_worker
-from workflows.improvement_case import ImprovementCase
-from workflows.messages import CaseView, workflow_id_for
 from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
 
 COUNCILS_CSV = Path("/work/shared/data/uk_local_authorities_current.csv")
@@ -187,13 +199,11 @@ def dev_server_cpu() -> float:
     return math.nan
 
 
-def engine_updates(cases: CaseClient, today: date, direct: bool = False) -> CaseRun:
-    """A case through `CaseClient`, as officers' tools drive it; with `direct` (a diagnostic),
-    the actions go straight to the workflow handle, without CaseClient's query before each."""
+def engine_updates(cases: CaseClient, today: date) -> CaseRun:
+    """A case through `CaseClient`, as officers' tools drive it: `start`, then every command of
+    the journey (the default, hand-picked team: 14 actions) through `act`."""
     async def run_case(slot: Slot) -> list[float]:
         commands = list(journey(slot.council, today, officer=ACTOR))
-        handle = cases.client.get_workflow_handle(workflow_id_for(slot.kind, slot.council),
-                                                  result_type=CaseView)
         took = []
         started = time.perf_counter()
         view = await cases.start(council=slot.council, kind=slot.kind, actor=ACTOR,
@@ -202,8 +212,7 @@ def engine_updates(cases: CaseClient, today: date, direct: bool = False) -> Case
         took.append(time.perf_counter() - started)
         for command in commands:
             started = time.perf_counter()
-            view = await (handle.execute_update(ImprovementCase.act, command) if direct
-                          else cases.act(view.state.case_id, command))
+            view = await cases.act(view.state.case_id, command)
             took.append(time.perf_counter() - started)
         if view.state.stage != Stage.CLOSED:
             raise RuntimeError(f"{view.state.case_id} ended at {view.state.stage}")
@@ -211,13 +220,13 @@ def engine_updates(cases: CaseClient, today: date, direct: bool = False) -> Case
     return run_case
 
 
-def bare_updates(client: Client, task_queue: str, run_id: str) -> CaseRun:
+def bare_updates(client: Client, task_queue: str, run_id: str, mode: BareMode) -> CaseRun:
     async def run_case(slot: Slot) -> list[float]:
         key = f"{slot.kind.value}-{slot.council}-{run_id}"
         took = []
         started = time.perf_counter()
-        handle = await client.start_workflow(BareCase.run, key, id=f"bare-{key}",
-                                             task_queue=task_queue)
+        handle = await client.start_workflow(BareCase.run, BareStart(case_key=key, mode=mode),
+                                             id=f"bare-{key}", task_queue=task_queue)
         await handle.execute_update(BareCase.act, 0)
         took.append(time.perf_counter() - started)
         for step in range(1, STEPS_PER_CASE):
@@ -338,13 +347,12 @@ async def run(client: Client, store: EventStore, args: argparse.Namespace,
     create_table(store.engine)
     sides = []
     if args.only in (None, "bare"):
-        sides.append(Side("bare", bare_updates(client, bare_queue, uuid.uuid4().hex[:6]),
+        sides.append(Side("bare", bare_updates(client, bare_queue, uuid.uuid4().hex[:6],
+                                               args.bare),
                           lambda: count_rows(store.engine)))
     if args.only in (None, "engine"):
         cases = CaseClient(client, task_queue=engine_queue, store=store)
-        sides.append(Side("direct" if args.direct else "engine",
-                          engine_updates(cases, today, args.direct),
-                          lambda: count_events(store)))
+        sides.append(Side("engine", engine_updates(cases, today), lambda: count_events(store)))
     async with (build_bare_worker(client, store.engine, bare_queue),
                 build_worker(client, store, engine_queue)):
         await compare(sides, work, warmup, args.concurrency, args.rounds)
@@ -389,13 +397,15 @@ async def bench(args: argparse.Namespace) -> int:
               f"{platform.python_version()}, temporalio {temporalio.__version__}\n"
               f"{args.cases} cases (+{args.warmup} warm-up), {STEPS_PER_CASE} updates each, "
               f"{args.concurrency} at a time, in {args.rounds} rounds; store {database}; "
-              f"worker in-process, dev server {temporal_cli()}\nat the start: {load()}",
-              flush=True)
+              f"worker in-process, dev server {temporal_cli()}\n"
+              f"baseline (--bare {args.bare}): bare workflow, {DESCRIPTIONS[args.bare]}\n"
+              f"at the start: {load()}", flush=True)
         async with dev_server() as env:
             results = await run(env.client, store, args, work, warmup)
     print(f"at the end: {load()}\n\n" + render(results))
     if len(results) == 2:
-        print(verdict(engine=results[1], bare=results[0]))
+        print(f"against the {args.bare} baseline:\n"
+              + verdict(engine=results[1], bare=results[0]))
     return 0
 
 
@@ -415,9 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--councils-csv", type=Path, default=COUNCILS_CSV)
     parser.add_argument("--only", choices=["engine", "bare"], default=None,
                         help="run one side only (for profiling)")
-    parser.add_argument("--direct", action="store_true",
-                        help="diagnostic: send the engine's actions straight to the workflow "
-                             "handle, skipping CaseClient's query before each update")
+    parser.add_argument("--bare", choices=BARE_MODES, default="activity",
+                        help="the baseline's update: one ordinary activity, as issue 3 "
+                             "specifies (default), or one local activity (stricter)")
     parser.add_argument("--no-logs", action="store_true",
                         help="diagnostic: drop the engine's INFO logs instead of rendering them")
     args = parser.parse_args(argv)
