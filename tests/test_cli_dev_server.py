@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -180,3 +180,33 @@ def test_audit_replay_of_a_case_as_typed(shell: Shell, worker: subprocess.Popen[
     audit = json.loads(shell.cases("audit", "replay", case, "--json").stdout)
     assert audit["ok"] and audit["appended"] == audit["stored"] == 2
     shell.cases("audit", "replay", "cpc-E07000223-1999", expect=2)
+
+
+def test_the_engine_selects_the_team_takes_an_objection_and_explains_it_as_typed(
+        shell: Shell, worker: subprocess.Popen[str]) -> None:
+    council = "E06000057"  # Northumberland, built in
+    shell.cases("peers", "import", "--demo")
+    started = shell.cases("start", "--council", council, "--kind", "corporate_peer_challenge",
+                          "--reason", "Governance concerns", "--json")
+    case = json.loads(started.stdout)["state"]["case_id"]
+    shell.cases("scope", case, "--scope", "finance,governance", "--visit-mode", "on_site")
+    today = datetime.now(UTC).date()
+    visit_from, visit_to = (today + timedelta(days=20)).isoformat(), (
+        today + timedelta(days=21)).isoformat()
+    selected = json.loads(shell.cases("select-team", case, "--visit-from", visit_from,
+                                      "--visit-to", visit_to, "--json").stdout)["state"]
+    assert selected["team_selected_by"] == "engine"
+    member = next(p for p in selected["proposed_team"] if p["role"] == "member")
+    replaced = json.loads(shell.cases(
+        "object-to-peer", case, "--peer-id", member["peer_id"], "--reason", "A conflict",
+        "--actor", f"council:{council}", "--json").stdout)["state"]
+    assert member["peer_id"] not in {p["peer_id"] for p in replaced["proposed_team"]}
+    assert "selected by the engine's rules" in shell.cases("status", case).stdout
+
+    explained = shell.cases("peers", "explain", case)
+    assert explained.stdout.count("reproduced exactly") == 2
+    assert f"objected to: {member['peer_id']}" in explained.stdout
+    shell.cases("confirm-team", case)
+    shell.cases("schedule-visit", case, "--mode", "on_site", "--starts-on", visit_to,
+                "--ends-on", (today + timedelta(days=22)).isoformat(), expect=2)
+    shell.cases("withdraw", case, "--reason", "Test over.")
