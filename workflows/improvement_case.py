@@ -126,15 +126,20 @@ class ImprovementCase:
                 if isinstance(command, ObjectToPeer):
                     again = reselection_inputs(self.state)
                     if again is not None:  # the engine's team: it replaces the objected peer
-                        await self._select_team(PEER_SELECTION_ACTOR, again)
+                        await self._select_team(
+                            PEER_SELECTION_ACTOR, again,
+                            failing=f"the objection to {command.peer_id} is recorded, but "
+                                    "the re-selection failed (select the team again)")
             except CommandRefused as refused:
                 raise ApplicationError(str(refused), type=type(refused).__name__,
                                        non_retryable=True) from None
         return self.view()
 
-    async def _select_team(self, actor: str, inputs: SelectionInputs) -> None:
+    async def _select_team(self, actor: str, inputs: SelectionInputs,
+                           failing: str = "cannot select a peer team") -> None:
         """Have the selection activity choose from the pool, then record what it chose (or
-        which requirement ran out of peers): the rules every team keeps are checked again."""
+        which requirement ran out of peers): the rules every team keeps are checked again.
+        If the activity cannot run, the update fails with `failing` and the reason."""
         try:
             outcome = await workflow.execute_activity(
                 SELECT_PEER_TEAM, inputs, result_type=TeamOutcome,
@@ -143,9 +148,8 @@ class ImprovementCase:
         except ActivityError as failed:
             cause = failed.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(failed)
-            raise ApplicationError(f"case {self.state.case_id}: cannot select a peer team: "
-                                   f"{message}", type="SelectionRefused",
-                                   non_retryable=True) from None
+            raise ApplicationError(f"case {self.state.case_id}: {failing}: {message}",
+                                   type="SelectionRefused", non_retryable=True) from None
         if outcome.proposed is not None:
             check_proposal(self.state, outcome.proposed.team)
             await self._append(actor, [outcome.proposed])
