@@ -75,3 +75,20 @@ def test_an_upcast_payload_is_still_validated() -> None:
         parse_event("VisitScheduled", 1, {**V1_VISIT, "ends_on": "2019-02-30"})
     with pytest.raises(ValueError, match="venue"):
         parse_event("VisitScheduled", 1, {**V1_VISIT, "venue": "Town hall"})
+
+
+def test_a_version_1_team_proposal_reads_as_hand_picked() -> None:
+    """Before the engine selected teams, every team was proposed by a case officer."""
+    team = [{"peer_id": "p1", "name": "Cllr Amina Shah", "role": "lead_member",
+             "home_council": "E09000008"}]
+    event = parse_event("PeerTeamProposed", 1, {"team": team, "rationale": ["fewest days"]})
+    assert isinstance(event, ev.PeerTeamProposed)
+    assert event.selected_by == "officer" and event.selection is None
+    assert [p.peer_id for p in event.team] == ["p1"] and event.rationale == ["fewest days"]
+    state = apply(CaseState(case_id="cpc-E06000001-2026", version=2, stage=Stage.SCOPED),
+                  Recorded(case_id="cpc-E06000001-2026", version=3, event_id="e3",
+                           occurred_at=datetime(2026, 3, 2, tzinfo=UTC), actor="officer:a",
+                           event=event))
+    assert state.team_selected_by == "officer" and state.selection is None
+    with pytest.raises(ValueError):  # today's shape must say who selected the team
+        parse_event("PeerTeamProposed", 2, {"team": team})
