@@ -19,6 +19,10 @@ The definitions, one per figure:
   a corporate peer challenge delivered in the period and no `VisitHeld` of a corporate peer
   challenge ending before the period's start, in any history given. Only the events count:
   a peer challenge held before the store existed is unknown here.
+- **Of which with a hand-picked team** (`hand_picked_teams`): delivered cases whose team at
+  the visit was proposed by a case officer (`PeerTeamProposed.selected_by` = `officer`, which
+  every version 1 proposal reads as) rather than selected by the engine's published rules: the
+  figure that shows how often the rules were bypassed.
 - **Distinct peers** (`officer_peers`, `councillor_peers`): distinct `peer_id`s on the
   `PeerTeamConfirmed` team (the last one before the visit) of the cases delivered in the
   period. Officers are the roles `lead_officer`, `officer` and `challenge_manager`;
@@ -75,6 +79,7 @@ class AnnualFigures(BaseModel):
     delivered: int
     corporate_delivered: int
     first_time_councils: int
+    hand_picked_teams: int
     officer_peers: int
     councillor_peers: int
     reports_published: int
@@ -103,6 +108,7 @@ class AnnualFigures(BaseModel):
 FIGURE_LABELS: tuple[tuple[str, str], ...] = (
     ("delivered", "peer challenges delivered (visits held)"),
     ("corporate_delivered", "of which corporate peer challenges"),
+    ("hand_picked_teams", "of which with a hand-picked peer team (not the engine's rules)"),
     ("first_time_councils", "councils having a corporate peer challenge for the first time"),
     ("officer_peers", "distinct officer peers"),
     ("councillor_peers", "distinct councillor peers"),
@@ -125,6 +131,9 @@ class _Case:
     visit_ended_on: date | None = None
     team: tuple[ev.PeerPlace, ...] = ()
     team_at_visit: tuple[ev.PeerPlace, ...] = ()
+    proposed_by: str | None = None
+    team_picked_by: str | None = None
+    picked_by_at_visit: str | None = None
     report_published_on: date | None = None
     action_plan_published_on: date | None = None
     action_plan_late: bool = False
@@ -149,10 +158,13 @@ def _facts(history: Sequence[Recorded]) -> _Case | None:
     action_plan_missed = False
     for recorded in history[1:]:
         e = recorded.event
-        if isinstance(e, ev.PeerTeamConfirmed):
-            case.team = tuple(e.team)
+        if isinstance(e, ev.PeerTeamProposed):
+            case.proposed_by = e.selected_by
+        elif isinstance(e, ev.PeerTeamConfirmed):
+            case.team, case.team_picked_by = tuple(e.team), case.proposed_by
         elif isinstance(e, ev.VisitHeld):
             case.visit_ended_on, case.team_at_visit = e.ended_on, case.team
+            case.picked_by_at_visit = case.team_picked_by
         elif isinstance(e, ev.ReportPublished):
             if case.report_published_on is None:
                 case.report_published_on = e.published_on
@@ -205,6 +217,7 @@ def annual_figures(histories: Iterable[Sequence[Recorded]], start: date,
         start=start, end=end, cases=len(cases),
         delivered=len(delivered), corporate_delivered=len(corporate),
         first_time_councils=len(first_time),
+        hand_picked_teams=sum(1 for c in delivered if c.picked_by_at_visit == "officer"),
         officer_peers=len(officers), councillor_peers=len(councillors),
         reports_published=len(published),
         median_days_visit_to_publication=float(statistics.median(days)) if days else None,

@@ -28,6 +28,7 @@ from domain.figures import (
     councils_due,
     last_corporate_visits,
 )
+from domain.peers import SelectionRules
 from domain.recorded import Recorded
 from domain.state import CaseState, fold
 from domain.vocabulary import CaseKind, Stage, VisitMode
@@ -57,6 +58,8 @@ class Plan:
     At most 140 + 110 days after the visit: before the progress review's deadline."""
     withdrawn_after_visit: bool
     lapse_unanswered: bool = False
+    engine_selected: bool = False
+    """The team on the table at confirmation was the engine's; otherwise hand-picked."""
     """Not published, and the engine ran on 100 days past the visit: a lapse left open."""
 
     @property
@@ -123,7 +126,7 @@ def plan_year(seed: int) -> list[Plan]:
             kind=kind or rng.choice([CaseKind.CORPORATE_PEER_CHALLENGE] * 4 + list(CaseKind)),
             visit_end=visit_end, team=team, objected=objected, publish_delay=delay,
             plan_extra=extra, withdrawn_after_visit=withdrawn_after,
-            lapse_unanswered=unanswered))
+            lapse_unanswered=unanswered, engine_selected=n % 3 != 0))
 
     # Earlier years: a history for "first time" and "due" to look back through.
     for _ in range(10):
@@ -142,6 +145,13 @@ def plan_year(seed: int) -> list[Plan]:
     return plans
 
 
+def selection_record(visit_from: date, visit_to: date) -> ev.PeerSelectionRecord:
+    return ev.PeerSelectionRecord(algorithm="peer-selection/1", seed=7, pool_version=1,
+                                  pool_digest="0" * 64, scope=["governance"],
+                                  visit_from=visit_from, visit_to=visit_to,
+                                  rules=SelectionRules())
+
+
 def history_of(plan: Plan) -> list[Recorded]:
     """Drive the plan through the rules, the deadline engine recording lapses as they fall."""
     d = Driver(plan.case_id)
@@ -158,8 +168,13 @@ def history_of(plan: Plan) -> list[Recorded]:
               at(requested + timedelta(days=2)))
         d.act(cmd.ObjectToPeer(actor=contact, peer_id=plan.objected.peer_id,
                                reason="Conflict of interest"), at(requested + timedelta(days=3)))
-    d.act(cmd.ProposePeerTeam(actor=OFFICER, team=list(plan.team)),
-          at(requested + timedelta(days=4)))
+    if plan.engine_selected:  # as the workflow records the selection activity's answer
+        d.record([ev.PeerTeamProposed(team=list(plan.team), selected_by="engine",
+                                      selection=selection_record(visit_start, visit_end))],
+                 at(requested + timedelta(days=4)), OFFICER)
+    else:
+        d.act(cmd.ProposePeerTeam(actor=OFFICER, team=list(plan.team)),
+              at(requested + timedelta(days=4)))
     d.act(cmd.ConfirmPeerTeam(actor=OFFICER), at(requested + timedelta(days=5)))
     if plan.visit_end is None:
         d.act(cmd.WithdrawCase(actor=OFFICER, reason="The council withdrew"),
@@ -222,6 +237,7 @@ def expected_figures(plans: Sequence[Plan], start: date, end: date) -> dict[str,
     return {
         "delivered": len(delivered), "corporate_delivered": len(corporate),
         "first_time_councils": len({p.council for p in corporate} - before),
+        "hand_picked_teams": sum(1 for p in delivered if not p.engine_selected),
         "officer_peers": len(officers), "councillor_peers": len(councillors),
         "reports_published": len(published),
         "median_days_visit_to_publication": float(statistics.median(days)) if days else None,
@@ -246,6 +262,7 @@ def test_the_generated_year_exercises_every_figure(
     expected = expected_figures(plans, START, END)
     assert expected["delivered"] >= 20 and expected["escalations_raised"] >= 1
     assert 0 < expected["first_time_councils"] < expected["corporate_delivered"]
+    assert 0 < expected["hand_picked_teams"] < expected["delivered"]
     assert expected["action_plans_on_time"] < expected["action_plans_published"]
     assert any(p.lapse_unanswered for p in plans)
 

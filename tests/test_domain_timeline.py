@@ -51,7 +51,8 @@ class Driver:
     def __post_init__(self) -> None:
         self.state = CaseState(case_id=self.case_id)
 
-    def _record(self, events: Iterable[ev.Event], moment: datetime, actor: str) -> None:
+    def record(self, events: Iterable[ev.Event], moment: datetime, actor: str) -> None:
+        """Record events as the workflow does (for what no command decides: a selection)."""
         for event in events:
             version = self.state.version + 1
             recorded = Recorded(
@@ -62,11 +63,11 @@ class Driver:
 
     def catch_up(self, until: datetime) -> None:
         while (due := next_due(self.state, self.policy)) is not None and due.due_at <= until:
-            self._record(on_due(self.state, due), due.due_at, ENGINE)
+            self.record(on_due(self.state, due), due.due_at, ENGINE)
 
     def act(self, command: cmd.Command, moment: datetime) -> None:
         self.catch_up(moment)
-        self._record(decide(self.state, command, moment), moment, command.actor)
+        self.record(decide(self.state, command, moment), moment, command.actor)
 
 
 def team(council: str) -> list[ev.PeerPlace]:
