@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from types import MappingProxyType
 from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from domain.table_rows import CellProblem, RowReader, TableError
 from domain.vocabulary import GssCode
 
 ENGLISH_COUNCIL_TYPES = frozenset({"CTY", "NMD", "UA", "MD", "LBO", "CC"})
@@ -111,61 +111,19 @@ REGISTER_COLUMNS = (
 """The columns `parse_register` reads; any others are ignored."""
 
 
-@dataclass(frozen=True)
-class RegisterProblem:
-    """What is wrong with one cell (or one row, when `column` is None) of the register."""
-
-    row: int
-    """Data row number, 1 for the first row after the header."""
-    column: str | None
-    value: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
-        shown = f" (value {self.value!r})" if self.value else ""
-        return f"{where}: {self.message}{shown}"
+RegisterProblem = CellProblem
+"""A cell of the register; its `row` counts data rows, 1 for the first row after the header."""
 
 
-class RegisterError(ValueError):
+class RegisterError(TableError):
     """The register could not be read; `problems` lists every bad cell found."""
 
-    MAX_SHOWN = 20
-
-    def __init__(self, problems: Sequence[RegisterProblem]) -> None:
-        self.problems = list(problems)
-        shown = "; ".join(str(p) for p in self.problems[: self.MAX_SHOWN])
-        more = len(self.problems) - self.MAX_SHOWN
-        tail = f"; and {more} more" if more > 0 else ""
-        count = len(self.problems)
-        super().__init__(f"the council register has {count} problem{'s' * (count != 1)}: "
-                         f"{shown}{tail}")
+    def __init__(self, problems: Sequence[CellProblem]) -> None:
+        super().__init__("the council register", problems)
 
 
-class _Row:
-    """One register row being read: collects its problems instead of stopping at the first."""
-
-    def __init__(self, number: int, row: Mapping[str, str | None],
-                 problems: list[RegisterProblem]) -> None:
-        self.number = number
-        self.row = row
-        self.problems = problems
-
-    def problem(self, column: str | None, value: str, message: str) -> None:
-        self.problems.append(RegisterProblem(self.number, column, value, message))
-
-    def text(self, column: str) -> str:
-        value = self.row.get(column)
-        return "" if value is None else value.strip()
-
-    def optional(self, column: str) -> str | None:
-        return self.text(column) or None
-
-    def required(self, column: str) -> str:
-        value = self.text(column)
-        if not value:
-            self.problem(column, "", "is empty")
-        return value
+class _Row(RowReader):
+    """One register row being read."""
 
     def number_or_none(self, column: str) -> float | None:
         value = self.text(column)
@@ -183,13 +141,7 @@ class _Row:
 
     def date_or_none(self, column: str) -> date | None:
         value = self.text(column)
-        if not value:
-            return None
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            self.problem(column, value, "is not a date (YYYY-MM-DD)")
-            return None
+        return self.day(column, value) if value else None
 
     def flag(self, column: str) -> bool:
         value = self.text(column)

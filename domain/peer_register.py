@@ -22,7 +22,6 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -30,6 +29,7 @@ from pydantic import ValidationError
 
 from domain.councils import Council
 from domain.peers import Peer, PeerKind, Seniority
+from domain.table_rows import CellProblem, RowReader, TableError
 
 PEER_COLUMNS = (
     "peer_id", "name", "kind", "home_council", "political_group", "seniority", "specialisms",
@@ -45,63 +45,28 @@ _KINDS = ", ".join(k.value for k in PeerKind)
 _RANKS = ", ".join(s.value for s in Seniority)
 
 
-@dataclass(frozen=True)
-class PeerFileProblem:
-    """What is wrong with one cell (or one row, when `column` is None) of a pool file."""
-
-    row: int
-    """The row as a spreadsheet numbers it: the header is row 1, the first peer row 2."""
-    column: str | None
-    value: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
-        shown = f" (value {self.value!r})" if self.value else ""
-        return f"{where}: {self.message}{shown}"
+PeerFileProblem = CellProblem
+"""A cell of a pool file; its `row` as a spreadsheet numbers it (the header is row 1)."""
 
 
-class PeerFileError(ValueError):
+class PeerFileError(TableError):
     """The pool file cannot be imported; `problems` lists every bad cell found."""
 
-    MAX_SHOWN = 20
-
-    def __init__(self, problems: Sequence[PeerFileProblem]) -> None:
-        self.problems = list(problems)
-        shown = "; ".join(str(p) for p in self.problems[: self.MAX_SHOWN])
-        more = len(self.problems) - self.MAX_SHOWN
-        tail = f"; and {more} more" if more > 0 else ""
-        count = len(self.problems)
-        super().__init__(f"the peer pool file has {count} problem{'s' * (count != 1)}: "
-                         f"{shown}{tail}")
+    def __init__(self, problems: Sequence[CellProblem]) -> None:
+        super().__init__("the peer pool file", problems)
 
 
-class _Row:
-    """One row being read: collects its problems instead of stopping at the first."""
+class _Row(RowReader):
+    """One pool-file row being read, against the councils the engine knows."""
 
     def __init__(self, number: int, row: Mapping[str, str | None],
-                 known_councils: Mapping[str, Council], problems: list[PeerFileProblem]
+                 known_councils: Mapping[str, Council], problems: list[CellProblem]
                  ) -> None:
-        self.number = number
-        self.row = row
+        super().__init__(number, row, problems)
         self.known = known_councils
-        self.problems = problems
-
-    def problem(self, column: str | None, value: str, message: str) -> None:
-        self.problems.append(PeerFileProblem(self.number, column, value, message))
-
-    def text(self, column: str) -> str:
-        value = self.row.get(column)
-        return "" if value is None else value.strip()
 
     def items(self, column: str) -> list[str]:
         return [item.strip() for item in self.text(column).split(SEPARATOR) if item.strip()]
-
-    def required(self, column: str) -> str:
-        value = self.text(column)
-        if not value:
-            self.problem(column, "", "is empty")
-        return value
 
     def choice(self, column: str, allowed: type[PeerKind] | type[Seniority], listed: str,
                *, required: bool) -> str | None:
@@ -121,13 +86,6 @@ class _Row:
             self.problem(column, code, "is not a council this engine knows (import the "
                                        "register with `cases councils import`)")
         return code
-
-    def day(self, column: str, text: str) -> date | None:
-        try:
-            return date.fromisoformat(text)
-        except ValueError:
-            self.problem(column, text, "is not a date (YYYY-MM-DD)")
-            return None
 
     def days_served(self, column: str) -> int:
         value = self.text(column)
