@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.contracts import SELECT_PEER_TEAM, TeamOutcome
+from domain.councils import register_digest
 from domain.events import PeerSelectionRecord, PeerTeamProposed
 from domain.peer_selection import ALGORITHM, PeerPool, propose_or_explain
 from domain.rules import SelectionInputs
@@ -50,7 +51,8 @@ class PeerSelectionActivities:
         record = PeerSelectionRecord(
             algorithm=ALGORITHM, seed=inputs.seed, pool_version=version, pool_digest=digest,
             scope=inputs.scope, visit_from=inputs.visit_from, visit_to=inputs.visit_to,
-            rules=inputs.rules, excluded=inputs.excluded)
+            rules=inputs.rules, excluded=inputs.excluded,
+            councils_digest=register_digest(councils))
         outcome = propose_or_explain(record, subject, councils, pool, inputs.kind)
         if isinstance(outcome, PeerTeamProposed):
             bound.info("peer team selected", pool_version=version,

@@ -17,7 +17,7 @@ from cli import render
 from cli.actions import BadInput
 from cli.output import EXIT_TAMPERED, emit
 from domain import events as ev
-from domain.councils import Council
+from domain.councils import Council, register_digest
 from domain.peer_register import PeerFileError, parse_peers
 from domain.peer_selection import propose_or_explain, reproduce
 from domain.peers import Peer, PeerKind, demo_pool
@@ -183,6 +183,7 @@ def _explain(args: argparse.Namespace, store: EventStore) -> int:
     if subject is None or state.kind is None:
         raise BadInput(f"case {case_id}: council {state.council} is not in the register; "
                        "import it with `cases councils import`")
+    register_now = register_digest(councils)
     pools: dict[int, list[Peer]] = {}
     results: list[dict[str, Any]] = []
     for event in stored:
@@ -201,7 +202,8 @@ def _explain(args: argparse.Namespace, store: EventStore) -> int:
         assert record is not None
         result |= {"selected_by": "engine", "seed": record.seed,
                    "pool_version": record.pool_version, "pool_digest": record.pool_digest,
-                   "excluded": record.excluded}
+                   "excluded": record.excluded,
+                   "register_changed": record.councils_digest not in (None, register_now)}
         try:
             pool = pools.get(record.pool_version) or load_pool(store, record.pool_version)
         except (UnknownPool, PoolAltered) as missing:
@@ -248,6 +250,9 @@ def _explanation(case_id: str, results: list[dict[str, Any]]) -> str:
                          f"{r['pool_version']}, objected to: "
                          f"{', '.join(r['excluded']) or 'none'}): {verdict}")
             lines += [f"  {d}" for d in r.get("differences", [])]
+            if r["register_changed"]:
+                lines.append("  note: the council register has changed since this selection "
+                             "(its digest differs); the locality rules read it")
         lines += [f"  {p['role'].replace('_', ' ')}: {p['peer_id']} {p['name']}"
                   + (f" ({p['home_council']})" if p["home_council"] else "")
                   for p in r.get("team", [])]

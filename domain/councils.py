@@ -8,6 +8,8 @@ real councils, their values copied from it, so a demo works without importing an
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
@@ -237,6 +239,14 @@ def _validation_lines(error: ValueError) -> list[tuple[str | None, str, str]]:
 def english_councils(councils: Iterable[Council]) -> list[Council]:
     """The current councils of England (317 in the register), in the given order."""
     return [c for c in councils if c.is_english_council]
+
+
+def register_digest(councils: Mapping[str, Council]) -> str:
+    """SHA-256 of the councils the rules saw (sorted by GSS code, as JSON): recorded with a
+    selection, so an auditor re-running it can tell whether the register has changed since."""
+    rows = [councils[gss].model_dump(mode="json") for gss in sorted(councils)]
+    text = json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def by_gss_code(councils: Iterable[Council]) -> dict[str, Council]:

@@ -93,6 +93,9 @@ class PeerSelectionRecord(BaseModel):
     rules: SelectionRules
     excluded: list[ShortText] = Field(default_factory=list, max_length=1000)
     """Peers the council objected to, sorted: never chosen again for this case."""
+    councils_digest: Sha256 | None = None
+    """`domain.councils.register_digest` of the register the rules saw (the locality rules
+    read counties, combined authorities and positions from it)."""
 
 
 class PeerTeamProposed(Event):

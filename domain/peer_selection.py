@@ -166,20 +166,23 @@ class Selection:
                    for rule in Rule if rule in counts]
         return [*self.header(), *selected, *summary, *admitted][:max_lines]
 
-    def record(self, pool_version: int, pool_digest: str) -> PeerSelectionRecord:
+    def record(self, pool_version: int, pool_digest: str,
+               councils_digest: str | None = None) -> PeerSelectionRecord:
         """Every input of this selection, for its event; the pool is named, not copied."""
         return PeerSelectionRecord(
             algorithm=ALGORITHM, seed=self.seed, pool_version=pool_version,
             pool_digest=pool_digest, scope=list(self.scope), visit_from=self.visit_from,
-            visit_to=self.visit_to, rules=self.rules, excluded=list(self.excluded))
+            visit_to=self.visit_to, rules=self.rules, excluded=list(self.excluded),
+            councils_digest=councils_digest)
 
-    def to_event(self, pool_version: int, pool_digest: str,
-                 max_lines: int = 10_000) -> PeerTeamProposed:
+    def to_event(self, pool_version: int, pool_digest: str, max_lines: int = 10_000,
+                 councils_digest: str | None = None) -> PeerTeamProposed:
         """The `PeerTeamProposed` event of this selection: the team, the rationale, and the
         inputs that reproduce it from pool `pool_version` (whose digest is `pool_digest`)."""
         return PeerTeamProposed(team=self.team, rationale=self.rationale(max_lines),
                                 selected_by="engine",
-                                selection=self.record(pool_version, pool_digest))
+                                selection=self.record(pool_version, pool_digest,
+                                                      councils_digest))
 
 
 class TeamCannotBeFilled(ValueError):
@@ -728,7 +731,8 @@ def propose_or_explain(record: PeerSelectionRecord, subject: Council,
     except TeamCannotBeFilled as unfilled:
         return PeerTeamCannotBeFilled(requirement=unfilled.requirement,
                                       reason=_clip_reason(unfilled.reason), selection=record)
-    return selection.to_event(record.pool_version, record.pool_digest)
+    return selection.to_event(record.pool_version, record.pool_digest,
+                              councils_digest=record.councils_digest)
 
 
 @dataclass(frozen=True)

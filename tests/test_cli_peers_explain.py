@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 
 from domain import events as ev
-from domain.councils import BUILT_IN_COUNCILS
+from domain.councils import BUILT_IN_COUNCILS, register_digest
 from domain.peer_selection import ALGORITHM, propose_or_explain, seed_for_case
 from domain.peers import SelectionRules, demo_pool
 from domain.vocabulary import CaseKind
 from eventstore import EventStore, NewEvent
+from eventstore.councils import import_councils
 from eventstore.peers import PoolVersion, import_pool, load_pool
 from tests.support import run_cli
 
@@ -126,3 +127,26 @@ def test_explain_needs_a_known_case(database: EventStore,
     assert run_cli(["peers", "explain", "cpc-E06000001-1999"]) == 2
     assert "case cpc-E06000001-1999 is not in the store" in capsys.readouterr().err
     assert run_cli(["peers", "explain"]) == 2
+
+
+def test_explain_says_when_the_council_register_changed_since_the_selection(
+        database: EventStore, capsys: pytest.CaptureFixture[str]) -> None:
+    pool = import_pool(database, demo_pool(AS_OF), "demo")
+    case_id = "cpc-E06000001-2026"
+    chosen = proposal(pool, case_id, database, [])
+    assert chosen.selection is not None
+    pinned = chosen.model_copy(update={"selection": chosen.selection.model_copy(
+        update={"councils_digest": register_digest(BUILT_IN_COUNCILS)})})
+    write_case(database, case_id, ("officer:a", pinned))
+    code, out = explain(case_id, capsys)
+    assert code == 0 and out["proposals"][0]["register_changed"] is False
+
+    # A neighbour renamed: the same team, but a candidate's reason names it differently now.
+    renamed = BUILT_IN_COUNCILS["E06000047"].model_copy(update={"short_name": "Durham"})
+    import_councils(database, [renamed])
+    code, out = explain(case_id, capsys)
+    [changed] = out["proposals"]
+    assert code == 3 and changed["register_changed"] is True
+    assert changed["differences"][0].startswith("rationale line ")
+    assert run_cli(["peers", "explain", case_id]) == 3
+    assert "the council register has changed since this selection" in capsys.readouterr().out

@@ -17,7 +17,7 @@ import pytest_asyncio
 from cli.client import ActionRefused
 from domain import commands as cmd
 from domain import events as ev
-from domain.councils import BUILT_IN_COUNCILS
+from domain.councils import BUILT_IN_COUNCILS, register_digest
 from domain.peer_selection import reproduce, seed_for_case
 from domain.peers import PeerKind, SelectionRules, demo_pool
 from domain.upcasting import parse_event
@@ -84,6 +84,7 @@ async def test_the_engine_proposes_replaces_an_objected_peer_and_the_team_is_con
     assert (proposed.selection.pool_version, proposed.selection.pool_digest) == (
         pool.version, pool.digest)
     assert (proposed.selection.visit_from, proposed.selection.visit_to) == (visit_from, visit_to)
+    assert proposed.selection.councils_digest == register_digest(BUILT_IN_COUNCILS)
     assert proposed.rationale[0].startswith(f"peer-selection/1; seed {seed_for_case(case_id)}")
 
     objected = next(p for p in first if p.role == "member")
