@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from cli.client import CaseClient
 from eventstore import EventStore, open_store
 from runtime.binaries import temporal_cli, time_skipping_test_server
 from runtime.temporal import register_search_attributes
+from tests.support import register_path
 from worker import build_worker
 from workflows.messages import CaseView, workflow_id_for_case
 from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
@@ -80,6 +82,16 @@ def drop_schema(store: EventStore, schema: str) -> None:
     with admin.begin() as conn:
         conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def register_csv() -> Path:
+    """The real council register (`tests.support.register_path`); tests that need it are
+    skipped when it is absent, since the project does not commit a copy."""
+    path = register_path()
+    if not path.is_file():
+        pytest.skip(f"the council register is not at {path}; set CASES_REGISTER_CSV to its path")
+    return path
 
 
 @pytest.fixture

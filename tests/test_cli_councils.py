@@ -9,15 +9,7 @@ import pytest
 
 from eventstore import EventStore
 from eventstore.councils import known_councils
-from tests.support import register_path, run_cli
-
-
-@pytest.fixture
-def register() -> Path:
-    path = register_path()
-    if not path.is_file():
-        pytest.skip(f"the council register is not at {path}; set CASES_REGISTER_CSV")
-    return path
+from tests.support import run_cli
 
 
 @pytest.fixture
@@ -27,9 +19,9 @@ def database(sqlite_store: EventStore, monkeypatch: pytest.MonkeyPatch) -> Event
 
 
 def test_the_register_imports_and_every_english_council_is_due(
-    register: Path, database: EventStore, capsys: pytest.CaptureFixture[str]
+    register_csv: Path, database: EventStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_cli(["councils", "import", str(register), "--json"]) == 0
+    assert run_cli(["councils", "import", str(register_csv), "--json"]) == 0
     imported = json.loads(capsys.readouterr().out)
     assert imported["english_councils"] == 317
     known = known_councils(database)
@@ -40,9 +32,9 @@ def test_the_register_imports_and_every_english_council_is_due(
 
 
 def test_a_bad_register_is_refused_by_row_and_column_and_nothing_is_imported(
-    register: Path, database: EventStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    register_csv: Path, database: EventStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    lines = register.read_text(encoding="utf-8").splitlines()
+    lines = register_csv.read_text(encoding="utf-8").splitlines()
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join([lines[0], lines[1].replace("N09000002", "N0900000X"),
                               *lines[2:]]) + "\n", encoding="utf-8")

@@ -16,7 +16,7 @@ from domain.peers import Peer, synthetic_pool
 from eventstore import EventStore
 from eventstore.councils import known_councils
 from eventstore.peers import load_pool, pool_versions
-from tests.support import register_path, run_cli
+from tests.support import run_cli
 
 AS_OF = date(2026, 6, 1)
 
@@ -149,18 +149,10 @@ def test_the_demo_pool_imports_without_a_file(database: EventStore,
     assert {p.home_council for p in load_pool(database, 1)} - {None} <= set(BUILT_IN_COUNCILS)
 
 
-@pytest.fixture
-def register() -> Path:
-    path = register_path()
-    if not path.is_file():
-        pytest.skip(f"the council register is not at {path}; set CASES_REGISTER_CSV")
-    return path
-
-
 def test_5000_peers_over_the_317_english_councils_import(
-        register: Path, database: EventStore, tmp_path: Path,
+        register_csv: Path, database: EventStore, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(["councils", "import", str(register)]) == 0
+    assert run_cli(["councils", "import", str(register_csv)]) == 0
     english: list[Council] = [c for c in known_councils(database).values()
                               if c.is_english_council]
     assert len(english) == 317

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -144,19 +143,8 @@ def test_built_in_councils_are_real_english_councils() -> None:
         BUILT_IN_COUNCILS["E00000000"] = BUILT_IN_COUNCILS["E09000008"]  # type: ignore[index]
 
 
-def register_path() -> Path:
-    configured = os.environ.get("CASES_REGISTER_CSV")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / (
-        "uk_local_authorities_current.csv")
-
-
-def test_built_in_councils_match_the_register() -> None:
-    path = register_path()
-    if not path.is_file():
-        pytest.skip(f"the council register is not at {path} (set CASES_REGISTER_CSV)")
-    with path.open(newline="", encoding="utf-8") as handle:
+def test_built_in_councils_match_the_register(register_csv: Path) -> None:
+    with register_csv.open(newline="", encoding="utf-8") as handle:
         register = by_gss_code(parse_register(csv.DictReader(handle)))
     for gss, council in BUILT_IN_COUNCILS.items():
         assert register[gss] == council, gss

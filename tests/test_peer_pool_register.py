@@ -7,7 +7,6 @@ the project does not commit a copy, so without it these tests are skipped.
 from __future__ import annotations
 
 import csv
-import os
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -30,21 +29,9 @@ SUBJECTS = ("E09000008", "E08000025", "E06000001", "E06000047", "E07000223", "E1
 Cornwall, Manchester, City of London."""
 
 
-def register_path() -> Path:
-    configured = os.environ.get("CASES_REGISTER_CSV")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2] / "shared" / "data" / (
-        "uk_local_authorities_current.csv")
-
-
 @pytest.fixture(scope="module")
-def register() -> dict[str, Council]:
-    path = register_path()
-    if not path.is_file():
-        pytest.skip(f"the council register is not at {path}; set CASES_REGISTER_CSV to its "
-                    "path (the project does not commit a copy)")
-    with path.open(newline="", encoding="utf-8") as handle:
+def register(register_csv: Path) -> dict[str, Council]:
+    with register_csv.open(newline="", encoding="utf-8") as handle:
         return by_gss_code(parse_register(csv.DictReader(handle)))
 
 
