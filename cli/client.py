@@ -6,10 +6,16 @@ refused in the update's validator (nothing recorded anywhere) or under the handl
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -73,29 +79,35 @@ class CaseClient:
         except CommandRefused as refused:
             raise ActionRefused(str(refused)) from None
         workflow_id = workflow_id_for(kind, council)
+        opening = WithStartWorkflowOperation(
+            ImprovementCase.run,
+            CaseStart(request=request, policy=policy or DeadlinePolicy(),
+                      selection_rules=selection_rules or SelectionRules()),
+            id=workflow_id, task_queue=self.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(sa.CASE_ID, case_id),
+                SearchAttributePair(sa.COUNCIL, council),
+                SearchAttributePair(sa.KIND, kind.value),
+            ]),
+        )
         try:
-            handle = await self.client.start_workflow(
-                ImprovementCase.run,
-                CaseStart(request=request, policy=policy or DeadlinePolicy(),
-                          selection_rules=selection_rules or SelectionRules()),
-                id=workflow_id, task_queue=self.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=TypedSearchAttributes([
-                    SearchAttributePair(sa.CASE_ID, case_id),
-                    SearchAttributePair(sa.COUNCIL, council),
-                    SearchAttributePair(sa.KIND, kind.value),
-                ]),
-            )
-        except WorkflowAlreadyStartedError:
-            open_case = await self.client.get_workflow_handle(
-                workflow_id, result_type=CaseView).query(ImprovementCase.view)
-            stage = open_case.state.stage.label if open_case.state.stage else "starting"
-            raise ActionRefused(
-                f"council {council} already has an open {kind.value.replace('_', ' ')}: case "
-                f"{open_case.state.case_id} ({stage}); act on it, or withdraw it first"
-            ) from None
-        return await handle.execute_update(ImprovementCase.opened)
+            # One round trip: the start and the `opened` update travel together and are
+            # handled in the workflow's first task.
+            return await self.client.execute_update_with_start_workflow(
+                ImprovementCase.opened, start_workflow_operation=opening)
+        except (WorkflowAlreadyStartedError, RPCError) as refused:
+            if isinstance(refused, RPCError) and refused.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+            with contextlib.suppress(WorkflowAlreadyStartedError, RPCError):
+                await opening.workflow_handle()  # the SDK's future holds the same refusal
+        open_case = await self.client.get_workflow_handle(
+            workflow_id, result_type=CaseView).query(ImprovementCase.view)
+        stage = open_case.state.stage.label if open_case.state.stage else "starting"
+        raise ActionRefused(
+            f"council {council} already has an open {kind.value.replace('_', ' ')}: case "
+            f"{open_case.state.case_id} ({stage}); act on it, or withdraw it first")
 
     def _free_case_id(self, kind: CaseKind, council: str, year: int) -> str:
         attempt = 1
