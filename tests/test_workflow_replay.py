@@ -39,6 +39,7 @@ def test_there_are_histories_to_replay() -> None:
     assert {"full_journey", "lapse_and_escalate"} <= names, names
     assert {"full_journey.only-changes", "lapse_and_escalate.only-changes"} <= names, names
     assert "peer_selection" in names, names
+    assert {"full_journey.alarms", "lapse_and_escalate.alarms", "peer_selection.alarms"} <= names
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -67,14 +68,16 @@ async def test_a_non_deterministic_change_is_caught(path: Path) -> None:
         await replayer.replay_workflow(load(path))
 
 
-OLD_GENERATION = [p for p in HISTORIES if p.stem in ("full_journey", "lapse_and_escalate")]
+BEFORE_ALARMS = [p for p in HISTORIES if not p.stem.endswith(".alarms")]
+"""Every generation recorded before the newest patch (DEADLINE_ALARMS)."""
 
 
-@pytest.mark.parametrize("path", OLD_GENERATION, ids=[p.stem for p in OLD_GENERATION])
+@pytest.mark.parametrize("path", BEFORE_ALARMS, ids=[p.stem for p in BEFORE_ALARMS])
 async def test_the_patches_are_what_keeps_old_cases_replaying(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cases started before the timer and search-attribute patches replay only because the
-    workflow asks `workflow.patched`: with every patch forced on, their histories diverge."""
+    """Cases started before a patch (timer kept, search attributes, deadline alarms) replay
+    only because the workflow asks `workflow.patched`: with every patch forced on, their
+    histories diverge."""
     monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
     replayer = Replayer(workflows=[ImprovementCase], data_converter=pydantic_data_converter,
                         workflow_runner=UnsandboxedWorkflowRunner())

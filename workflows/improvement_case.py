@@ -52,6 +52,8 @@ KEEP_UNMOVED_DEADLINE_TIMER = "keep-unmoved-deadline-timer"
 """Patch: the run loop keeps its timer when an action leaves the next due time unchanged."""
 INDEX_ONLY_CHANGES = "index-only-changed-search-attributes"
 """Patch: upsert only the search attributes whose values changed."""
+DEADLINE_ALARMS = "deadline-alarms-never-cancelled"
+"""Patch: one timer per earlier due time, left to ring rather than cancelled when it moves."""
 APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
                            maximum_interval=timedelta(seconds=10))
 
@@ -66,6 +68,10 @@ class ImprovementCase:
         self.lock = asyncio.Lock()
         self._waiting_since = 0
         self._waiting_for: Due | None = None
+        self._alarms: list[datetime] = []
+        """Due times of the alarms still running (see _follow_deadlines_by_alarms)."""
+        self._alarm_tasks: set[asyncio.Task[None]] = set()
+        self._rung = False
 
     # --- the journey ---------------------------------------------------------------------
 
@@ -73,6 +79,48 @@ class ImprovementCase:
     async def run(self, start: CaseStart) -> CaseView:
         async with self.lock:
             await self._record(start.request, decide(self.state, start.request, workflow.now()))
+        if workflow.patched(DEADLINE_ALARMS):
+            await self._follow_deadlines_by_alarms()
+        else:  # cases started before the patch keep the loop they were started with
+            await self._follow_deadlines_by_timeouts()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.view()
+
+    async def _follow_deadlines_by_alarms(self) -> None:
+        """Until the case closes, act on each deadline when it falls due.
+
+        Each due time gets one timer (an alarm) that is never cancelled: an action that moves
+        the next due time later leaves the running alarm to ring early, find nothing due and
+        set the next; only a due time earlier than every running alarm starts a new timer.
+        Most actions then cost no timer at all, where cancelling and restarting cost two."""
+        while self.state.is_open:
+            due = next_due(self.state, self.policy)
+            if due is not None and due.due_at <= workflow.now():
+                await self._act_on_due()
+                continue
+            if due is not None and not any(at <= due.due_at for at in self._alarms):
+                self._set_alarm(due.due_at)
+            self._waiting_since = self.state.version
+            self._waiting_for = due
+            await workflow.wait_condition(lambda: self._rung or self._deadline_moved())
+            if self._rung:
+                self._rung = False
+                await self._act_on_due()
+
+    def _set_alarm(self, at: datetime) -> None:
+        self._alarms.append(at)
+
+        async def ring() -> None:
+            await workflow.sleep(at - workflow.now())
+            self._alarms.remove(at)
+            self._rung = True
+
+        task = asyncio.create_task(ring())
+        self._alarm_tasks.add(task)  # held until it rings: the loop keeps only weak references
+        task.add_done_callback(self._alarm_tasks.discard)
+
+    async def _follow_deadlines_by_timeouts(self) -> None:
+        """The loop before DEADLINE_ALARMS: a timeout per wait, cancelled when the case moves."""
         while self.state.is_open:
             due = next_due(self.state, self.policy)
             self._waiting_since = self.state.version
@@ -86,8 +134,6 @@ class ImprovementCase:
                 await workflow.wait_condition(woken, timeout=timeout)
             except TimeoutError:
                 await self._act_on_due()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.view()
 
     def _version_moved(self) -> bool:
         return self.state.version != self._waiting_since
