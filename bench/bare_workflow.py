@@ -18,70 +18,33 @@ Two baselines, chosen per case when it starts (`BareStart.mode`):
 from __future__ import annotations
 
 import concurrent.futures
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from datetime import timedelta
+from typing import TYPE_CHECKING
 
-from temporalio import activity, workflow
+from temporalio import workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():  # as the engine's workflow module does
     import sqlalchemy as sa
-    from pydantic import BaseModel, ConfigDict
+    from bare_rows import (
+        BARE_INSERT,
+        BARE_MODES,
+        DESCRIPTIONS,
+        STEPS_PER_CASE,
+        BareActivities,
+        BareMode,
+        BareStart,
+        BareStep,
+        count_rows,
+        create_table,
+    )
 
 if TYPE_CHECKING:
     from worker import WorkerSizing
 
-BARE_INSERT = "bare_insert"
-STEPS_PER_CASE = 15
-"""As many updates as a case's journey: the start's update and fourteen actions."""
-
-BareMode = Literal["activity", "local-activity"]
-BARE_MODES: tuple[BareMode, ...] = ("activity", "local-activity")
-DESCRIPTIONS: dict[BareMode, str] = {
-    "activity": "one activity per update (workflow.execute_activity), as issue 3 specifies",
-    "local-activity": "one local activity per update (workflow.execute_local_activity), "
-                      "stricter than issue 3's baseline",
-}
-
-metadata = sa.MetaData()
-
-bare_rows = sa.Table(
-    "bench_bare_rows",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("case_key", sa.String(100), nullable=False),
-    sa.Column("step", sa.Integer, nullable=False),
-    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-
-class BareStart(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    case_key: str
-    mode: BareMode = "activity"
-
-
-class BareStep(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    case_key: str
-    step: int
-
-
-class BareActivities:
-    """The one activity, bound to an engine (the event store's own, in the benchmark)."""
-
-    def __init__(self, engine: sa.Engine) -> None:
-        self.engine = engine
-
-    @activity.defn(name=BARE_INSERT)
-    def insert_row(self, step: BareStep) -> int:
-        with self.engine.begin() as conn:
-            conn.execute(bare_rows.insert(), {"case_key": step.case_key, "step": step.step,
-                                              "recorded_at": datetime.now(UTC)})
-        return step.step
+__all__ = ["BARE_MODES", "DESCRIPTIONS", "STEPS_PER_CASE", "BareCase", "BareMode", "BareStart",
+           "build_bare_worker", "count_rows", "create_table"]
 
 
 @workflow.defn
@@ -108,15 +71,6 @@ class BareCase:
                 BARE_INSERT, row, result_type=int, start_to_close_timeout=timedelta(seconds=30))
         self.steps += 1
         return self.steps
-
-
-def create_table(engine: sa.Engine) -> None:
-    metadata.create_all(engine)
-
-
-def count_rows(engine: sa.Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(bare_rows)).scalar_one())
 
 
 def build_bare_worker(client: Client, engine: sa.Engine, task_queue: str,
