@@ -53,7 +53,9 @@ KEEP_UNMOVED_DEADLINE_TIMER = "keep-unmoved-deadline-timer"
 INDEX_ONLY_CHANGES = "index-only-changed-search-attributes"
 """Patch: upsert only the search attributes whose values changed."""
 DEADLINE_ALARMS = "deadline-alarms-never-cancelled"
-"""Patch: one timer per earlier due time, left to ring rather than cancelled when it moves."""
+"""Patch: one timer per earlier due time, left to ring rather than cancelled when it moves.
+Asked once, before anything is recorded; a case that has it also has INDEX_ONLY_CHANGES
+without asking (each patch asked costs a case a TemporalChangeVersion upsert)."""
 APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
                            maximum_interval=timedelta(seconds=10))
 
@@ -72,14 +74,17 @@ class ImprovementCase:
         """Due times of the alarms still running (see _follow_deadlines_by_alarms)."""
         self._alarm_tasks: set[asyncio.Task[None]] = set()
         self._rung = False
+        self._alarms_generation = False
+        """Started with DEADLINE_ALARMS (and so with INDEX_ONLY_CHANGES): set as `run` begins."""
 
     # --- the journey ---------------------------------------------------------------------
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
+        self._alarms_generation = workflow.patched(DEADLINE_ALARMS)
         async with self.lock:
             await self._record(start.request, decide(self.state, start.request, workflow.now()))
-        if workflow.patched(DEADLINE_ALARMS):
+        if self._alarms_generation:
             await self._follow_deadlines_by_alarms()
         else:  # cases started before the patch keep the loop they were started with
             await self._follow_deadlines_by_timeouts()
@@ -268,7 +273,7 @@ class ImprovementCase:
         level = max((e.level for e in state.escalations), default=0)
         stage = state.stage.value if state.stage else ""
         current = workflow.info().typed_search_attributes
-        if workflow.patched(INDEX_ONLY_CHANGES):
+        if self._alarms_generation or workflow.patched(INDEX_ONLY_CHANGES):
             assert state.council is not None and state.kind is not None
             wanted: list[SearchAttributeUpdate[Any] | None] = [
                 sa.update_if_changed(current, sa.CASE_ID, state.case_id),
