@@ -30,7 +30,7 @@ from domain.deadlines import DeadlinePolicy
 from domain.peers import SelectionRules
 from domain.rules import CommandRefused, NotThisCase, decide
 from domain.state import CaseState
-from domain.vocabulary import CaseKind
+from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore
 from workflows import search_attributes as sa
 from workflows.improvement_case import ImprovementCase
@@ -90,6 +90,10 @@ class CaseClient:
                 SearchAttributePair(sa.CASE_ID, case_id),
                 SearchAttributePair(sa.COUNCIL, council),
                 SearchAttributePair(sa.KIND, kind.value),
+                # What the recorded request will make them: the workflow then has nothing
+                # to upsert for it (each upsert is a visibility write).
+                SearchAttributePair(sa.STAGE, Stage.REQUESTED.value),
+                SearchAttributePair(sa.ESCALATION_LEVEL, 0),
             ]),
         )
         try:
