@@ -8,6 +8,7 @@ time. Months are taken as days: 3 months = 91 days, 5 = 152, 10 = 304, 12 = 365.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -112,13 +113,22 @@ def pending(state: CaseState, policy: DeadlinePolicy) -> list[Due]:
 
 
 def next_due(state: CaseState, policy: DeadlinePolicy) -> Due | None:
-    upcoming = pending(state, policy)
-    return upcoming[0] if upcoming else None
+    return soonest(pending(state, policy))
 
 
 def next_deadline(state: CaseState, policy: DeadlinePolicy) -> Due | None:
     """The soonest deadline the council still has to meet (lapses only, not ladder steps)."""
-    return next((d for d in pending(state, policy) if d.action == "lapse"), None)
+    return soonest_lapse(pending(state, policy))
+
+
+def soonest(dues: Sequence[Due]) -> Due | None:
+    """The first of `pending`'s answer: what the engine acts on next."""
+    return dues[0] if dues else None
+
+
+def soonest_lapse(dues: Sequence[Due]) -> Due | None:
+    """The first deadline in `pending`'s answer that the council must meet."""
+    return next((d for d in dues if d.action == "lapse"), None)
 
 
 def on_due(state: CaseState, due: Due) -> list[ev.Event]:

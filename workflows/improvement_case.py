@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain import events as ev
     from domain.commands import AnyCommand, Command, ObjectToPeer, SelectPeerTeam
-    from domain.deadlines import Due, next_deadline, next_due, on_due, pending
+    from domain.deadlines import Due, on_due, pending, soonest, soonest_lapse
     from domain.notifications import notifications_for
     from domain.recorded import Recorded
     from domain.rules import (
@@ -75,6 +75,8 @@ class ImprovementCase:
         self._alarm_tasks: set[asyncio.Task[None]] = set()
         self._rung = False
         self._alarms_generation = False
+        self._pending_for: CaseState | None = None
+        self._pending_dues: list[Due] = []
         """Started with DEADLINE_ALARMS (and so with INDEX_ONLY_CHANGES): set as `run` begins."""
 
     # --- the journey ---------------------------------------------------------------------
@@ -99,7 +101,7 @@ class ImprovementCase:
         set the next; only a due time earlier than every running alarm starts a new timer.
         Most actions then cost no timer at all, where cancelling and restarting cost two."""
         while self.state.is_open:
-            due = next_due(self.state, self.policy)
+            due = self._next_due()
             if due is not None and due.due_at <= workflow.now():
                 await self._act_on_due()
                 continue
@@ -127,7 +129,7 @@ class ImprovementCase:
     async def _follow_deadlines_by_timeouts(self) -> None:
         """The loop before DEADLINE_ALARMS: a timeout per wait, cancelled when the case moves."""
         while self.state.is_open:
-            due = next_due(self.state, self.policy)
+            due = self._next_due()
             self._waiting_since = self.state.version
             self._waiting_for = due
             timeout = None if due is None else max(due.due_at - workflow.now(), timedelta(0))
@@ -148,11 +150,11 @@ class ImprovementCase:
         the due time where it was keeps the running timer (no cancel and restart)."""
         if self.state.version == self._waiting_since:
             return False
-        return not self.state.is_open or next_due(self.state, self.policy) != self._waiting_for
+        return not self.state.is_open or self._next_due() != self._waiting_for
 
     async def _act_on_due(self) -> None:
         async with self.lock:
-            due = next_due(self.state, self.policy)
+            due = self._next_due()
             if due is not None and due.due_at <= workflow.now():
                 await self._record_by_engine(due)
 
@@ -219,8 +221,21 @@ class ImprovementCase:
 
     @workflow.query
     def view(self) -> CaseView:
-        return CaseView(state=self.state, next_deadline=next_deadline(self.state, self.policy),
-                        pending=pending(self.state, self.policy))
+        return CaseView(state=self.state, next_deadline=self._next_deadline(),
+                        pending=self._pending())
+
+    def _pending(self) -> list[Due]:
+        """The case's pending deadlines, worked out once per version of the state: the run
+        loop, its wake-up test, the search attributes and the answer all ask for them."""
+        if self._pending_for is not self.state:
+            self._pending_for, self._pending_dues = self.state, pending(self.state, self.policy)
+        return self._pending_dues
+
+    def _next_due(self) -> Due | None:
+        return soonest(self._pending())
+
+    def _next_deadline(self) -> Due | None:
+        return soonest_lapse(self._pending())
 
     # --- recording -----------------------------------------------------------------------
 
@@ -269,7 +284,7 @@ class ImprovementCase:
     def _index(self) -> None:
         """Keep the case's search attributes (what `cases list` filters on) in step."""
         state = self.state
-        deadline = next_deadline(state, self.policy)
+        deadline = self._next_deadline()
         level = max((e.level for e in state.escalations), default=0)
         stage = state.stage.value if state.stage else ""
         current = workflow.info().typed_search_attributes
