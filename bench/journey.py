@@ -318,9 +318,10 @@ def chunks(work: Sequence[Slot], n: int) -> list[Sequence[Slot]]:
 
 
 async def compare(sides: Sequence[Side], work: Sequence[Slot], warmup: Sequence[Slot],
-                  concurrency: int, rounds: int) -> None:
+                  concurrency: int, rounds: int, expected_before: int) -> None:
     """Warm each side up, then run the work in rounds, alternating which side goes first
-    (ABBA…), so that a load that comes and goes on the machine falls on both sides alike."""
+    (ABBA…), so that a load that comes and goes on the machine falls on both sides alike.
+    Afterwards each side must have stored `expected_before` rows plus 15 a case."""
     for side in sides:
         if warmup:
             await drive("warm-up", side.run_case, warmup, concurrency)
@@ -333,30 +334,39 @@ async def compare(sides: Sequence[Side], work: Sequence[Slot], warmup: Sequence[
                   f"{figures.cpu_ms_per_case:4.0f} + {figures.server_cpu_ms_per_case:4.0f} "
                   f"ms/case  ({load()})", flush=True)
     for side in sides:
-        expected = STEPS_PER_CASE * (len(work) + len(warmup))
+        expected = expected_before + STEPS_PER_CASE * len(work)
         if (stored := side.stored()) != expected:
             raise RuntimeError(f"{side.name}: {stored} rows stored, {expected} expected")
 
 
 async def run(client: Client, store: EventStore, args: argparse.Namespace,
-              work: Sequence[Slot], warmup: Sequence[Slot]) -> list[Figures]:
-    """Both workers run throughout (an idle one only long-polls); the bare side first."""
+              work: Sequence[Slot], warmup: Sequence[Slot]) -> list[tuple[int, list[Figures]]]:
+    """Both workers run throughout (an idle one only long-polls); the bare side first. Each
+    level of concurrency is a comparison of its own, on the same slots (every case closes, so a
+    council's slot is free again: the engine's case ids gain a suffix, -2, -3, …)."""
     engine_queue = f"bench-engine-{uuid.uuid4().hex[:8]}"
     bare_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
     today = datetime.now(UTC).date()
     create_table(store.engine)
-    sides = []
-    if args.only in (None, "bare"):
-        sides.append(Side("bare", bare_updates(client, bare_queue, uuid.uuid4().hex[:6],
-                                               args.bare),
-                          lambda: count_rows(store.engine)))
-    if args.only in (None, "engine"):
-        cases = CaseClient(client, task_queue=engine_queue, store=store)
-        sides.append(Side("engine", engine_updates(cases, today), lambda: count_events(store)))
+    cases = CaseClient(client, task_queue=engine_queue, store=store)
+    results = []
     async with (build_bare_worker(client, store.engine, bare_queue),
                 build_worker(client, store, engine_queue)):
-        await compare(sides, work, warmup, args.concurrency, args.rounds)
-    return [side.total() for side in sides]
+        for number, concurrency in enumerate(args.concurrency):
+            sides = []
+            if args.only in (None, "bare"):
+                sides.append(Side("bare", bare_updates(client, bare_queue,
+                                                       uuid.uuid4().hex[:6], args.bare),
+                                  lambda: count_rows(store.engine)))
+            if args.only in (None, "engine"):
+                sides.append(Side("engine", engine_updates(cases, today),
+                                  lambda: count_events(store)))
+            print(f"{concurrency} at a time:", flush=True)
+            await compare(sides, work, warmup if number == 0 else [], concurrency, args.rounds,
+                          expected_before=STEPS_PER_CASE * number * len(work)
+                          + STEPS_PER_CASE * len(warmup))
+            results.append((concurrency, [side.total() for side in sides]))
+    return results
 
 
 def render(figures: Sequence[Figures]) -> str:
@@ -396,24 +406,43 @@ async def bench(args: argparse.Namespace) -> int:
         print(f"{os.cpu_count()} cores, {platform.platform()}, Python "
               f"{platform.python_version()}, temporalio {temporalio.__version__}\n"
               f"{args.cases} cases (+{args.warmup} warm-up), {STEPS_PER_CASE} updates each, "
-              f"{args.concurrency} at a time, in {args.rounds} rounds; store {database}; "
+              f"{', '.join(map(str, args.concurrency))} at a time, in {args.rounds} rounds "
+              f"each; store {database}; "
               f"worker in-process, dev server {temporal_cli()}\n"
               f"baseline (--bare {args.bare}): bare workflow, {DESCRIPTIONS[args.bare]}\n"
               f"at the start: {load()}", flush=True)
         async with dev_server() as env:
             results = await run(env.client, store, args, work, warmup)
-    print(f"at the end: {load()}\n\n" + render(results))
-    if len(results) == 2:
-        print(f"against the {args.bare} baseline:\n"
-              + verdict(engine=results[1], bare=results[0]))
+    print(f"at the end: {load()}")
+    for concurrency, figures in results:
+        print(f"\n{concurrency} at a time:\n" + render(figures))
+        if len(figures) == 2:
+            print(f"against the {args.bare} baseline:\n"
+                  + verdict(engine=figures[1], bare=figures[0]))
+    if len(results) > 1 and all(len(figures) == 2 for _, figures in results):
+        print("\nengine / bare   " + "  ".join(f"{c:>6} at a time" for c, _ in results))
+        print("cases per second" + "".join(f"{f[1].rate / f[0].rate:>16.2f}" for _, f in results))
+        print("p50 update      " + "".join(f"{f[1].p50 / f[0].p50:>16.2f}" for _, f in results))
     return 0
+
+
+def levels(text: str) -> list[int]:
+    """`--concurrency`: one positive number, or several separated by commas."""
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or list of numbers: {text!r}") from None
+    if not numbers or min(numbers) < 1:
+        raise argparse.ArgumentTypeError(f"each level must be 1 or more: {text!r}")
+    return numbers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--cases", type=int, default=500, help="cases measured (default 500)")
-    parser.add_argument("--concurrency", type=int, default=50,
-                        help="cases in flight at once (default 50)")
+    parser.add_argument("--concurrency", type=levels, default=[50],
+                        help="cases in flight at once; a comma-separated list runs one "
+                             "comparison per level, e.g. 1,10,50 (default 50)")
     parser.add_argument("--warmup", type=int, default=20,
                         help="cases run first and not measured, for each side (default 20)")
     parser.add_argument("--rounds", type=int, default=4,
@@ -431,9 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-logs", action="store_true",
                         help="diagnostic: drop the engine's INFO logs instead of rendering them")
     args = parser.parse_args(argv)
-    if min(args.cases, args.concurrency, args.rounds) < 1 or args.warmup < 0:
-        parser.error("--cases, --concurrency and --rounds must be positive, --warmup not "
-                     "negative")
+    if min(args.cases, args.rounds) < 1 or args.warmup < 0:
+        parser.error("--cases and --rounds must be positive, --warmup not negative")
     return asyncio.run(bench(args))
 
 
