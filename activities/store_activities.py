@@ -64,8 +64,11 @@ class StoreActivities:
         if self.pause_after_append:
             time.sleep(self.pause_after_append)
         last = stored[-1]
-        bound.info("events appended", version=last.version,
-                   types=[e.type for e in request.events], actor=request.events[-1].actor)
+        # The workflow logs every action once ("case recorded"); the activity speaks up at
+        # INFO only when it is a retry, which is worth an operator's eye.
+        report = bound.info if info.attempt > 1 else bound.debug
+        report("events appended", version=last.version,
+               types=[e.type for e in request.events], actor=request.events[-1].actor)
         return Appended(version=last.version, hash=last.hash, last_position=last.position,
                         occurred_at=[e.occurred_at for e in stored])
 
