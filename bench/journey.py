@@ -66,7 +66,6 @@ from bare_workflow import (
     create_table,
 )
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from cli.client import CaseClient
@@ -77,6 +76,7 @@ from eventstore.config import normalise_url
 from eventstore.schema import events
 from runtime import logging as case_logging
 from runtime.binaries import temporal_cli
+from runtime.converter import DATA_CONVERTER
 from worker import build_worker
 from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
 
@@ -291,7 +291,7 @@ def quiet_logs(enabled: bool) -> Iterator[None]:
 async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(), search_attributes=ALL_SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter, ui=False, dev_server_log_level="error")
+        data_converter=DATA_CONVERTER, ui=False, dev_server_log_level="error")
     async with env:
         yield env
 

@@ -77,7 +77,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -91,6 +90,7 @@ from eventstore.config import normalise_url
 from eventstore.schema import events
 from eventstore.verify import verify_all
 from runtime.binaries import temporal_cli
+from runtime.converter import DATA_CONVERTER
 from runtime.process import exit_now
 from workflows.improvement_case import ImprovementCase
 from workflows.messages import CaseView, workflow_id_for
@@ -384,7 +384,7 @@ async def bench(args: argparse.Namespace) -> int:
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(), search_attributes=ALL_SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter, ui=False, dev_server_log_level="error")
+        data_converter=DATA_CONVERTER, ui=False, dev_server_log_level="error")
     address = env.client.service_client.config.target_host
     log_path = workdir / "worker.log"
     worker = start_worker(address, setup.worker_url, args.worker_option, log_path)

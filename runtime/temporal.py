@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
+
+from runtime.converter import DATA_CONVERTER
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -22,7 +23,7 @@ def connect_options() -> dict[str, Any]:
 
 async def connect(**overrides: Any) -> Client:
     options = {**connect_options(), **overrides}
-    return await Client.connect(data_converter=pydantic_data_converter, **options)
+    return await Client.connect(data_converter=DATA_CONVERTER, **options)
 
 
 async def register_search_attributes(client: Client) -> None:

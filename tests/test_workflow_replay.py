@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from temporalio import workflow
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
+from runtime.converter import DATA_CONVERTER
 from workflows.improvement_case import ImprovementCase
 from workflows.messages import CaseStart, CaseView, workflow_id_for_case
 
@@ -29,7 +29,7 @@ def load(path: Path) -> WorkflowHistory:
     events = WorkflowHistory.from_json("unknown", path.read_text()).events
     started = events[0].workflow_execution_started_event_attributes
     assert started.workflow_type.name == "ImprovementCase", path
-    start = pydantic_data_converter.payload_converter.from_payload(started.input.payloads[0],
+    start = DATA_CONVERTER.payload_converter.from_payload(started.input.payloads[0],
                                                                    CaseStart)
     return WorkflowHistory(workflow_id_for_case(start.request.case_id), events)
 
@@ -45,7 +45,7 @@ def test_there_are_histories_to_replay() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_todays_workflow_replays_the_recorded_history(path: Path) -> None:
     history = load(path)
-    replayer = Replayer(workflows=[ImprovementCase], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[ImprovementCase], data_converter=DATA_CONVERTER)
     result = await replayer.replay_workflow(history)
     assert result.replay_failure is None
 
@@ -62,7 +62,7 @@ class DriftedCase(ImprovementCase):
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_a_non_deterministic_change_is_caught(path: Path) -> None:
-    replayer = Replayer(workflows=[DriftedCase], data_converter=pydantic_data_converter,
+    replayer = Replayer(workflows=[DriftedCase], data_converter=DATA_CONVERTER,
                         workflow_runner=UnsandboxedWorkflowRunner())
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(load(path))
@@ -79,7 +79,7 @@ async def test_the_patches_are_what_keeps_old_cases_replaying(
     only because the workflow asks `workflow.patched`: with every patch forced on, their
     histories diverge."""
     monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
-    replayer = Replayer(workflows=[ImprovementCase], data_converter=pydantic_data_converter,
+    replayer = Replayer(workflows=[ImprovementCase], data_converter=DATA_CONVERTER,
                         workflow_runner=UnsandboxedWorkflowRunner())
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(load(path))

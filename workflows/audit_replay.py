@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import (
     Interceptor,
     Replayer,
@@ -28,6 +27,7 @@ from temporalio.workflow import ActivityHandle
 from activities.contracts import APPEND_EVENTS, AppendEvents, EventToAppend
 from eventstore import EventStore
 from eventstore.chain import canonical_json
+from runtime.converter import DATA_CONVERTER
 from workflows.checkpoints import RecordCheckpoint
 from workflows.improvement_case import ImprovementCase
 
@@ -84,7 +84,7 @@ async def audit_replay(client: Client, store: EventStore, case_id: str,
     audit = ReplayAudit(case_id=case_id, workflow_id=workflow_id,
                         run_id=run_id or history.run_id)
     replayer = Replayer(workflows=[ImprovementCase, RecordCheckpoint],
-                        data_converter=pydantic_data_converter, interceptors=[_CaptureAppends()],
+                        data_converter=DATA_CONVERTER, interceptors=[_CaptureAppends()],
                         workflow_runner=UnsandboxedWorkflowRunner())
     _captured.clear()
     try:

@@ -23,7 +23,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from cli.client import CaseClient
@@ -35,6 +34,7 @@ from domain.vocabulary import CaseKind, Stage, VisitMode
 from eventstore import open_store
 from eventstore.peers import import_pool
 from runtime.binaries import time_skipping_test_server
+from runtime.converter import DATA_CONVERTER
 from runtime.temporal import register_search_attributes
 from worker import build_worker
 from workflows.messages import CaseView, workflow_id_for_case
@@ -210,7 +210,7 @@ async def main(out: Path = HERE, generation: str = "",
                names: list[str] | None = None) -> list[Path]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=time_skipping_test_server(),
-        data_converter=pydantic_data_converter)
+        data_converter=DATA_CONVERTER)
     written: list[Path] = []
     async with env:
         await register_search_attributes(env.client)
