@@ -7,6 +7,7 @@ its single write lock up front (BEGIN IMMEDIATE). Everything else is shared SQL.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -170,12 +171,23 @@ class EventStore:
 
 
 class SqliteEventStore(EventStore):
-    """SQLite: one writer at a time by design; BEGIN IMMEDIATE takes the write lock up front."""
+    """SQLite: one writer at a time by design; BEGIN IMMEDIATE takes the write lock up front.
+
+    Appends from the threads of one process (a worker's activities) queue on a lock of the
+    process first: SQLite's own busy handler waits by sleeping, up to 100 ms a try, so a
+    writer that arrives just after another may sleep long after the lock is free. Other
+    processes (a `cases` command beside the worker) still meet at SQLite's lock."""
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
+        self._writer = threading.Lock()
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
+
+    def append(self, case_id: str, expected_version: int, new_events: Sequence[NewEvent],
+               notifications: Sequence[OutboxMessage] = ()) -> list[StoredEvent]:
+        with self._writer:
+            return super().append(case_id, expected_version, new_events, notifications)
 
     def _append_connection(self) -> Connection:
         return self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
