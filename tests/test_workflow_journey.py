@@ -730,6 +730,27 @@ async def test_one_open_case_per_council_and_kind(journeys: Journeys) -> None:
                   Stage.WITHDRAWN, ev.CaseWithdrawn)
 
 
+async def test_an_opened_case_is_listed_at_once_without_an_upsert(journeys: Journeys) -> None:
+    """The start carries what the recorded request makes the case's search attributes, so
+    opening costs no visibility write of ours (the only upsert is the SDK's own
+    TemporalChangeVersion, for the workflow's patch)."""
+    j = journeys
+    council = a_council()
+    case_id = (await j.open(council)).state.case_id
+    attributes = search_attributes_of(await j.handle(case_id).describe())
+    assert attributes == {
+        "CaseId": case_id, "CouncilCode": council, "CaseKind": CPC.value,
+        "CaseStage": Stage.REQUESTED.value, "EscalationLevel": 0, "NextDeadline": None,
+    }
+    upserted = {name for event in await j.history(case_id)
+                if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+                for name in event.upsert_workflow_search_attributes_event_attributes
+                .search_attributes.indexed_fields}
+    assert upserted <= {"TemporalChangeVersion"}, upserted
+    await act(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."), Stage.WITHDRAWN,
+              ev.CaseWithdrawn)
+
+
 async def test_search_attributes_follow_the_case(journeys: Journeys) -> None:
     j = journeys
     council = a_council()
