@@ -75,9 +75,9 @@ class ImprovementCase:
         self._alarm_tasks: set[asyncio.Task[None]] = set()
         self._rung = False
         self._alarms_generation = False
+        """Started with DEADLINE_ALARMS (and so with INDEX_ONLY_CHANGES): set as `run` begins."""
         self._pending_for: CaseState | None = None
         self._pending_dues: list[Due] = []
-        """Started with DEADLINE_ALARMS (and so with INDEX_ONLY_CHANGES): set as `run` begins."""
 
     # --- the journey ---------------------------------------------------------------------
 
