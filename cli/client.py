@@ -17,8 +17,6 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
@@ -30,7 +28,7 @@ from domain.deadlines import DeadlinePolicy
 from domain.peers import SelectionRules
 from domain.rules import CommandRefused, NotThisCase, decide
 from domain.state import CaseState
-from domain.vocabulary import CaseKind, Stage
+from domain.vocabulary import CaseKind
 from eventstore import EventStore
 from workflows import search_attributes as sa
 from workflows.improvement_case import ImprovementCase
@@ -86,15 +84,7 @@ class CaseClient:
             id=workflow_id, task_queue=self.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=TypedSearchAttributes([
-                SearchAttributePair(sa.CASE_ID, case_id),
-                SearchAttributePair(sa.COUNCIL, council),
-                SearchAttributePair(sa.KIND, kind.value),
-                # What the recorded request will make them: the workflow then has nothing
-                # to upsert for it (each upsert is a visibility write).
-                SearchAttributePair(sa.STAGE, Stage.REQUESTED.value),
-                SearchAttributePair(sa.ESCALATION_LEVEL, 0),
-            ]),
+            search_attributes=sa.at_opening(case_id, council, kind.value),
         )
         try:
             # One round trip: the start and the `opened` update travel together and are

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from temporalio.common import (
     SearchAttributeKey,
+    SearchAttributePair,
     SearchAttributeUpdate,
     SearchAttributeValueType,
     TypedSearchAttributes,
 )
+
+from domain.vocabulary import Stage
 
 CASE_ID = SearchAttributeKey.for_keyword("CaseId")
 COUNCIL = SearchAttributeKey.for_keyword("CouncilCode")
@@ -30,3 +33,16 @@ def update_if_changed(
     if current.get(key) == wanted:
         return None
     return key.value_unset() if wanted is None else key.value_set(wanted)
+
+
+def at_opening(case_id: str, council: str, kind: str) -> TypedSearchAttributes:
+    """A case's attributes as its start sets them: what recording its request makes them
+    (stage requested, no escalation, no deadline yet), so that the first append upserts
+    nothing (each upsert is a visibility write)."""
+    return TypedSearchAttributes([
+        SearchAttributePair(CASE_ID, case_id),
+        SearchAttributePair(COUNCIL, council),
+        SearchAttributePair(KIND, kind),
+        SearchAttributePair(STAGE, Stage.REQUESTED.value),
+        SearchAttributePair(ESCALATION_LEVEL, 0),
+    ])
