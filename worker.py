@@ -27,6 +27,7 @@ from eventstore import EventStore, open_store
 from runtime import logging as case_logging
 from runtime.process import exit_now
 from runtime.temporal import connect
+from runtime.workflow_code import compile_once
 from workflows.checkpoints import RecordCheckpoint
 from workflows.improvement_case import ImprovementCase
 from workflows.messages import TASK_QUEUE
@@ -72,6 +73,7 @@ def build_worker(client: Client, store: EventStore, task_queue: str = TASK_QUEUE
     activities = StoreActivities(store)
     selection = PeerSelectionActivities(store)
     sizing = WorkerSizing.from_environment() if sizing is None else sizing
+    compile_once(ImprovementCase.__module__, RecordCheckpoint.__module__)
     return Worker(
         client,
         task_queue=task_queue,

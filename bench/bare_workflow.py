@@ -77,9 +77,11 @@ def build_bare_worker(client: Client, engine: sa.Engine, task_queue: str,
                       sizing: WorkerSizing | None = None) -> Worker:
     """Configured as worker.build_worker configures the engine's: the same activity executor,
     sticky cache and workflow-task pollers (from the environment unless `sizing` is given)."""
+    from runtime.workflow_code import compile_once  # as worker.build_worker does
     from worker import WorkerSizing  # not at the top: the workflow sandbox imports this module
 
     sizing = WorkerSizing.from_environment() if sizing is None else sizing
+    compile_once(BareCase.__module__)
     return Worker(
         client,
         task_queue=task_queue,
