@@ -32,7 +32,8 @@ def test_a_bad_value_names_the_variable(value: str) -> None:
 def test_the_worker_refuses_to_start_with_a_bad_value() -> None:
     """Exit 2 with the variable named, before connecting to anything."""
     done = subprocess.run([sys.executable, "-c", "import worker; worker.main([])"],
-                          env={"CASES_WORKFLOW_TASK_POLLERS": "none", "PATH": "/usr/bin"},
+                          env={"CASES_WORKFLOW_TASK_POLLERS": "none", "PATH": "/usr/bin",
+                               "PYTHONDONTWRITEBYTECODE": "1"},
                           capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 2
