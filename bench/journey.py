@@ -8,11 +8,14 @@ row, as issue 3 specifies its baseline (`--bare local-activity`: a local activit
 stricter reference, since the engine appends through a local activity too). Both make 15
 updates a case (the start with its first update, then 14 actions; the engine's journey is
 `cli.journey.journey()` with its default hand-picked team, so 15 there too), at the same
-concurrency, with the worker in this process and the store's database under both. The
+concurrency, on the same store's database. Each side's worker is a process of its own, as
+deployed (the engine's is `cases-worker` itself, logging JSON as in production; the bare's
+`bench/bare_worker.py`), and this process only drives the cases, as officers' tools would;
+`--workers in-process` puts both workers in this process instead, as earlier runs did. The
 targets: the engine at 1.0 or more of the bare workflow's cases per second, and its p50
 update latency no worse.
 
-Run it from the repository root. It starts its own dev server; 500 cases took 9½ minutes on
+Run it from the repository root. It starts its own dev server; 500 cases take about 4 minutes on
 a busy 2-core machine, so `--cases 100` is the quick look:
 
     .venv/bin/python bench/journey.py                       # 500 cases, 50 at a time, SQLite
@@ -22,8 +25,9 @@ a busy 2-core machine, so `--cases 100` is the quick look:
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 The sides take turns in rounds, so a load that comes and goes falls on both; beside cases/s
-and update latency it prints CPU milliseconds per case, of this process and of the dev server,
-which a shared machine disturbs far less than wall-clock figures.
+and update latency it prints CPU milliseconds per case, of the clients (this process), of the
+side's worker process and of the dev server, which a shared machine disturbs far less than
+wall-clock figures.
 SQLite lives in a temporary file; PostgreSQL gets a schema of its own, dropped at the end.
 A case is a real council's slot: current English councils from the register in
 /work/shared/data (`--councils-csv`), taking one kind of case after another once every
@@ -36,16 +40,19 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import functools
 import logging
 import math
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -65,6 +72,9 @@ from bare_workflow import (
     count_rows,
     create_table,
 )
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -89,6 +99,7 @@ KINDS = [CaseKind.CORPORATE_PEER_CHALLENGE,
 ACTOR = "officer:bench"
 TARGET_RATE_RATIO = 1.0
 TARGET_P50_RATIO = 1.0
+WHERE_WORKERS = {"processes": "in processes of their own", "in-process": "in this process"}
 
 
 # --- the cases ------------------------------------------------------------------------------
@@ -130,13 +141,23 @@ class Figures:
     latencies: list[float]
     """Seconds per update: the start with its first update counts as one."""
     cpu: float
-    """CPU seconds of this process: client and worker (and the idle other worker's polls)."""
+    """CPU seconds of this process: the clients (and, in-process, both workers)."""
+    worker_cpu: float
+    """CPU seconds of the side's worker process (0 when the workers run in this process)."""
     server_cpu: float
     """CPU seconds of the dev server; NaN where it could not be read."""
 
     @property
     def cpu_ms_per_case(self) -> float:
         return self.cpu / self.cases * 1000
+
+    @property
+    def worker_cpu_ms_per_case(self) -> float:
+        return self.worker_cpu / self.cases * 1000
+
+    @property
+    def total_cpu_ms_per_case(self) -> float:
+        return (self.cpu + self.worker_cpu + self.server_cpu) / self.cases * 1000
 
     @property
     def server_cpu_ms_per_case(self) -> float:
@@ -165,8 +186,8 @@ class Figures:
 CaseRun = Callable[[Slot], Awaitable[list[float]]]
 
 
-async def drive(name: str, run_case: CaseRun, work: Sequence[Slot],
-                concurrency: int) -> Figures:
+async def drive(name: str, run_case: CaseRun, work: Sequence[Slot], concurrency: int,
+                worker_cpu: Callable[[], float]) -> Figures:
     """Run every case of `work`, `concurrency` at a time; each case's updates in order."""
     pending = iter(work)
     latencies: list[float] = []
@@ -176,11 +197,21 @@ async def drive(name: str, run_case: CaseRun, work: Sequence[Slot],
             latencies.extend(await run_case(slot))
 
     started, cpu, server_cpu = time.perf_counter(), time.process_time(), dev_server_cpu()
+    worker = worker_cpu()
     async with asyncio.TaskGroup() as group:
         for _ in range(min(concurrency, len(work))):
             group.create_task(runner())
     return Figures(name, len(work), time.perf_counter() - started, latencies,
-                   time.process_time() - cpu, dev_server_cpu() - server_cpu)
+                   time.process_time() - cpu, worker_cpu() - worker,
+                   dev_server_cpu() - server_cpu)
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) of process `pid`, from /proc; NaN if gone."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+    return math.nan
 
 
 def dev_server_cpu() -> float:
@@ -240,14 +271,16 @@ def bare_updates(client: Client, task_queue: str, run_id: str, mode: BareMode) -
 # --- the database ---------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def bench_store(url: str | None) -> Iterator[EventStore]:
-    """A migrated store on a temporary SQLite file, or in a fresh PostgreSQL schema."""
+def bench_store(url: str | None) -> Iterator[tuple[EventStore, str]]:
+    """A migrated store on a temporary SQLite file, or in a fresh PostgreSQL schema; with
+    the URL that reaches it from another process."""
     if url is None:
         with tempfile.TemporaryDirectory(prefix="bench-journey-") as directory:
-            store = open_store(f"sqlite:///{directory}/cases.db")
+            url = f"sqlite:///{directory}/cases.db"
+            store = open_store(url)
             store.migrate()
             try:
-                yield store
+                yield store, url
             finally:
                 store.dispose()
         return
@@ -260,9 +293,10 @@ def bench_store(url: str | None) -> Iterator[EventStore]:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     store = open_store(url, connect_args={"options": f"-csearch_path={schema}"},
                        pool_size=16, max_overflow=4)
+    elsewhere = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
         store.migrate()
-        yield store
+        yield store, elsewhere.render_as_string(hide_password=False)
     finally:
         store.dispose()
         with admin.begin() as conn:
@@ -298,18 +332,91 @@ async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
 
 @dataclass
 class Side:
-    """One side of the comparison: how it runs a case, and how many rows it must leave."""
+    """One side of the comparison: how it runs a case, how many rows it must leave, and how
+    much CPU its worker process has used (0 for a worker in this process)."""
 
     name: str
     run_case: CaseRun
     stored: Callable[[], int]
+    worker_cpu: Callable[[], float]
     rounds: list[Figures] = field(default_factory=list)
 
     def total(self) -> Figures:
         return Figures(self.name, sum(r.cases for r in self.rounds),
                        sum(r.seconds for r in self.rounds),
                        [t for r in self.rounds for t in r.latencies],
-                       sum(r.cpu for r in self.rounds), sum(r.server_cpu for r in self.rounds))
+                       sum(r.cpu for r in self.rounds), sum(r.worker_cpu for r in self.rounds),
+                       sum(r.server_cpu for r in self.rounds))
+
+
+# --- the workers ----------------------------------------------------------------------------
+
+WorkerCpu = dict[str, Callable[[], float]]
+"""CPU seconds used so far by each side's worker process, by side name."""
+
+
+@contextlib.asynccontextmanager
+async def workers_in_this_process(client: Client, store: EventStore, queues: dict[str, str]
+                                  ) -> AsyncIterator[WorkerCpu]:
+    async with (build_bare_worker(client, store.engine, queues["bare"]),
+                build_worker(client, store, queues["engine"])):
+        yield {"bare": lambda: 0.0, "engine": lambda: 0.0}
+
+
+@contextlib.asynccontextmanager
+async def worker_processes(client: Client, store_url: str, queues: dict[str, str],
+                           logs: Path) -> AsyncIterator[WorkerCpu]:
+    """Each side's worker in a process of its own: the engine's is `cases-worker` (worker.py)
+    configured from the environment as a deployment is; the bare's is bench/bare_worker.py.
+    Both are polling before this yields; both finish their tasks in hand when it exits."""
+    address = client.service_client.config.target_host
+    environment = {**os.environ, "TEMPORAL_ADDRESS": address,
+                   "TEMPORAL_NAMESPACE": client.namespace, "CASES_DATABASE_URL": store_url}
+    here = Path(__file__).resolve().parent
+    commands = {
+        "bare": [sys.executable, str(here / "bare_worker.py"), "--address", address,
+                 "--namespace", client.namespace, "--task-queue", queues["bare"],
+                 "--database-url", store_url],
+        "engine": [sys.executable, str(here.parent / "worker.py"), "--log-format", "json",
+                   "--task-queue", queues["engine"]],
+    }
+    started: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, command in commands.items():
+            with (logs / f"{name}-worker.log").open("wb") as log:
+                started[name] = subprocess.Popen(command, env=environment, cwd=here.parent,
+                                                 stdout=log, stderr=subprocess.STDOUT)
+        for name in commands:
+            await until_polled(client, queues[name], started[name], logs / f"{name}-worker.log")
+        yield {name: functools.partial(process_cpu, process.pid)
+               for name, process in started.items()}
+    finally:
+        for process in started.values():
+            process.terminate()
+        for process in started.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+async def until_polled(client: Client, queue: str, worker: subprocess.Popen[bytes],
+                       log: Path) -> None:
+    """Wait until `queue` has a workflow poller and an activity poller (the worker is up)."""
+    kinds = [TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise SystemExit(f"the worker for {queue} exited ({worker.returncode}):\n{tail}")
+        described = [await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(namespace=client.namespace,
+                                     task_queue=TaskQueue(name=queue), task_queue_type=kind))
+            for kind in kinds]
+        if all(d.pollers for d in described):
+            return
+        await asyncio.sleep(0.2)
+    raise SystemExit(f"no worker polled {queue} within 60 s (its output: {log})")
 
 
 def chunks(work: Sequence[Slot], n: int) -> list[Sequence[Slot]]:
@@ -324,58 +431,76 @@ async def compare(sides: Sequence[Side], work: Sequence[Slot], warmup: Sequence[
     Afterwards each side must have stored `expected_before` rows plus 15 a case."""
     for side in sides:
         if warmup:
-            await drive("warm-up", side.run_case, warmup, concurrency)
+            await drive("warm-up", side.run_case, warmup, concurrency, side.worker_cpu)
     for number, chunk in enumerate(chunks(work, rounds)):
         for side in sides if number % 2 == 0 else list(reversed(sides)):
-            side.rounds.append(await drive(side.name, side.run_case, chunk, concurrency))
+            side.rounds.append(await drive(side.name, side.run_case, chunk, concurrency,
+                                           side.worker_cpu))
             figures = side.rounds[-1]
             print(f"  round {number + 1} {side.name:6} {figures.cases:>4} cases "
                   f"{figures.rate:6.2f}/s  p50 {figures.p50:7.1f} ms  cpu "
-                  f"{figures.cpu_ms_per_case:4.0f} + {figures.server_cpu_ms_per_case:4.0f} "
-                  f"ms/case  ({load()})", flush=True)
+                  f"{figures.cpu_ms_per_case:4.0f} + {figures.worker_cpu_ms_per_case:4.0f} + "
+                  f"{figures.server_cpu_ms_per_case:4.0f} ms/case  ({load()})", flush=True)
     for side in sides:
         expected = expected_before + STEPS_PER_CASE * len(work)
         if (stored := side.stored()) != expected:
             raise RuntimeError(f"{side.name}: {stored} rows stored, {expected} expected")
 
 
-async def run(client: Client, store: EventStore, args: argparse.Namespace,
+async def run(client: Client, store: EventStore, store_url: str, args: argparse.Namespace,
               work: Sequence[Slot], warmup: Sequence[Slot]) -> list[tuple[int, list[Figures]]]:
     """Both workers run throughout (an idle one only long-polls); the bare side first. Each
     level of concurrency is a comparison of its own, on the same slots (every case closes, so a
     council's slot is free again: the engine's case ids gain a suffix, -2, -3, …)."""
-    engine_queue = f"bench-engine-{uuid.uuid4().hex[:8]}"
-    bare_queue = f"bench-bare-{uuid.uuid4().hex[:8]}"
+    queues = {"engine": f"bench-engine-{uuid.uuid4().hex[:8]}",
+              "bare": f"bench-bare-{uuid.uuid4().hex[:8]}"}
     today = datetime.now(UTC).date()
     create_table(store.engine)
-    cases = CaseClient(client, task_queue=engine_queue, store=store)
+    cases = CaseClient(client, task_queue=queues["engine"], store=store)
     results = []
-    async with (build_bare_worker(client, store.engine, bare_queue),
-                build_worker(client, store, engine_queue)):
-        for number, concurrency in enumerate(args.concurrency):
-            sides = []
-            if args.only in (None, "bare"):
-                sides.append(Side("bare", bare_updates(client, bare_queue,
-                                                       uuid.uuid4().hex[:6], args.bare),
-                                  lambda: count_rows(store.engine)))
-            if args.only in (None, "engine"):
-                sides.append(Side("engine", engine_updates(cases, today),
-                                  lambda: count_events(store)))
-            print(f"{concurrency} at a time:", flush=True)
-            await compare(sides, work, warmup if number == 0 else [], concurrency, args.rounds,
-                          expected_before=STEPS_PER_CASE * number * len(work)
-                          + STEPS_PER_CASE * len(warmup))
-            results.append((concurrency, [side.total() for side in sides]))
+    with tempfile.TemporaryDirectory(prefix="bench-journey-logs-") as logs:
+        workers: AbstractAsyncContextManager[WorkerCpu] = (
+            workers_in_this_process(client, store, queues) if args.workers == "in-process"
+            else worker_processes(client, store_url, queues, Path(logs)))
+        async with workers as worker_cpu:
+            results = await compare_levels(client, store, cases, args, work, warmup, queues,
+                                           worker_cpu, today)
+    return results
+
+
+async def compare_levels(client: Client, store: EventStore, cases: CaseClient,
+                         args: argparse.Namespace, work: Sequence[Slot],
+                         warmup: Sequence[Slot], queues: dict[str, str], worker_cpu: WorkerCpu,
+                         today: date) -> list[tuple[int, list[Figures]]]:
+    results = []
+    for number, concurrency in enumerate(args.concurrency):
+        sides = []
+        if args.only in (None, "bare"):
+            sides.append(Side("bare", bare_updates(client, queues["bare"],
+                                                   uuid.uuid4().hex[:6], args.bare),
+                              lambda: count_rows(store.engine), worker_cpu["bare"]))
+        if args.only in (None, "engine"):
+            sides.append(Side("engine", engine_updates(cases, today),
+                              lambda: count_events(store), worker_cpu["engine"]))
+        print(f"{concurrency} at a time:", flush=True)
+        await compare(sides, work, warmup if number == 0 else [], concurrency, args.rounds,
+                      expected_before=STEPS_PER_CASE * number * len(work)
+                      + STEPS_PER_CASE * len(warmup))
+        results.append((concurrency, [side.total() for side in sides]))
     return results
 
 
 def render(figures: Sequence[Figures]) -> str:
-    """The table; CPU is milliseconds per case, of this process and of the dev server."""
+    """The table; CPU is milliseconds per case: of the clients (this process), of the side's
+    worker process and of the dev server, and their sum."""
     lines = [f"{'':8} {'cases':>6} {'seconds':>8} {'cases/s':>8} {'updates/s':>10} "
-             f"{'p50 ms':>8} {'p99 ms':>8} {'cpu ms/case':>12} {'server ms/case':>15}"]
+             f"{'p50 ms':>8} {'p99 ms':>8}   cpu ms/case: {'clients':>7} {'worker':>7} "
+             f"{'server':>7} {'total':>7}"]
     lines += [f"{f.name:8} {f.cases:>6} {f.seconds:>8.1f} {f.rate:>8.2f} "
-              f"{f.updates_per_second:>10.1f} {f.p50:>8.1f} {f.p99:>8.1f} "
-              f"{f.cpu_ms_per_case:>12.0f} {f.server_cpu_ms_per_case:>15.0f}" for f in figures]
+              f"{f.updates_per_second:>10.1f} {f.p50:>8.1f} {f.p99:>8.1f} {'':15}"
+              f"{f.cpu_ms_per_case:>7.0f} {f.worker_cpu_ms_per_case:>7.0f} "
+              f"{f.server_cpu_ms_per_case:>7.0f} {f.total_cpu_ms_per_case:>7.0f}"
+              for f in figures]
     return "\n".join(lines)
 
 
@@ -388,8 +513,10 @@ def verdict(engine: Figures, bare: Figures) -> str:
         f"engine/bare cases per second:   {rate:.2f} (target >= {TARGET_RATE_RATIO}: {ok_rate})",
         f"engine p50 / bare p50:          {p50:.2f} (target <= {TARGET_P50_RATIO}: {ok_p50})",
         f"engine p99 / bare p99:          {engine.p99 / bare.p99:.2f}",
-        f"engine/bare CPU per case:       {engine.cpu / bare.cpu:.2f} (this process), "
-        f"{engine.server_cpu / bare.server_cpu:.2f} (dev server)",
+        f"engine/bare CPU per case:       {engine.cpu / bare.cpu:.2f} (clients), "
+        + (f"{engine.worker_cpu / bare.worker_cpu:.2f} (worker), " if bare.worker_cpu else "")
+        + f"{engine.server_cpu / bare.server_cpu:.2f} (dev server), "
+        f"{engine.total_cpu_ms_per_case / bare.total_cpu_ms_per_case:.2f} (all)",
     ])
 
 
@@ -401,18 +528,19 @@ async def bench(args: argparse.Namespace) -> int:
     codes = councils(args.councils_csv)
     every = slots(codes, args.warmup + args.cases)
     warmup, work = every[:args.warmup], every[args.warmup:]
-    with quiet_logs(not args.no_logs), bench_store(args.database_url) as store:
+    with quiet_logs(not args.no_logs), bench_store(args.database_url) as (store, store_url):
         database = store.engine.url.render_as_string(hide_password=True)
         print(f"{os.cpu_count()} cores, {platform.platform()}, Python "
               f"{platform.python_version()}, temporalio {temporalio.__version__}\n"
               f"{args.cases} cases (+{args.warmup} warm-up), {STEPS_PER_CASE} updates each, "
               f"{', '.join(map(str, args.concurrency))} at a time, in {args.rounds} rounds "
               f"each; store {database}; "
-              f"worker in-process, dev server {temporal_cli()}\n"
+              f"workers {WHERE_WORKERS[args.workers]}, "
+              f"dev server {temporal_cli()}\n"
               f"baseline (--bare {args.bare}): bare workflow, {DESCRIPTIONS[args.bare]}\n"
               f"at the start: {load()}", flush=True)
         async with dev_server() as env:
-            results = await run(env.client, store, args, work, warmup)
+            results = await run(env.client, store, store_url, args, work, warmup)
     print(f"at the end: {load()}")
     for concurrency, figures in results:
         print(f"\n{concurrency} at a time:\n" + render(figures))
@@ -457,11 +585,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bare", choices=BARE_MODES, default="activity",
                         help="the baseline's update: one ordinary activity, as issue 3 "
                              "specifies (default), or one local activity (stricter)")
+    parser.add_argument("--workers", choices=["processes", "in-process"], default="processes",
+                        help="each side's worker in a process of its own, as deployed "
+                             "(default), or both in this process beside the clients")
     parser.add_argument("--no-logs", action="store_true",
-                        help="diagnostic: drop the engine's INFO logs instead of rendering them")
+                        help="diagnostic: drop the engine's INFO logs instead of rendering "
+                             "them (with --workers in-process only)")
     args = parser.parse_args(argv)
     if min(args.cases, args.rounds) < 1 or args.warmup < 0:
         parser.error("--cases and --rounds must be positive, --warmup not negative")
+    if args.no_logs and args.workers != "in-process":
+        parser.error("--no-logs needs --workers in-process (cases-worker always logs)")
     return asyncio.run(bench(args))
 
 
