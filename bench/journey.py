@@ -222,11 +222,8 @@ def dev_server_cpu() -> float:
     with contextlib.suppress(OSError, ValueError, IndexError):
         for stat in Path("/proc").glob("[0-9]*/stat"):
             fields = stat.read_text().rsplit(")", 1)
-            if not fields[0].endswith("(temporal"):
-                continue
-            rest = fields[1].split()
-            if int(rest[1]) == os.getpid():  # ppid
-                return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+            if fields[0].endswith("(temporal") and int(fields[1].split()[1]) == os.getpid():
+                return process_cpu(int(stat.parent.name))  # our child (its ppid is us)
     return math.nan
 
 
