@@ -454,15 +454,13 @@ async def run(client: Client, store: EventStore, store_url: str, args: argparse.
     today = datetime.now(UTC).date()
     create_table(store.engine)
     cases = CaseClient(client, task_queue=queues["engine"], store=store)
-    results = []
     with tempfile.TemporaryDirectory(prefix="bench-journey-logs-") as logs:
         workers: AbstractAsyncContextManager[WorkerCpu] = (
             workers_in_this_process(client, store, queues) if args.workers == "in-process"
             else worker_processes(client, store_url, queues, Path(logs)))
         async with workers as worker_cpu:
-            results = await compare_levels(client, store, cases, args, work, warmup, queues,
-                                           worker_cpu, today)
-    return results
+            return await compare_levels(client, store, cases, args, work, warmup, queues,
+                                        worker_cpu, today)
 
 
 async def compare_levels(client: Client, store: EventStore, cases: CaseClient,
