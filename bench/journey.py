@@ -363,17 +363,15 @@ async def workers_in_this_process(client: Client, store: EventStore, queues: dic
 @contextlib.asynccontextmanager
 async def worker_processes(client: Client, store_url: str, queues: dict[str, str],
                            logs: Path) -> AsyncIterator[WorkerCpu]:
-    """Each side's worker in a process of its own: the engine's is `cases-worker` (worker.py)
-    configured from the environment as a deployment is; the bare's is bench/bare_worker.py.
+    """Each side's worker in a process of its own, both configured from the environment as a
+    deployment is: the engine's is `cases-worker` (worker.py), the bare's bench/bare_worker.py.
     Both are polling before this yields; both finish their tasks in hand when it exits."""
     address = client.service_client.config.target_host
     environment = {**os.environ, "TEMPORAL_ADDRESS": address,
                    "TEMPORAL_NAMESPACE": client.namespace, "CASES_DATABASE_URL": store_url}
     here = Path(__file__).resolve().parent
     commands = {
-        "bare": [sys.executable, str(here / "bare_worker.py"), "--address", address,
-                 "--namespace", client.namespace, "--task-queue", queues["bare"],
-                 "--database-url", store_url],
+        "bare": [sys.executable, str(here / "bare_worker.py"), "--task-queue", queues["bare"]],
         "engine": [sys.executable, str(here.parent / "worker.py"), "--log-format", "json",
                    "--task-queue", queues["engine"]],
     }
