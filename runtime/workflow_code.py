@@ -6,7 +6,8 @@ through the host's `sys.meta_path`, so each run asks the ordinary loader for the
 with no `.pyc` on disk (PYTHONDONTWRITEBYTECODE=1) that is a fresh `compile()` of the source
 every time: about 5 ms for workflows/improvement_case.py.
 
-`compile_once(name, …)` keeps, for the named modules only, the code object in memory, keyed by
+`compile_once(name, …)` keeps, for the named modules and their parent packages only (the
+sandbox re-imports a workflow module's packages with it), the code object in memory, keyed by
 the source file's path, modification time (ns) and size, which is what a `.pyc` would give:
 the module is still executed afresh in each run's own namespace, and an edited file is
 compiled again. Every other module, and everything else the sandbox does, is untouched.
@@ -78,11 +79,15 @@ _finder = _CompileOnceFinder()
 
 
 def compile_once(*module_names: str) -> None:
-    """Keep the compiled code of these modules (e.g. a workflow class's `__module__`) in memory
-    for this process. Idempotent: the finder is installed once, in front of `sys.meta_path`."""
+    """Keep the compiled code of these modules (e.g. a workflow class's `__module__`) and of
+    their parent packages in memory for this process: the sandbox re-imports a workflow
+    module's packages with it. Idempotent: the finder is installed once, in front of
+    `sys.meta_path`."""
     global _registered
+    with_packages = frozenset(name.rsplit(".", depth)[0] for name in module_names
+                              for depth in range(name.count(".") + 1))
     with _lock:
-        _registered = _registered | frozenset(module_names)
+        _registered = _registered | with_packages
         if not any(finder is _finder for finder in sys.meta_path):
             sys.meta_path.insert(0, _finder)
 

@@ -7,6 +7,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import os
+import subprocess
 import sys
 import threading
 import uuid
@@ -127,6 +128,27 @@ def test_an_unregistered_module_keeps_the_ordinary_loader(probes: Probes) -> Non
     assert probes.executions(other) == 2
 
 
+def test_a_registered_modules_parent_packages_are_compiled_once_too(
+        probes: Probes) -> None:
+    """The sandbox imports a workflow module's packages afresh with it: their __init__ is
+    served from memory as well."""
+    package = f"probe_package_{uuid.uuid4().hex[:8]}"
+    (probes.directory / package).mkdir()
+    init = probes.directory / package / "__init__.py"
+    init.write_text(f"import {probes.counter}\n{probes.counter}.EXECUTIONS.append(__name__)\n")
+    (probes.directory / package / "probe.py").write_text("VALUE = 1\n")
+    importlib.invalidate_caches()
+    probes.names += [package, f"{package}.probe"]
+    compile_once(f"{package}.probe")
+    for _ in range(3):
+        sys.modules.pop(f"{package}.probe", None)
+        sys.modules.pop(package, None)
+        assert importlib.import_module(f"{package}.probe").VALUE == 1
+    assert disk_loads(init) == 1
+    assert disk_loads(probes.directory / package / "probe.py") == 1
+    assert probes.executions(package) == 3
+
+
 def test_registering_again_installs_no_second_finder(probes: Probes) -> None:
     name = probes.write()
     compile_once(name)
@@ -200,3 +222,53 @@ async def test_the_engines_worker_registers_its_workflow_modules(
         result = await replayer.replay_workflow(load(path))
         assert result.replay_failure is None
     assert disk_loads(improvement_case.__file__) == loaded
+
+
+SANDBOX_READS = '''
+import asyncio, os, sys
+from temporalio.worker import Replayer
+from runtime.converter import DATA_CONVERTER
+from runtime.workflow_code import compile_once
+from tests.test_workflow_replay import HISTORIES, load
+from workflows.improvement_case import ImprovementCase
+
+ROOT = os.path.realpath(".") + os.sep
+read: list[str] = []
+
+
+def hook(event: str, args: tuple[object, ...]) -> None:
+    if event == "compile" and isinstance(args[1], str) and args[1].startswith(ROOT):
+        read.append(args[1])
+    elif event == "open" and isinstance(args[0], str) and args[0].startswith(ROOT) \\
+            and args[0].endswith((".py", ".pyc")):
+        read.append(args[0])
+
+
+async def main() -> None:
+    compile_once(ImprovementCase.__module__)
+    replayer = Replayer(workflows=[ImprovementCase], data_converter=DATA_CONVERTER)
+    histories = [load(path) for path in HISTORIES]
+    for history in histories:  # the first case loads what it must
+        assert (await replayer.replay_workflow(history)).replay_failure is None
+    sys.addaudithook(hook)
+    for history in histories:
+        assert (await replayer.replay_workflow(history)).replay_failure is None
+    print("\\n".join(sorted(set(os.path.relpath(path) for path in read))))
+
+
+asyncio.run(main())
+'''
+
+
+def test_a_new_case_reads_none_of_the_engines_source_files() -> None:
+    """Once the worker has run one case, a new case's sandbox compiles and reads nothing of
+    ours from disk: its own module and packages come from memory, everything it imports is
+    passed through (a `from package import module` would slip past the passthrough and be
+    compiled again for every case)."""
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", SANDBOX_READS], cwd=root, capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1",
+                               "PYTHONPATH": str(root)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == []

@@ -19,6 +19,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     import structlog
 
+    # By its full name: `from workflows import search_attributes` would ask the sandbox's own
+    # fresh copy of this package, and the module would be compiled and run again for every case.
+    import workflows.search_attributes as sa
     from activities.contracts import (
         APPEND_EVENTS,
         SELECT_PEER_TEAM,
@@ -42,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
         selection_inputs,
     )
     from domain.state import CaseState, apply
-    from workflows import search_attributes as sa
     from workflows.messages import CaseStart, CaseView
 
 ESCALATION_ACTOR = "system:escalation"
