@@ -362,10 +362,11 @@ async def workers_in_this_process(client: Client, store: EventStore, queues: dic
 
 @contextlib.asynccontextmanager
 async def worker_processes(client: Client, store_url: str, queues: dict[str, str],
-                           logs: Path) -> AsyncIterator[WorkerCpu]:
-    """Each side's worker in a process of its own, both configured from the environment as a
-    deployment is: the engine's is `cases-worker` (worker.py), the bare's bench/bare_worker.py.
-    Both are polling before this yields; both finish their tasks in hand when it exits."""
+                           logs: Path, per_side: int = 1) -> AsyncIterator[WorkerCpu]:
+    """Each side's workers in processes of their own (`per_side` each, on the side's one task
+    queue, as a deployment scales out), all configured from the environment as a deployment
+    is: the engine's is `cases-worker` (worker.py), the bare's bench/bare_worker.py. All are
+    polling before this yields; all finish their tasks in hand when it exits."""
     address = client.service_client.config.target_host
     environment = {**os.environ, "TEMPORAL_ADDRESS": address,
                    "TEMPORAL_NAMESPACE": client.namespace, "CASES_DATABASE_URL": store_url}
@@ -375,43 +376,52 @@ async def worker_processes(client: Client, store_url: str, queues: dict[str, str
         "engine": [sys.executable, str(here.parent / "worker.py"), "--log-format", "json",
                    "--task-queue", queues["engine"]],
     }
-    started: dict[str, subprocess.Popen[bytes]] = {}
+    started: dict[str, list[subprocess.Popen[bytes]]] = {name: [] for name in commands}
     try:
         for name, command in commands.items():
-            with (logs / f"{name}-worker.log").open("wb") as log:
-                started[name] = subprocess.Popen(command, env=environment, cwd=here.parent,
-                                                 stdout=log, stderr=subprocess.STDOUT)
+            for number in range(per_side):
+                with (logs / f"{name}-worker-{number}.log").open("wb") as log:
+                    started[name].append(subprocess.Popen(
+                        command, env=environment, cwd=here.parent, stdout=log,
+                        stderr=subprocess.STDOUT))
         for name in commands:
-            await until_polled(client, queues[name], started[name], logs / f"{name}-worker.log")
-        yield {name: functools.partial(process_cpu, process.pid)
-               for name, process in started.items()}
+            await until_polled(client, queues[name], started[name], logs, f"{name}-worker")
+        yield {name: functools.partial(processes_cpu, [process.pid for process in processes])
+               for name, processes in started.items()}
     finally:
-        for process in started.values():
+        every = [process for processes in started.values() for process in processes]
+        for process in every:
             process.terminate()
-        for process in started.values():
+        for process in every:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
 
 
-async def until_polled(client: Client, queue: str, worker: subprocess.Popen[bytes],
-                       log: Path) -> None:
-    """Wait until `queue` has a workflow poller and an activity poller (the worker is up)."""
+def processes_cpu(pids: Sequence[int]) -> float:
+    return sum(process_cpu(pid) for pid in pids)
+
+
+async def until_polled(client: Client, queue: str, workers: Sequence[subprocess.Popen[bytes]],
+                       logs: Path, log_prefix: str) -> None:
+    """Wait until `queue` has a workflow poller and an activity poller from every worker."""
     kinds = [TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise SystemExit(f"the worker for {queue} exited ({worker.returncode}):\n{tail}")
+        for number, worker in enumerate(workers):
+            if worker.poll() is not None:
+                log = logs / f"{log_prefix}-{number}.log"
+                tail = log.read_text(errors="replace")[-2000:]
+                raise SystemExit(f"a worker for {queue} exited ({worker.returncode}):\n{tail}")
         described = [await client.workflow_service.describe_task_queue(
             DescribeTaskQueueRequest(namespace=client.namespace,
                                      task_queue=TaskQueue(name=queue), task_queue_type=kind))
             for kind in kinds]
-        if all(d.pollers for d in described):
+        if all(len({p.identity for p in d.pollers}) >= len(workers) for d in described):
             return
         await asyncio.sleep(0.2)
-    raise SystemExit(f"no worker polled {queue} within 60 s (its output: {log})")
+    raise SystemExit(f"not every worker polled {queue} within 60 s (their output: {logs})")
 
 
 def chunks(work: Sequence[Slot], n: int) -> list[Sequence[Slot]]:
@@ -455,7 +465,8 @@ async def run(client: Client, store: EventStore, store_url: str, args: argparse.
     with tempfile.TemporaryDirectory(prefix="bench-journey-logs-") as logs:
         workers: AbstractAsyncContextManager[WorkerCpu] = (
             workers_in_this_process(client, store, queues) if args.workers == "in-process"
-            else worker_processes(client, store_url, queues, Path(logs)))
+            else worker_processes(client, store_url, queues, Path(logs),
+                                  args.worker_processes))
         async with workers as worker_cpu:
             return await compare_levels(client, store, cases, args, work, warmup, queues,
                                         worker_cpu, today)
@@ -528,7 +539,8 @@ async def bench(args: argparse.Namespace) -> int:
               f"{args.cases} cases (+{args.warmup} warm-up), {STEPS_PER_CASE} updates each, "
               f"{', '.join(map(str, args.concurrency))} at a time, in {args.rounds} rounds "
               f"each; store {database}; "
-              f"workers {WHERE_WORKERS[args.workers]}, "
+              f"workers {WHERE_WORKERS[args.workers]}"
+              f"{f' ({args.worker_processes} a side)' if args.worker_processes > 1 else ''}, "
               f"dev server {temporal_cli()}\n"
               f"baseline (--bare {args.bare}): bare workflow, {DESCRIPTIONS[args.bare]}\n"
               f"at the start: {load()}", flush=True)
@@ -581,12 +593,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", choices=["processes", "in-process"], default="processes",
                         help="each side's worker in a process of its own, as deployed "
                              "(default), or both in this process beside the clients")
+    parser.add_argument("--worker-processes", type=int, default=1,
+                        help="worker processes per side, on the side's one task queue "
+                             "(default 1)")
     parser.add_argument("--no-logs", action="store_true",
                         help="diagnostic: drop the engine's INFO logs instead of rendering "
                              "them (with --workers in-process only)")
     args = parser.parse_args(argv)
     if min(args.cases, args.rounds) < 1 or args.warmup < 0:
         parser.error("--cases and --rounds must be positive, --warmup not negative")
+    if args.worker_processes < 1:
+        parser.error("--worker-processes must be 1 or more")
+    if args.worker_processes > 1 and args.workers == "in-process":
+        parser.error("--worker-processes needs --workers processes")
     if args.no_logs and args.workers != "in-process":
         parser.error("--no-logs needs --workers in-process (cases-worker always logs)")
     return asyncio.run(bench(args))
