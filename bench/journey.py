@@ -21,6 +21,7 @@ a busy 2-core machine, so `--cases 100` is the quick look:
     .venv/bin/python bench/journey.py                       # 500 cases, 50 at a time, SQLite
     .venv/bin/python bench/journey.py --bare local-activity # the stricter baseline
     .venv/bin/python bench/journey.py --cases 100 --concurrency 20
+    .venv/bin/python bench/journey.py --worker-processes 2  # two worker processes a side
     .venv/bin/python bench/journey.py \\
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
