@@ -7,7 +7,9 @@ its single write lock up front (BEGIN IMMEDIATE). Everything else is shared SQL.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -200,13 +202,36 @@ class SqliteEventStore(EventStore):
         return list(range(last - len(rows) + 1, last + 1))
 
 
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, see _sqlite_begin
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL may wait for a lock
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """`PRAGMA journal_mode=WAL`, waiting out other connections' locks as busy_timeout would.
+
+    Why not busy_timeout alone: while another connection holds the write lock of a database
+    still in rollback mode (a `cases` command migrating a fresh store, BEGIN IMMEDIATE), SQLite
+    refuses the switch at once with "database is locked", without calling its busy handler, so
+    a worker and a command started together on a new store could fail to open it."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")  # an in-memory database stays "memory"
+            return
+        except sqlite3.OperationalError as refused:
+            if "locked" not in str(refused) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _sqlite_begin(conn: Connection) -> None:

@@ -7,8 +7,10 @@ locked" or "table already exists".
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -76,3 +78,26 @@ def test_processes_migrating_a_fresh_postgres_schema_together_all_succeed() -> N
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()
+
+
+def test_a_fresh_sqlite_store_opens_while_another_connection_holds_its_write_lock(
+        tmp_path: Path) -> None:
+    """A migrator's BEGIN IMMEDIATE on a database still in rollback mode makes SQLite refuse
+    the switch to WAL at once, busy timeout or not: opening the store waits for the lock
+    instead of failing with "database is locked"."""
+    path = tmp_path / "cases.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, holder.execute, ["COMMIT"])
+    release.start()
+    store = open_store(f"sqlite:///{path}")
+    try:
+        started = time.monotonic()
+        with store.engine.connect() as conn:
+            waited = time.monotonic() - started
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        assert waited >= 0.3  # it did wait for the holder, rather than find no lock
+    finally:
+        release.join()
+        holder.close()
+        store.dispose()
