@@ -377,20 +377,21 @@ async def worker_processes(client: Client, store_url: str, queues: dict[str, str
         "engine": [sys.executable, str(here.parent / "worker.py"), "--log-format", "json",
                    "--task-queue", queues["engine"]],
     }
-    started: dict[str, list[subprocess.Popen[bytes]]] = {name: [] for name in commands}
+    started: dict[str, list[tuple[subprocess.Popen[bytes], Path]]] = {n: [] for n in commands}
     try:
         for name, command in commands.items():
             for number in range(per_side):
-                with (logs / f"{name}-worker-{number}.log").open("wb") as log:
-                    started[name].append(subprocess.Popen(
+                path = logs / f"{name}-worker-{number}.log"
+                with path.open("wb") as log:
+                    started[name].append((subprocess.Popen(
                         command, env=environment, cwd=here.parent, stdout=log,
-                        stderr=subprocess.STDOUT))
+                        stderr=subprocess.STDOUT), path))
         for name in commands:
-            await until_polled(client, queues[name], started[name], logs, f"{name}-worker")
-        yield {name: functools.partial(processes_cpu, [process.pid for process in processes])
-               for name, processes in started.items()}
+            await until_polled(client, queues[name], started[name])
+        yield {name: functools.partial(processes_cpu, [process.pid for process, _ in workers])
+               for name, workers in started.items()}
     finally:
-        every = [process for processes in started.values() for process in processes]
+        every = [process for workers in started.values() for process, _ in workers]
         for process in every:
             process.terminate()
         for process in every:
@@ -404,15 +405,15 @@ def processes_cpu(pids: Sequence[int]) -> float:
     return sum(process_cpu(pid) for pid in pids)
 
 
-async def until_polled(client: Client, queue: str, workers: Sequence[subprocess.Popen[bytes]],
-                       logs: Path, log_prefix: str) -> None:
-    """Wait until `queue` has a workflow poller and an activity poller from every worker."""
+async def until_polled(client: Client, queue: str,
+                       workers: Sequence[tuple[subprocess.Popen[bytes], Path]]) -> None:
+    """Wait until `queue` has a workflow poller and an activity poller from every worker (each
+    given with its log, shown if it exits first)."""
     kinds = [TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        for number, worker in enumerate(workers):
+        for worker, log in workers:
             if worker.poll() is not None:
-                log = logs / f"{log_prefix}-{number}.log"
                 tail = log.read_text(errors="replace")[-2000:]
                 raise SystemExit(f"a worker for {queue} exited ({worker.returncode}):\n{tail}")
         described = [await client.workflow_service.describe_task_queue(
@@ -422,7 +423,8 @@ async def until_polled(client: Client, queue: str, workers: Sequence[subprocess.
         if all(len({p.identity for p in d.pollers}) >= len(workers) for d in described):
             return
         await asyncio.sleep(0.2)
-    raise SystemExit(f"not every worker polled {queue} within 60 s (their output: {logs})")
+    raise SystemExit(f"not every worker polled {queue} within 60 s "
+                     f"(their output: {', '.join(str(log) for _, log in workers)})")
 
 
 def chunks(work: Sequence[Slot], n: int) -> list[Sequence[Slot]]:
