@@ -6,12 +6,19 @@ per-converter cache of TypeAdapters starts empty for every case, and each case p
 the adapter of its update's argument (`AnyCommand`, a discriminated union of every command:
 about a millisecond to build). One cache for the process builds it once. Payloads are
 byte-for-byte those of `temporalio.contrib.pydantic.pydantic_data_converter`.
+
+It also gives discriminated unions their discriminator back. The SDK reads a handler's
+argument types with `typing.get_type_hints`, which drops `Annotated`: the update's
+`AnyCommand` arrives as the bare union of every command, and pydantic then tries each
+command class in turn (15-20 times slower, and a malformed command is answered with one
+error per class instead of one for its own).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+import types
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import TypeAdapter
 from temporalio.api.common.v1 import Payload
@@ -23,9 +30,31 @@ from temporalio.converter import (
     JSONPlainPayloadConverter,
 )
 
-shared_adapters = functools.lru_cache(maxsize=1024)(TypeAdapter)
+from domain.commands import AnyCommand
+
+DISCRIMINATED_UNIONS: tuple[Any, ...] = (AnyCommand,)
+"""`Annotated[A | B | …, Field(discriminator=…)]` hints that handlers take as arguments."""
+
+
+def _members(hint: Any) -> frozenset[Any] | None:
+    """A union's members (the same for `A | B` and `Union[A, B]`), or None if not a union."""
+    return frozenset(get_args(hint)) if get_origin(hint) in (Union, types.UnionType) else None
+
+
+_WITH_DISCRIMINATOR = {_members(get_args(annotated)[0]): annotated
+                       for annotated in DISCRIMINATED_UNIONS
+                       if get_origin(annotated) is Annotated}
+
+
+def _adapter(hint: Any) -> TypeAdapter[Any]:
+    members = _members(hint)
+    return TypeAdapter(hint if members is None else _WITH_DISCRIMINATOR.get(members, hint))
+
+
+shared_adapters = functools.lru_cache(maxsize=1024)(_adapter)
 """TypeAdapter by type hint, for the whole process (bounded: a hint from a module the
-sandbox re-imports per case is a new key each time)."""
+sandbox re-imports per case is a new key each time); a bare union that is one of
+DISCRIMINATED_UNIONS stripped of its `Annotated` is validated by its discriminator."""
 
 
 class _SharedAdaptersJSON(PydanticJSONPlainPayloadConverter):
