@@ -33,6 +33,9 @@ _HEAD = (sa.select(events.c.version, events.c.hash)
          .where(events.c.case_id == sa.bindparam("case_id"))
          .order_by(events.c.version.desc()).limit(1))
 """Built once: building the statement and its cache key per call cost more than running it."""
+_INSERT_ROWS = events.insert()
+"""SQLite's insert: no RETURNING (see SqliteEventStore._insert). Built once, as _HEAD."""
+_INSERT_OUTBOX = outbox.insert()
 
 
 class EventStore:
@@ -96,7 +99,7 @@ class EventStore:
                     rows = _chain(case_id, expected_version, head_hash, new_events)
                     positions = self._insert(conn, rows)
                     if notifications:
-                        conn.execute(outbox.insert(), _outbox_rows(case_id, rows, notifications))
+                        conn.execute(_INSERT_OUTBOX, _outbox_rows(case_id, rows, notifications))
             except IntegrityError:
                 # Only a writer that bypassed the lock, or a reused event id, gets here.
                 with conn.begin():
@@ -196,8 +199,14 @@ class SqliteEventStore(EventStore):
 
     def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         """One `executemany`, no RETURNING (which SQLite would run row by row): under the
-        write lock, AUTOINCREMENT gives a batch consecutive positions ending at the last."""
-        conn.execute(events.insert(), rows)
+        write lock, AUTOINCREMENT gives a batch consecutive positions ending at the last.
+        A single event (most appends) is one plain insert whose cursor knows its rowid."""
+        if len(rows) == 1:
+            inserted = conn.execute(_INSERT_ROWS, rows[0]).lastrowid
+            if inserted is not None:
+                return [int(inserted)]
+        else:
+            conn.execute(_INSERT_ROWS, rows)
         last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
         return list(range(last - len(rows) + 1, last + 1))
 
