@@ -50,7 +50,9 @@ class EventStore:
         return self.engine.connect()
 
     def _lock_for_append(self, conn: Connection) -> None:
-        """Called first inside the append transaction."""
+        """Called inside the append transaction just before the events are inserted: the head
+        read and the outbox rows come first, so a lock taken here covers only the insert and
+        the commit."""
 
     def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         """Insert the rows; their positions, in order."""
@@ -88,7 +90,6 @@ class EventStore:
         with self._append_connection() as conn:
             try:
                 with conn.begin():
-                    self._lock_for_append(conn)
                     head_version, head_hash = self._head(conn, case_id)
                     if head_version != expected_version:
                         already = self._already_stored(conn, case_id, expected_version,
@@ -97,11 +98,14 @@ class EventStore:
                             return already
                         raise VersionConflict(case_id, expected_version, head_version)
                     rows = _chain(case_id, expected_version, head_hash, new_events)
-                    positions = self._insert(conn, rows)
                     if notifications:
                         conn.execute(_INSERT_OUTBOX, _outbox_rows(case_id, rows, notifications))
+                    self._lock_for_append(conn)
+                    positions = self._insert(conn, rows)
             except IntegrityError:
-                # Only a writer that bypassed the lock, or a reused event id, gets here.
+                # The unique (case_id, version) and event id keep the chain whole: a writer
+                # that took these versions after our head read (or a reused event id) ends
+                # here, and is told apart from a retry of this very append.
                 with conn.begin():
                     already = self._already_stored(conn, case_id, expected_version, new_events)
                     if already is not None:
@@ -251,10 +255,13 @@ class PostgresEventStore(EventStore):
     """PostgreSQL: positions come from a sequence, which hands them out in *start* order.
 
     A reader tailing positions could then skip an event whose transaction commits after a
-    later position's. Taking `LOCK TABLE events IN EXCLUSIVE MODE` first in every append
+    later position's. Taking `LOCK TABLE events IN EXCLUSIVE MODE` before every append's insert
     makes appends commit one at a time, so position order is commit order. Readers are not
     blocked (EXCLUSIVE does not conflict with the ACCESS SHARE lock of a SELECT); the price
-    is that appends to different cases do not overlap.
+    is that appends to different cases do not overlap while they hold it, which is why it is
+    taken last: held for the insert and the commit, two round trips, not for the head read
+    and the outbox too (under load each round trip also waits for the worker's interpreter
+    lock, and appends queued on this one lock).
     """
 
     def _lock_for_append(self, conn: Connection) -> None:

@@ -1,0 +1,117 @@
+"""PostgreSQL's append lock is taken last: a rival writer can slip in before it, and loses
+nothing to it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import Connection
+
+from eventstore import EventStore, OutboxMessage, VersionConflict
+from eventstore.outbox import for_case
+from eventstore.verify import verify
+from tests.support import new_event
+
+
+def notice(event_id: str, subject: str) -> OutboxMessage:
+    return OutboxMessage(event_id=event_id, recipient="chief executive", subject=subject,
+                         body="…")
+
+
+def test_a_rival_append_after_our_head_read_wins_and_nothing_of_ours_is_kept(
+    postgres_store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between our head read and our insert another writer takes version 2: ours is refused
+    as a conflict, and neither our event nor our notification (inserted before the lock) is
+    stored; the rival's are, and the chain verifies."""
+    store = postgres_store
+    store.append("case-a", 0, [new_event("case-a", 1)])
+    rival, ours = new_event("case-a", 2, type="RivalWrote"), new_event("case-a", 2)
+    take_lock = store._lock_for_append
+    rivals_turn = [True]
+
+    def rival_first(conn: Connection) -> None:
+        if rivals_turn.pop() if rivals_turn else False:
+            store.append("case-a", 1, [rival], [notice(rival.event_id, "the rival's")])
+        take_lock(conn)
+
+    monkeypatch.setattr(store, "_lock_for_append", rival_first)
+    with pytest.raises(VersionConflict):
+        store.append("case-a", 1, [ours], [notice(ours.event_id, "ours")])
+    assert [(e.version, e.event_id) for e in store.read_case("case-a")] == [
+        (1, new_event("case-a", 1).event_id), (2, rival.event_id)]
+    assert [n.subject for n in for_case(store, "case-a")] == ["the rival's"]
+    assert verify(store, "case-a").ok
+
+
+def test_a_retry_racing_its_own_first_attempt_returns_what_the_first_stored(
+    postgres_store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At-least-once activities: the same append, retried while its first attempt is between
+    head read and insert, is answered with the stored events, written once."""
+    store = postgres_store
+    first = new_event("case-b", 1)
+    take_lock = store._lock_for_append
+    first_attempts_turn = [True]
+
+    def first_attempt_lands(conn: Connection) -> None:
+        if first_attempts_turn.pop() if first_attempts_turn else False:
+            store.append("case-b", 0, [first])
+        take_lock(conn)
+
+    monkeypatch.setattr(store, "_lock_for_append", first_attempt_lands)
+    stored = store.append("case-b", 0, [first])
+    assert [(e.version, e.event_id) for e in stored] == [(1, first.event_id)]
+    assert [e.event_id for e in store.read_case("case-b")] == [first.event_id]
+
+
+def test_a_retry_with_notifications_waits_for_its_first_attempt_and_writes_them_once(
+    postgres_store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt has inserted its notification and not yet committed when the retry
+    tries the same one: the retry waits on it (never holding the append lock meanwhile, so no
+    deadlock), then answers with what the first attempt stored."""
+    store = postgres_store
+    first = new_event("case-c", 1)
+    message = [notice(first.event_id, "once")]
+    take_lock = store._lock_for_append
+    answers: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def retry() -> None:
+        try:
+            answers.append([e.event_id for e in store.append("case-c", 0, [first], message)])
+        except BaseException as error:
+            errors.append(error)
+
+    retrying = threading.Thread(target=retry)
+
+    def retry_meanwhile(conn: Connection) -> None:
+        if threading.current_thread() is not retrying and not retrying.is_alive():
+            retrying.start()
+            until_someone_waits_on_a_lock(store)
+        take_lock(conn)
+
+    monkeypatch.setattr(store, "_lock_for_append", retry_meanwhile)
+    stored = store.append("case-c", 0, [first], message)
+    retrying.join(timeout=30)
+    assert not errors
+    assert answers == [[e.event_id for e in stored]] == [[first.event_id]]
+    assert [e.event_id for e in store.read_case("case-c")] == [first.event_id]
+    assert [n.subject for n in for_case(store, "case-c")] == ["once"]
+
+
+def until_someone_waits_on_a_lock(store: EventStore, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    with store.engine.connect() as conn:
+        while time.monotonic() < deadline:
+            waiting = conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()").scalar_one()
+            conn.rollback()
+            if waiting:
+                return
+            time.sleep(0.01)
+    raise AssertionError("the retry never waited on the first attempt's notification")
