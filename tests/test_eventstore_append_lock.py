@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import Connection
@@ -20,6 +21,21 @@ def notice(event_id: str, subject: str) -> OutboxMessage:
                          body="…")
 
 
+def before_the_lock_once(store: EventStore, monkeypatch: pytest.MonkeyPatch,
+                         meanwhile: Callable[[], object]) -> None:
+    """Run `meanwhile` once, inside the next append, just before it takes the append lock
+    (after its head read and its outbox rows)."""
+    take_lock = store._lock_for_append
+    pending = [meanwhile]
+
+    def lock(conn: Connection) -> None:
+        if pending:
+            pending.pop()()
+        take_lock(conn)
+
+    monkeypatch.setattr(store, "_lock_for_append", lock)
+
+
 def test_a_rival_append_after_our_head_read_wins_and_nothing_of_ours_is_kept(
     postgres_store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -29,15 +45,8 @@ def test_a_rival_append_after_our_head_read_wins_and_nothing_of_ours_is_kept(
     store = postgres_store
     store.append("case-a", 0, [new_event("case-a", 1)])
     rival, ours = new_event("case-a", 2, type="RivalWrote"), new_event("case-a", 2)
-    take_lock = store._lock_for_append
-    rivals_turn = [True]
-
-    def rival_first(conn: Connection) -> None:
-        if rivals_turn.pop() if rivals_turn else False:
-            store.append("case-a", 1, [rival], [notice(rival.event_id, "the rival's")])
-        take_lock(conn)
-
-    monkeypatch.setattr(store, "_lock_for_append", rival_first)
+    before_the_lock_once(store, monkeypatch, lambda: store.append(
+        "case-a", 1, [rival], [notice(rival.event_id, "the rival's")]))
     with pytest.raises(VersionConflict):
         store.append("case-a", 1, [ours], [notice(ours.event_id, "ours")])
     assert [(e.version, e.event_id) for e in store.read_case("case-a")] == [
@@ -53,15 +62,7 @@ def test_a_retry_racing_its_own_first_attempt_returns_what_the_first_stored(
     head read and insert, is answered with the stored events, written once."""
     store = postgres_store
     first = new_event("case-b", 1)
-    take_lock = store._lock_for_append
-    first_attempts_turn = [True]
-
-    def first_attempt_lands(conn: Connection) -> None:
-        if first_attempts_turn.pop() if first_attempts_turn else False:
-            store.append("case-b", 0, [first])
-        take_lock(conn)
-
-    monkeypatch.setattr(store, "_lock_for_append", first_attempt_lands)
+    before_the_lock_once(store, monkeypatch, lambda: store.append("case-b", 0, [first]))
     stored = store.append("case-b", 0, [first])
     assert [(e.version, e.event_id) for e in stored] == [(1, first.event_id)]
     assert [e.event_id for e in store.read_case("case-b")] == [first.event_id]
@@ -76,7 +77,6 @@ def test_a_retry_with_notifications_waits_for_its_first_attempt_and_writes_them_
     store = postgres_store
     first = new_event("case-c", 1)
     message = [notice(first.event_id, "once")]
-    take_lock = store._lock_for_append
     answers: list[list[str]] = []
     errors: list[BaseException] = []
 
@@ -88,13 +88,11 @@ def test_a_retry_with_notifications_waits_for_its_first_attempt_and_writes_them_
 
     retrying = threading.Thread(target=retry)
 
-    def retry_meanwhile(conn: Connection) -> None:
-        if threading.current_thread() is not retrying and not retrying.is_alive():
-            retrying.start()
-            until_someone_waits_on_a_lock(store)
-        take_lock(conn)
+    def retry_meanwhile() -> None:
+        retrying.start()
+        until_someone_waits_on_a_lock(store)
 
-    monkeypatch.setattr(store, "_lock_for_append", retry_meanwhile)
+    before_the_lock_once(store, monkeypatch, retry_meanwhile)
     stored = store.append("case-c", 0, [first], message)
     retrying.join(timeout=30)
     assert not errors
