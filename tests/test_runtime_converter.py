@@ -20,7 +20,7 @@ from workflows.improvement_case import ImprovementCase
 from workflows.messages import CaseView
 
 COMMAND_UNION = cast(Any, AnyCommand)
-"""The update's argument type, as the SDK passes it (a type hint, not a class)."""
+"""The command union as declared, with its discriminator (how the CLI reads commands)."""
 AS_THE_SDK_READS_IT = typing.get_type_hints(ImprovementCase.act)["command"]
 """The update's argument type as the SDK hands it to the converter: `typing.get_type_hints`
 without `include_extras`, so the bare union of every command, its discriminator dropped."""
@@ -42,10 +42,11 @@ def test_a_new_converter_per_workflow_does_not_rebuild_the_command_adapter() -> 
     """Temporal makes a converter per workflow instance: the adapter for the command union
     must be built once per process, not once per case."""
     payloads = pydantic_data_converter.payload_converter.to_payloads([COMMANDS[0]])
-    CasePayloadConverter().from_payloads(payloads, [COMMAND_UNION])
+    CasePayloadConverter().from_payloads(payloads, [AS_THE_SDK_READS_IT])
     built = shared_adapters.cache_info().misses
     for _ in range(3):
-        assert CasePayloadConverter().from_payloads(payloads, [COMMAND_UNION]) == [COMMANDS[0]]
+        assert (CasePayloadConverter().from_payloads(payloads, [AS_THE_SDK_READS_IT])
+                == [COMMANDS[0]])
     assert shared_adapters.cache_info().misses == built
 
 
