@@ -8,7 +8,6 @@ its single write lock up front (BEGIN IMMEDIATE). Everything else is shared SQL.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -22,6 +21,7 @@ from eventstore import migrate
 from eventstore.chain import GENESIS_HASH, canonical_json, event_hash
 from eventstore.config import database_url, normalise_url
 from eventstore.errors import EventIdConflict, InvalidEvent, VersionConflict
+from eventstore.group_commit import GroupCommit, PendingAppend
 from eventstore.records import NewEvent, OutboxMessage, StoredEvent, as_utc
 from eventstore.schema import events, outbox
 from eventstore.validation import check_case_id, check_new_event
@@ -78,42 +78,48 @@ class EventStore:
         returns the stored events and writes nothing. Anything else at those versions
         raises VersionConflict.
         """
-        check_case_id(case_id)
-        for new in new_events:
-            check_new_event(new)
-        ids = {new.event_id for new in new_events}
-        for message in notifications:
-            if message.event_id not in ids:
-                raise InvalidEvent(f"notification for {message.event_id}, not in this append")
+        _check_append(case_id, new_events, notifications)
         if not new_events:
             return []
+        return self._append_alone(PendingAppend(case_id, expected_version, new_events,
+                                                notifications))
+
+    def _append_alone(self, request: PendingAppend) -> list[StoredEvent]:
+        """One append in a transaction of its own."""
         with self._append_connection() as conn:
             try:
                 with conn.begin():
-                    head_version, head_hash = self._head(conn, case_id)
-                    if head_version != expected_version:
-                        already = self._already_stored(conn, case_id, expected_version,
-                                                       new_events)
-                        if already is not None:
-                            return already
-                        raise VersionConflict(case_id, expected_version, head_version)
-                    rows = _chain(case_id, expected_version, head_hash, new_events)
-                    if notifications:
-                        conn.execute(_INSERT_OUTBOX, _outbox_rows(case_id, rows, notifications))
-                    self._lock_for_append(conn)
-                    positions = self._insert(conn, rows)
+                    return self._append_in(conn, request)
             except IntegrityError:
                 # The unique (case_id, version) and event id keep the chain whole: a writer
                 # that took these versions after our head read (or a reused event id) ends
                 # here, and is told apart from a retry of this very append.
+                case_id, expected_version = request.case_id, request.expected_version
                 with conn.begin():
-                    already = self._already_stored(conn, case_id, expected_version, new_events)
+                    already = self._already_stored(conn, case_id, expected_version,
+                                                   request.new_events)
                     if already is not None:
                         return already
                     head_version, _ = self._head(conn, case_id)
                 if head_version != expected_version:
                     raise VersionConflict(case_id, expected_version, head_version) from None
                 raise
+
+    def _append_in(self, conn: Connection, request: PendingAppend) -> list[StoredEvent]:
+        """The append, inside the caller's open transaction. A conflict is raised, and a retry
+        answered with the stored events, before anything is written."""
+        case_id, expected_version = request.case_id, request.expected_version
+        head_version, head_hash = self._head(conn, case_id)
+        if head_version != expected_version:
+            already = self._already_stored(conn, case_id, expected_version, request.new_events)
+            if already is not None:
+                return already
+            raise VersionConflict(case_id, expected_version, head_version)
+        rows = _chain(case_id, expected_version, head_hash, request.new_events)
+        if request.notifications:
+            conn.execute(_INSERT_OUTBOX, _outbox_rows(case_id, rows, request.notifications))
+        self._lock_for_append(conn)
+        positions = self._insert(conn, rows)
         return [StoredEvent(position=p, **row) for p, row in zip(positions, rows, strict=True)]
 
     def _already_stored(self, conn: Connection, case_id: str, expected_version: int,
@@ -184,19 +190,48 @@ class SqliteEventStore(EventStore):
 
     Appends from the threads of one process (a worker's activities) queue on a lock of the
     process first: SQLite's own busy handler waits by sleeping, up to 100 ms a try, so a
-    writer that arrives just after another may sleep long after the lock is free. Other
-    processes (a `cases` command beside the worker) still meet at SQLite's lock."""
+    writer that arrives just after another may sleep long after the lock is free. The writer
+    that gets it commits every append waiting by then in one transaction (group commit: one
+    fsync for all of them). Other processes (a `cases` command beside the worker) still meet
+    at SQLite's lock."""
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
-        self._writer = threading.Lock()
+        self._group_commit = GroupCommit(self._commit_group)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
 
     def append(self, case_id: str, expected_version: int, new_events: Sequence[NewEvent],
                notifications: Sequence[OutboxMessage] = ()) -> list[StoredEvent]:
-        with self._writer:
-            return super().append(case_id, expected_version, new_events, notifications)
+        _check_append(case_id, new_events, notifications)
+        if not new_events:
+            return []
+        return self._group_commit.append(PendingAppend(case_id, expected_version, new_events,
+                                                       notifications))
+
+    def _commit_group(self, group: list[PendingAppend]) -> None:
+        """Every waiting append in one transaction, each checked against its own head; a
+        conflict or a retry is that append's answer alone. If an insert breaks a unique key
+        part-way (an event id already used by another case), none of the group is kept and
+        each is appended on its own. Any other failure (the database locked, full or gone) is
+        every append's answer, as it would have been for each alone."""
+        if len(group) == 1:
+            group[0].settle_by(self._append_alone)
+            return
+        answers: list[tuple[PendingAppend, list[StoredEvent] | None, Exception | None]] = []
+        try:
+            with self._append_connection() as conn, conn.begin():
+                for request in group:
+                    try:
+                        answers.append((request, self._append_in(conn, request), None))
+                    except (VersionConflict, EventIdConflict) as refused:  # nothing written
+                        answers.append((request, None, refused))
+        except IntegrityError:
+            for request in group:
+                request.settle_by(self._append_alone)
+            return
+        for request, stored, conflict in answers:
+            request.settle(stored, conflict)
 
     def _append_connection(self) -> Connection:
         return self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
@@ -277,6 +312,18 @@ def open_store(url: str | None = None, **engine_options: Any) -> EventStore:
         engine_options.setdefault("pool_pre_ping", True)
         return PostgresEventStore(sa.create_engine(url, **engine_options))
     raise ValueError(f"unsupported database {url.split(':', 1)[0]!r}: use sqlite or postgresql")
+
+
+def _check_append(case_id: str, new_events: Sequence[NewEvent],
+                  notifications: Sequence[OutboxMessage]) -> None:
+    """Refuse a malformed append in the caller's own thread, before it waits for a writer."""
+    check_case_id(case_id)
+    for new in new_events:
+        check_new_event(new)
+    ids = {new.event_id for new in new_events}
+    for message in notifications:
+        if message.event_id not in ids:
+            raise InvalidEvent(f"notification for {message.event_id}, not in this append")
 
 
 def _chain(case_id: str, expected_version: int, head_hash: str,
