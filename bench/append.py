@@ -12,6 +12,13 @@ Run it from the repository root:
     .venv/bin/python bench/append.py
     .venv/bin/python bench/append.py --events 5000 --databases sqlite --repeat 5
     .venv/bin/python bench/append.py --profile      # cProfile of the store's appends
+    .venv/bin/python bench/append.py --writers 16 --databases sqlite
+
+`--writers N` (N > 1) shows concurrent appenders, as a Temporal worker's activity threads make
+them: each measurement's cases are shared out among N threads that append at once (each case
+to one thread, in version order), and the baseline inserts the same rows from N threads split
+the same way. On SQLite this is where the store's group commit shows: appends waiting for its
+single writer are committed together, in one transaction.
 
 SQLite runs in a temporary file. PostgreSQL runs at CASES_TEST_POSTGRES_URL (default
 postgresql+psycopg://postgres@127.0.0.1:5432/test) in a schema of its own, dropped at the
@@ -30,9 +37,10 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -43,7 +51,7 @@ from sqlalchemy.schema import SchemaItem
 
 from domain.events import CaseRequested
 from domain.vocabulary import CaseKind
-from eventstore import EventStore, NewEvent, open_store
+from eventstore import EventStore, NewEvent, StoredEvent, open_store
 from eventstore.chain import GENESIS_HASH, event_hash
 from eventstore.schema import events
 
@@ -155,15 +163,21 @@ def baseline_table() -> sa.Table:
 
 def run_store(store: EventStore, transactions: Sequence[Transaction]) -> float:
     """Seconds to append every transaction through the store; checks the hashes afterwards."""
-    results = []
+    results: list[list[StoredEvent]] = []
     started = time.perf_counter()
     for tx in transactions:
         results.append(store.append(tx.case_id, tx.expected_version, tx.new_events))
     elapsed = time.perf_counter() - started
+    check_hashes(transactions, results)
+    return elapsed
+
+
+def check_hashes(transactions: Sequence[Transaction],
+                 results: Sequence[Sequence[StoredEvent]]) -> None:
+    """The store's answers must carry the precomputed hashes, append by append."""
     for tx, stored in zip(transactions, results, strict=True):
         if [s.hash for s in stored] != [r["hash"] for r in tx.rows]:
             raise SystemExit(f"store hashes for {tx.case_id} differ from the precomputed ones")
-    return elapsed
 
 
 def run_baseline(engine: sa.Engine, table: sa.Table,
@@ -177,11 +191,104 @@ def run_baseline(engine: sa.Engine, table: sa.Table,
     return time.perf_counter() - started
 
 
+# --- concurrent writers (--writers N, N > 1) ----------------------------------------------------
+
+def split_by_case(transactions: Sequence[Transaction], writers: int) -> list[list[Transaction]]:
+    """The transactions shared out among `writers` lanes, one per thread: each case goes to one
+    lane (cases dealt round-robin in order of first appearance), its transactions in their
+    original order, so a case is appended in version order and never by two threads."""
+    lanes: list[list[Transaction]] = [[] for _ in range(writers)]
+    lane_of: dict[str, int] = {}
+    for tx in transactions:
+        lanes[lane_of.setdefault(tx.case_id, len(lane_of) % writers)].append(tx)
+    return lanes
+
+
+def in_threads(work: Callable[[int], object], writers: int) -> float:
+    """Seconds for `work(0)` … `work(writers - 1)`, one thread each, released together by a
+    barrier and timed from it to the last join. An exception in any thread is raised here."""
+    started: list[float] = []
+    barrier = threading.Barrier(writers, action=lambda: started.append(time.perf_counter()))
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            work(index)
+        except BaseException as error:  # raised again below, in the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(index,), name=f"bench-writer-{index}")
+               for index in range(writers)]
+    try:
+        for thread in threads:
+            thread.start()
+    except BaseException:
+        barrier.abort()  # the threads already started stop waiting (BrokenBarrierError)
+        raise
+    finally:
+        for thread in threads:
+            if thread.ident is not None:
+                thread.join()
+    elapsed = time.perf_counter() - started[0] if started else 0.0
+    if errors:
+        raise BaseExceptionGroup(f"{len(errors)} of {writers} writer threads failed", errors)
+    return elapsed
+
+
+def run_store_concurrently(store: EventStore, lanes: Sequence[Sequence[Transaction]]) -> float:
+    """Seconds to append every lane through the store, a thread per lane, all at once; checks
+    the hashes of each lane's answers after the threads are joined."""
+    results: list[list[list[StoredEvent]]] = [[] for _ in lanes]
+
+    def work(index: int) -> None:
+        answers = results[index]
+        for tx in lanes[index]:
+            answers.append(store.append(tx.case_id, tx.expected_version, tx.new_events))
+
+    elapsed = in_threads(work, len(lanes))
+    for lane, answers in zip(lanes, results, strict=True):
+        check_hashes(lane, answers)
+    return elapsed
+
+
+def run_baseline_concurrently(engine: sa.Engine, table: sa.Table,
+                              lanes: Sequence[Sequence[Transaction]]) -> float:
+    """Seconds to insert every lane's precomputed rows, a thread per lane, all at once."""
+    return in_threads(lambda index: run_baseline(engine, table, lanes[index]), len(lanes))
+
+
+def concurrent(store: EventStore, table: sa.Table, transactions: Sequence[Transaction],
+               writers: int, *, store_first: bool) -> tuple[float, float]:
+    """(store seconds, baseline seconds) over the same transactions, each side appended by
+    `writers` threads at once, split by case the same way; `store_first` says which side goes
+    first (the caller alternates it between runs so that drifting load hits both)."""
+    lanes = split_by_case(transactions, writers)
+    store_seconds = baseline_seconds = 0.0
+    for store_turn in (True, False) if store_first else (False, True):
+        if store_turn:
+            store_seconds = run_store_concurrently(store, lanes)
+        else:
+            baseline_seconds = run_baseline_concurrently(store.engine, table, lanes)
+    return store_seconds, baseline_seconds
+
+
+def pool_options(writers: int) -> dict[str, Any]:
+    """Engine options for `open_store`: with N writers, a pool that holds a connection for each
+    thread (the store's appends and the baseline's inserts both take theirs from it)."""
+    if writers == 1:
+        return {}
+    return {"pool_size": max(5, writers), "max_overflow": 10}
+
+
+# --- the figures ------------------------------------------------------------------------------
+
 @dataclass
 class Figures:
     database: str
     batch: int
     events: int
+    writers: int = 1
     store_seconds: list[float] = field(default_factory=list)
     baseline_seconds: list[float] = field(default_factory=list)
 
@@ -195,7 +302,8 @@ class Figures:
 
     @property
     def ratio(self) -> float:
-        """The median of the runs' store/baseline ratios (each run interleaves the two)."""
+        """The median of the runs' store/baseline ratios (each run measures both: with one
+        writer interleaved, with several one side after the other, alternating which first)."""
         return statistics.median(b / s for s, b in zip(self.store_seconds,
                                                        self.baseline_seconds, strict=True))
 
@@ -216,23 +324,35 @@ def interleaved(store: EventStore, table: sa.Table, transactions: Sequence[Trans
 
 
 def measure(database: str, store: EventStore, *, n_events: int, n_cases: int, repeat: int,
-            profile: bool, seed: int) -> list[Figures]:
+            profile: bool, seed: int, writers: int = 1) -> list[Figures]:
     rng = random.Random(seed)
     table = baseline_table()
     table.metadata.create_all(store.engine)
     warm = workload("warmup", 40, 4, 5, rng)  # pools, compiled statements, file growth
-    interleaved(store, table, warm)
+    if writers == 1:
+        interleaved(store, table, warm)
+    else:
+        # a case per thread too, so the pool opens a connection for each; its own generator,
+        # so the measured workloads are the very ones a single writer gets
+        wide = workload("warmup-wide", 5 * writers, writers, 1, random.Random(seed + 1))
+        for part in (warm, wide):
+            concurrent(store, table, part, writers, store_first=True)
     figures = []
     for batch in BATCH_SIZES:
-        fig = Figures(database, batch, n_events)
+        fig = Figures(database, batch, n_events, writers)
         for r in range(repeat):
             transactions = workload(f"b{batch}r{r}", n_events, n_cases, batch, rng)
-            store_seconds, baseline_seconds = interleaved(store, table, transactions)
+            if writers == 1:
+                store_seconds, baseline_seconds = interleaved(store, table, transactions)
+            else:
+                store_seconds, baseline_seconds = concurrent(
+                    store, table, transactions, writers, store_first=r % 2 == 0)
             fig.store_seconds.append(store_seconds)
             fig.baseline_seconds.append(baseline_seconds)
         runs = ", ".join(f"{b / s:.2f}" for s, b in zip(fig.store_seconds, fig.baseline_seconds,
                                                           strict=True))
-        print(f"  {database} batch {batch:>2}: store {fig.store_rate:8.0f} ev/s, "
+        who = "" if writers == 1 else f", {writers} writers"
+        print(f"  {database} batch {batch:>2}{who}: store {fig.store_rate:8.0f} ev/s, "
               f"baseline {fig.baseline_rate:8.0f} ev/s (store/baseline by run: {runs})",
               flush=True)
         figures.append(fig)
@@ -272,9 +392,9 @@ def settings(database: str, engine: sa.Engine) -> str:
 # --- the databases ----------------------------------------------------------------------------
 
 @contextmanager
-def sqlite_store() -> Iterator[EventStore]:
+def sqlite_store(**engine_options: Any) -> Iterator[EventStore]:
     with tempfile.TemporaryDirectory(prefix="bench-append-") as directory:
-        store = open_store(f"sqlite:///{directory}/cases.db")
+        store = open_store(f"sqlite:///{directory}/cases.db", **engine_options)
         try:
             store.migrate()
             yield store
@@ -294,12 +414,13 @@ def postgres_problem() -> str | None:
 
 
 @contextmanager
-def postgres_store() -> Iterator[EventStore]:
+def postgres_store(**engine_options: Any) -> Iterator[EventStore]:
     schema = f"bench_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    store = open_store(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    store = open_store(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"},
+                       **engine_options)
     try:
         store.migrate()
         yield store
@@ -313,14 +434,31 @@ def postgres_store() -> Iterator[EventStore]:
 # --- main -------------------------------------------------------------------------------------
 
 def render_table(figures: Sequence[Figures]) -> str:
+    """The markdown table; a `writers` column only when some figures had more than one."""
+    several = any(f.writers > 1 for f in figures)
     header = ("| database | events/txn | store.append ev/s | plain insert ev/s "
               "| store/baseline | target >= 0.5 |")
-    lines = [header, "|---|---:|---:|---:|---:|---|"]
+    rule = "|---|---:|---:|---:|---:|---|"
+    if several:
+        header = header.replace("| database |", "| database | writers |", 1)
+        rule = rule.replace("|---|", "|---|---:|", 1)
+    lines = [header, rule]
     for f in figures:
         verdict = "met" if f.ratio >= TARGET_RATIO else "MISSED"
-        lines.append(f"| {f.database} | {f.batch} | {f.store_rate:,.0f} | {f.baseline_rate:,.0f} "
-                     f"| {f.ratio:.2f} | {verdict} |")
+        writers = f" {f.writers} |" if several else ""
+        lines.append(f"| {f.database} |{writers} {f.batch} | {f.store_rate:,.0f} "
+                     f"| {f.baseline_rate:,.0f} | {f.ratio:.2f} | {verdict} |")
     return "\n".join(lines)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -335,7 +473,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="runs of each measurement; the median is reported (default 3)")
     parser.add_argument("--seed", type=int, default=2)
     parser.add_argument("--profile", action="store_true",
-                        help="also print a cProfile of the store's appends")
+                        help="also print a cProfile of the store's appends (one thread)")
+    parser.add_argument("--writers", type=positive_int, default=1,
+                        help="threads appending at once, each to cases of its own, as a "
+                             "worker's activity threads do (default 1: one thread, the store "
+                             "and the baseline interleaved)")
     args = parser.parse_args(argv)
     wanted = [d.strip() for d in args.databases.split(",") if d.strip()]
     unknown = set(wanted) - {"sqlite", "postgres"}
@@ -345,8 +487,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"Python {platform.python_version()}, SQLAlchemy {sa.__version__}, "
           f"{os.cpu_count()} CPUs, {platform.platform()}")
-    print(f"{args.events} events over {args.cases} cases per measurement, "
+    writers = args.writers
+    concurrently = "" if writers == 1 else f", {writers} concurrent writers (threads)"
+    print(f"{args.events} events over {args.cases} cases per measurement{concurrently}, "
           f"median of {args.repeat} runs\n")
+    if writers > args.cases:
+        print(f"note: only {args.cases} of the {writers} writers have cases to append\n")
     figures: list[Figures] = []
     for database in wanted:
         if database == "postgres":
@@ -355,15 +501,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"PostgreSQL at {POSTGRES_URL} is unreachable ({problem}); skipped\n")
                 continue
         opener = sqlite_store if database == "sqlite" else postgres_store
-        with opener() as store:
+        with opener(**pool_options(writers)) as store:
             print(f"{settings(database, store.engine)}; load average {load()}")
             figures += measure(database, store, n_events=args.events, n_cases=args.cases,
-                               repeat=args.repeat, profile=args.profile, seed=args.seed)
+                               repeat=args.repeat, profile=args.profile, seed=args.seed,
+                               writers=writers)
             print()
     if figures:
         print(render_table(figures))
+        how = ("interleaved runs" if writers == 1
+               else "runs that alternate which side goes first")
         print(f"\nload average at the end: {load()} (other work on the machine skews both "
-              "columns; the ratio is taken from interleaved runs)")
+              f"columns; the ratio is taken from {how})")
     return 0
 
 
