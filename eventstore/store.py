@@ -78,11 +78,20 @@ class EventStore:
         returns the stored events and writes nothing. Anything else at those versions
         raises VersionConflict.
         """
-        _check_append(case_id, new_events, notifications)
+        check_case_id(case_id)
+        for new in new_events:
+            check_new_event(new)
+        ids = {new.event_id for new in new_events}
+        for message in notifications:
+            if message.event_id not in ids:
+                raise InvalidEvent(f"notification for {message.event_id}, not in this append")
         if not new_events:
             return []
-        return self._append_alone(PendingAppend(case_id, expected_version, new_events,
-                                                notifications))
+        return self._write(PendingAppend(case_id, expected_version, new_events, notifications))
+
+    def _write(self, request: PendingAppend) -> list[StoredEvent]:
+        """How this database writes a checked append: here, in a transaction of its own."""
+        return self._append_alone(request)
 
     def _append_alone(self, request: PendingAppend) -> list[StoredEvent]:
         """One append in a transaction of its own."""
@@ -201,13 +210,8 @@ class SqliteEventStore(EventStore):
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
 
-    def append(self, case_id: str, expected_version: int, new_events: Sequence[NewEvent],
-               notifications: Sequence[OutboxMessage] = ()) -> list[StoredEvent]:
-        _check_append(case_id, new_events, notifications)
-        if not new_events:
-            return []
-        return self._group_commit.append(PendingAppend(case_id, expected_version, new_events,
-                                                       notifications))
+    def _write(self, request: PendingAppend) -> list[StoredEvent]:
+        return self._group_commit.append(request)
 
     def _commit_group(self, group: list[PendingAppend]) -> None:
         """Every waiting append in one transaction, each checked against its own head; a
@@ -312,18 +316,6 @@ def open_store(url: str | None = None, **engine_options: Any) -> EventStore:
         engine_options.setdefault("pool_pre_ping", True)
         return PostgresEventStore(sa.create_engine(url, **engine_options))
     raise ValueError(f"unsupported database {url.split(':', 1)[0]!r}: use sqlite or postgresql")
-
-
-def _check_append(case_id: str, new_events: Sequence[NewEvent],
-                  notifications: Sequence[OutboxMessage]) -> None:
-    """Refuse a malformed append in the caller's own thread, before it waits for a writer."""
-    check_case_id(case_id)
-    for new in new_events:
-        check_new_event(new)
-    ids = {new.event_id for new in new_events}
-    for message in notifications:
-        if message.event_id not in ids:
-            raise InvalidEvent(f"notification for {message.event_id}, not in this append")
 
 
 def _chain(case_id: str, expected_version: int, head_hash: str,
