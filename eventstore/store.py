@@ -7,6 +7,7 @@ its single write lock up front (BEGIN IMMEDIATE). Everything else is shared SQL.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -42,7 +43,9 @@ _PG_COLUMNS = ("case_id", "version", "event_id", "type", "schema_version", "occu
                "actor", "payload", "prev_hash", "hash")
 _PG_INSERT_ROW = (f"INSERT INTO events ({', '.join(_PG_COLUMNS)}) "
                   f"VALUES ({', '.join(['%s'] * len(_PG_COLUMNS))}) RETURNING position")
-"""PostgreSQL's insert of one row of a multi-event append, run by psycopg's `executemany`."""
+_PG_HEAD = "SELECT version, hash FROM events WHERE case_id = %s ORDER BY version DESC LIMIT 1"
+_PG_LOCK = "LOCK TABLE events IN EXCLUSIVE MODE"
+"""PostgreSQL's append statements, sent by psycopg itself (see PostgresEventStore)."""
 
 
 class EventStore:
@@ -56,10 +59,15 @@ class EventStore:
     def _append_connection(self) -> Connection:
         return self.engine.connect()
 
-    def _lock_for_append(self, conn: Connection) -> None:
-        """Called inside the append transaction just before the events are inserted: the head
-        read and the outbox rows come first, so a lock taken here covers only the insert and
-        the commit."""
+    def _head_for_append(self, conn: Connection, case_id: str) -> tuple[int, str]:
+        """The case's head, read as the append transaction's first statement."""
+        return self._head(conn, case_id)
+
+    def _lock_and_insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        """Take the database's append lock, if it has one, and insert the rows; their positions,
+        in order. The head read and the outbox rows come first, so the lock covers only the
+        insert and the commit."""
+        return self._insert(conn, rows)
 
     def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         """Insert the rows; their positions, in order."""
@@ -125,7 +133,7 @@ class EventStore:
         """The append, inside the caller's open transaction. A conflict is raised, and a retry
         answered with the stored events, before anything is written."""
         case_id, expected_version = request.case_id, request.expected_version
-        head_version, head_hash = self._head(conn, case_id)
+        head_version, head_hash = self._head_for_append(conn, case_id)
         if head_version != expected_version:
             already = self._already_stored(conn, case_id, expected_version, request.new_events)
             if already is not None:
@@ -134,8 +142,7 @@ class EventStore:
         rows = _chain(case_id, expected_version, head_hash, request.new_events)
         if request.notifications:
             conn.execute(_INSERT_OUTBOX, _outbox_rows(case_id, rows, request.notifications))
-        self._lock_for_append(conn)
-        positions = self._insert(conn, rows)
+        positions = self._lock_and_insert(conn, rows)
         return [StoredEvent(position=p, **row) for p, row in zip(positions, rows, strict=True)]
 
     def _already_stored(self, conn: Connection, case_id: str, expected_version: int,
@@ -305,38 +312,55 @@ class PostgresEventStore(EventStore):
     makes appends commit one at a time, so position order is commit order. Readers are not
     blocked (EXCLUSIVE does not conflict with the ACCESS SHARE lock of a SELECT); the price
     is that appends to different cases do not overlap while they hold it, which is why it is
-    taken last: held for the insert and the commit, two round trips, not for the head read
-    and the outbox too (under load each round trip also waits for the worker's interpreter
-    lock, and appends queued on this one lock).
+    taken last: held for the insert and the commit, not for the head read and the outbox too
+    (under load each round trip also waits for the worker's interpreter lock, and appends
+    queued on this one lock).
+
+    Each append's statements travel in psycopg's pipeline mode where one needs no answer before
+    the next is sent: BEGIN with the head read, the lock with the insert. With the pool's
+    pre-ping, the outbox rows when there are notifications and the commit, that is four round
+    trips (five), where one SQLAlchemy statement at a time made six (seven).
     """
 
-    def _lock_for_append(self, conn: Connection) -> None:
-        conn.exec_driver_sql("LOCK TABLE events IN EXCLUSIVE MODE")
+    def _head_for_append(self, conn: Connection, case_id: str) -> tuple[int, str]:
+        with _pipeline(conn, _PG_HEAD) as driver:
+            row = driver.execute(_PG_HEAD, (case_id,)).fetchone()
+        return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
 
-    def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-        """Several events: psycopg's own `executemany`, pipelined in one round trip, of one
-        ten-parameter statement prepared once. SQLAlchemy would send one multi-row VALUES
-        statement instead, whose text (ten parameters a row, over psycopg's fifty-parameter
-        cache) psycopg parses anew on every append and the server plans anew."""
-        if len(rows) == 1:
-            return super()._insert(conn, rows)
-        driver = conn.connection.driver_connection  # in the append's own transaction
-        assert isinstance(driver, psycopg.Connection)
-        cursor = driver.cursor()
-        try:
-            cursor.executemany(_PG_INSERT_ROW, [_pg_row(row) for row in rows], returning=True)
+    def _lock_and_insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        """Several events go in through `executemany`: one ten-parameter statement, prepared
+        once. A multi-row VALUES statement (ten parameters a row, over psycopg's fifty-parameter
+        cache) would be parsed anew by psycopg and planned anew by the server every time."""
+        with _pipeline(conn, _PG_INSERT_ROW) as driver:
+            driver.execute(_PG_LOCK)
+            if len(rows) == 1:
+                inserted = driver.execute(_PG_INSERT_ROW, _pg_row(rows[0]))
+            else:
+                inserted = driver.cursor()
+                inserted.executemany(_PG_INSERT_ROW, [_pg_row(row) for row in rows],
+                                     returning=True)
             positions = []
             while True:
-                returned = cursor.fetchone()
+                returned = inserted.fetchone()
                 assert returned is not None, "every row's insert returns its position"
                 positions.append(int(returned[0]))
-                if not cursor.nextset():
+                if not inserted.nextset():
                     break
-        except psycopg.IntegrityError as broken:  # as SQLAlchemy would raise it
-            raise IntegrityError(_PG_INSERT_ROW, None, broken) from broken
-        finally:
-            cursor.close()
         return positions
+
+
+@contextlib.contextmanager
+def _pipeline(conn: Connection, statement: str) -> Iterator[psycopg.Connection[Any]]:
+    """The append's own psycopg connection (and transaction), in pipeline mode: what is sent
+    inside goes in one round trip, up to the first result read. A database error comes out as
+    SQLAlchemy's (IntegrityError, OperationalError, …), as the store's other statements raise it."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.pipeline():
+            yield driver
+    except psycopg.Error as failed:
+        raise sa.exc.DBAPIError.instance(statement, None, failed, psycopg.Error) from failed
 
 
 def open_store(url: str | None = None, **engine_options: Any) -> EventStore:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection
@@ -25,15 +26,15 @@ def before_the_lock_once(store: EventStore, monkeypatch: pytest.MonkeyPatch,
                          meanwhile: Callable[[], object]) -> None:
     """Run `meanwhile` once, inside the next append, just before it takes the append lock
     (after its head read and its outbox rows)."""
-    take_lock = store._lock_for_append
+    lock_and_insert = store._lock_and_insert
     pending = [meanwhile]
 
-    def lock(conn: Connection) -> None:
+    def meanwhile_then_lock(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         if pending:
             pending.pop()()
-        take_lock(conn)
+        return lock_and_insert(conn, rows)
 
-    monkeypatch.setattr(store, "_lock_for_append", lock)
+    monkeypatch.setattr(store, "_lock_and_insert", meanwhile_then_lock)
 
 
 def test_a_rival_append_after_our_head_read_wins_and_nothing_of_ours_is_kept(
