@@ -36,14 +36,14 @@ _HEAD = (sa.select(events.c.version, events.c.hash)
          .where(events.c.case_id == sa.bindparam("case_id"))
          .order_by(events.c.version.desc()).limit(1))
 """Built once: building the statement and its cache key per call cost more than running it."""
-_INSERT_ROWS = events.insert()
-"""SQLite's insert: no RETURNING (see SqliteEventStore._insert). Built once, as _HEAD."""
 _INSERT_OUTBOX = outbox.insert()
-_PG_COLUMNS = ("case_id", "version", "event_id", "type", "schema_version", "occurred_at",
+_EVENT_COLUMNS = ("case_id", "version", "event_id", "type", "schema_version", "occurred_at",
                "actor", "payload", "prev_hash", "hash")
-_PG_INSERT_ROW = (f"INSERT INTO events ({', '.join(_PG_COLUMNS)}) "
-                  f"VALUES ({', '.join(['%s'] * len(_PG_COLUMNS))}) RETURNING position")
+_PG_INSERT_ROW = (f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
+                  f"VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))}) RETURNING position")
+_OUTBOX_COLUMNS = ("event_id", "case_id", "recipient", "subject", "body", "created_at", "sent_at")
 _PG_HEAD = "SELECT version, hash FROM events WHERE case_id = %s ORDER BY version DESC LIMIT 1"
+_SQLITE_HEAD = _PG_HEAD.replace("%s", "?")
 _PG_LOCK = "LOCK TABLE events IN EXCLUSIVE MODE"
 """PostgreSQL's append statements, sent by psycopg itself (see PostgresEventStore)."""
 
@@ -68,6 +68,9 @@ class EventStore:
         in order. The head read and the outbox rows come first, so the lock covers only the
         insert and the commit."""
         return self._insert(conn, rows)
+
+    def _insert_outbox(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        conn.execute(_INSERT_OUTBOX, rows)
 
     def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         """Insert the rows; their positions, in order."""
@@ -141,7 +144,7 @@ class EventStore:
             raise VersionConflict(case_id, expected_version, head_version)
         rows = _chain(case_id, expected_version, head_hash, request.new_events)
         if request.notifications:
-            conn.execute(_INSERT_OUTBOX, _outbox_rows(case_id, rows, request.notifications))
+            self._insert_outbox(conn, _outbox_rows(case_id, rows, request.notifications))
         positions = self._lock_and_insert(conn, rows)
         return [StoredEvent(position=p, **row) for p, row in zip(positions, rows, strict=True)]
 
@@ -221,6 +224,8 @@ class SqliteEventStore(EventStore):
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self._group_commit = GroupCommit(self._commit_group)
+        self._events_insert = _DriverInsert(events, _EVENT_COLUMNS, engine.dialect)
+        self._outbox_insert = _DriverInsert(outbox, _OUTBOX_COLUMNS, engine.dialect)
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
 
@@ -254,18 +259,63 @@ class SqliteEventStore(EventStore):
     def _append_connection(self) -> Connection:
         return self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
 
+    def _head_for_append(self, conn: Connection, case_id: str) -> tuple[int, str]:
+        with _sqlite3_errors(_SQLITE_HEAD):
+            row = _sqlite3(conn).execute(_SQLITE_HEAD, (case_id,)).fetchone()
+        return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
+
+    def _insert_outbox(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        insert = self._outbox_insert
+        with _sqlite3_errors(insert.sql):
+            _sqlite3(conn).executemany(insert.sql, [insert.values(row) for row in rows])
+
     def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         """One `executemany`, no RETURNING (which SQLite would run row by row): under the
         write lock, AUTOINCREMENT gives a batch consecutive positions ending at the last.
         A single event (most appends) is one plain insert whose cursor knows its rowid."""
-        if len(rows) == 1:
-            inserted = conn.execute(_INSERT_ROWS, rows[0]).lastrowid
-            if inserted is not None:
-                return [int(inserted)]
-        else:
-            conn.execute(_INSERT_ROWS, rows)
-        last = int(conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one())
+        insert, driver = self._events_insert, _sqlite3(conn)
+        with _sqlite3_errors(insert.sql):
+            if len(rows) == 1:
+                inserted = driver.execute(insert.sql, insert.values(rows[0])).lastrowid
+                if inserted is not None:
+                    return [int(inserted)]
+            else:
+                driver.executemany(insert.sql, [insert.values(row) for row in rows])
+            last = int(driver.execute("SELECT last_insert_rowid()").fetchone()[0])
         return list(range(last - len(rows) + 1, last + 1))
+
+
+class _DriverInsert:
+    """An INSERT run by the database driver itself, its values made by SQLAlchemy's own bind
+    processors for each column: the stored text is what SQLAlchemy would have written, without
+    its per-statement work (which, in a loaded worker, cost more than SQLite's)."""
+
+    def __init__(self, table: sa.Table, columns: Sequence[str], dialect: sa.Dialect) -> None:
+        self.sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join('?' * len(columns))})")
+        self._columns = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
+                         for name in columns]
+
+    def values(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[name] if process is None else process(row[name])
+                     for name, process in self._columns)
+
+
+def _sqlite3(conn: Connection) -> sqlite3.Connection:
+    """The append's own sqlite3 connection, inside the transaction SQLAlchemy began."""
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, sqlite3.Connection)
+    return driver
+
+
+@contextlib.contextmanager
+def _sqlite3_errors(statement: str) -> Iterator[None]:
+    """sqlite3's errors as SQLAlchemy's (IntegrityError, OperationalError, …), as the store's
+    other statements raise them."""
+    try:
+        yield
+    except sqlite3.Error as failed:
+        raise sa.exc.DBAPIError.instance(statement, None, failed, sqlite3.Error) from failed
 
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -391,7 +441,7 @@ def _chain(case_id: str, expected_version: int, head_hash: str,
 
 
 def _pg_row(row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(Json(row[c]) if c == "payload" else row[c] for c in _PG_COLUMNS)
+    return tuple(Json(row[c]) if c == "payload" else row[c] for c in _EVENT_COLUMNS)
 
 
 def _outbox_rows(case_id: str, rows: list[dict[str, Any]],
