@@ -29,16 +29,13 @@ from eventstore.records import NewEvent, OutboxMessage, StoredEvent, as_utc
 from eventstore.schema import events, outbox
 from eventstore.validation import check_case_id, check_new_event
 
-_INSERT = events.insert().returning(events.c.position, events.c.version)
-"""Unsorted RETURNING (a sorted one costs a re-planned statement per append on PostgreSQL);
-rows are matched back by version, unique within an append."""
 _HEAD = (sa.select(events.c.version, events.c.hash)
          .where(events.c.case_id == sa.bindparam("case_id"))
          .order_by(events.c.version.desc()).limit(1))
 """Built once: building the statement and its cache key per call cost more than running it."""
 _INSERT_OUTBOX = outbox.insert()
 _EVENT_COLUMNS = ("case_id", "version", "event_id", "type", "schema_version", "occurred_at",
-               "actor", "payload", "prev_hash", "hash")
+                  "actor", "payload", "prev_hash", "hash")
 _PG_INSERT_ROW = (f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
                   f"VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))}) RETURNING position")
 _OUTBOX_COLUMNS = ("event_id", "case_id", "recipient", "subject", "body", "created_at", "sent_at")
@@ -61,21 +58,16 @@ class EventStore:
 
     def _head_for_append(self, conn: Connection, case_id: str) -> tuple[int, str]:
         """The case's head, read as the append transaction's first statement."""
-        return self._head(conn, case_id)
+        raise NotImplementedError
+
+    def _insert_outbox(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        conn.execute(_INSERT_OUTBOX, rows)
 
     def _lock_and_insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
         """Take the database's append lock, if it has one, and insert the rows; their positions,
         in order. The head read and the outbox rows come first, so the lock covers only the
         insert and the commit."""
-        return self._insert(conn, rows)
-
-    def _insert_outbox(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        conn.execute(_INSERT_OUTBOX, rows)
-
-    def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert the rows; their positions, in order."""
-        by_version = {r.version: r.position for r in conn.execute(_INSERT, rows)}
-        return [by_version[row["version"]] for row in rows]
+        raise NotImplementedError
 
     # --- schema -----------------------------------------------------------------------
 
@@ -269,10 +261,11 @@ class SqliteEventStore(EventStore):
         with _sqlite3_errors(insert.sql):
             _sqlite3(conn).executemany(insert.sql, [insert.values(row) for row in rows])
 
-    def _insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-        """One `executemany`, no RETURNING (which SQLite would run row by row): under the
-        write lock, AUTOINCREMENT gives a batch consecutive positions ending at the last.
-        A single event (most appends) is one plain insert whose cursor knows its rowid."""
+    def _lock_and_insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        """No lock to take: BEGIN IMMEDIATE took SQLite's. One `executemany`, no RETURNING
+        (which SQLite would run row by row): under the write lock, AUTOINCREMENT gives a batch
+        consecutive positions ending at the last. A single event (most appends) is one plain
+        insert whose cursor knows its rowid."""
         insert, driver = self._events_insert, _sqlite3(conn)
         with _sqlite3_errors(insert.sql):
             if len(rows) == 1:
