@@ -16,7 +16,6 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
-from psycopg.types.json import Json
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.exc import IntegrityError
 
@@ -36,8 +35,6 @@ _HEAD = (sa.select(events.c.version, events.c.hash)
 _INSERT_OUTBOX = outbox.insert()
 _EVENT_COLUMNS = ("case_id", "version", "event_id", "type", "schema_version", "occurred_at",
                   "actor", "payload", "prev_hash", "hash")
-_PG_INSERT_ROW = (f"INSERT INTO events ({', '.join(_EVENT_COLUMNS)}) "
-                  f"VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))}) RETURNING position")
 _OUTBOX_COLUMNS = ("event_id", "case_id", "recipient", "subject", "body", "created_at", "sent_at")
 _PG_HEAD = "SELECT version, hash FROM events WHERE case_id = %s ORDER BY version DESC LIMIT 1"
 _SQLITE_HEAD = _PG_HEAD.replace("%s", "?")
@@ -252,13 +249,13 @@ class SqliteEventStore(EventStore):
         return self.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
 
     def _head_for_append(self, conn: Connection, case_id: str) -> tuple[int, str]:
-        with _sqlite3_errors(_SQLITE_HEAD):
+        with _as_sqlalchemy_errors(_SQLITE_HEAD, sqlite3.Error):
             row = _sqlite3(conn).execute(_SQLITE_HEAD, (case_id,)).fetchone()
         return (0, GENESIS_HASH) if row is None else (int(row[0]), str(row[1]))
 
     def _insert_outbox(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
         insert = self._outbox_insert
-        with _sqlite3_errors(insert.sql):
+        with _as_sqlalchemy_errors(insert.sql, sqlite3.Error):
             _sqlite3(conn).executemany(insert.sql, [insert.values(row) for row in rows])
 
     def _lock_and_insert(self, conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
@@ -267,7 +264,7 @@ class SqliteEventStore(EventStore):
         consecutive positions ending at the last. A single event (most appends) is one plain
         insert whose cursor knows its rowid."""
         insert, driver = self._events_insert, _sqlite3(conn)
-        with _sqlite3_errors(insert.sql):
+        with _as_sqlalchemy_errors(insert.sql, sqlite3.Error):
             if len(rows) == 1:
                 inserted = driver.execute(insert.sql, insert.values(rows[0])).lastrowid
                 if inserted is not None:
@@ -280,12 +277,15 @@ class SqliteEventStore(EventStore):
 
 class _DriverInsert:
     """An INSERT run by the database driver itself, its values made by SQLAlchemy's own bind
-    processors for each column: the stored text is what SQLAlchemy would have written, without
-    its per-statement work (which, in a loaded worker, cost more than SQLite's)."""
+    processors for each column: the stored values are what SQLAlchemy would have written,
+    without its per-statement work (which, in a loaded worker, cost more than the database's)."""
 
-    def __init__(self, table: sa.Table, columns: Sequence[str], dialect: sa.Dialect) -> None:
+    def __init__(self, table: sa.Table, columns: Sequence[str], dialect: sa.Dialect,
+                 returning: str | None = None) -> None:
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
         self.sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-                    f"VALUES ({', '.join('?' * len(columns))})")
+                    f"VALUES ({', '.join([mark] * len(columns))})"
+                    + (f" RETURNING {returning}" if returning else ""))
         self._columns = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
                          for name in columns]
 
@@ -302,13 +302,13 @@ def _sqlite3(conn: Connection) -> sqlite3.Connection:
 
 
 @contextlib.contextmanager
-def _sqlite3_errors(statement: str) -> Iterator[None]:
-    """sqlite3's errors as SQLAlchemy's (IntegrityError, OperationalError, …), as the store's
-    other statements raise them."""
+def _as_sqlalchemy_errors(statement: str, driver_error: type[Exception]) -> Iterator[None]:
+    """The driver's errors as SQLAlchemy's (IntegrityError, OperationalError, …), as the
+    store's other statements raise them: the append tells a conflict from a retry by them."""
     try:
         yield
-    except sqlite3.Error as failed:
-        raise sa.exc.DBAPIError.instance(statement, None, failed, sqlite3.Error) from failed
+    except driver_error as failed:
+        raise sa.exc.DBAPIError.instance(statement, None, failed, driver_error) from failed
 
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -365,6 +365,11 @@ class PostgresEventStore(EventStore):
     trips (five), where one SQLAlchemy statement at a time made six (seven).
     """
 
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine)
+        self._events_insert = _DriverInsert(events, _EVENT_COLUMNS, engine.dialect,
+                                            returning="position")
+
     def _head_for_append(self, conn: Connection, case_id: str) -> tuple[int, str]:
         with _pipeline(conn, _PG_HEAD) as driver:
             row = driver.execute(_PG_HEAD, (case_id,)).fetchone()
@@ -374,13 +379,14 @@ class PostgresEventStore(EventStore):
         """Several events go in through `executemany`: one ten-parameter statement, prepared
         once. A multi-row VALUES statement (ten parameters a row, over psycopg's fifty-parameter
         cache) would be parsed anew by psycopg and planned anew by the server every time."""
-        with _pipeline(conn, _PG_INSERT_ROW) as driver:
+        insert = self._events_insert
+        with _pipeline(conn, insert.sql) as driver:
             driver.execute(_PG_LOCK)
             if len(rows) == 1:
-                inserted = driver.execute(_PG_INSERT_ROW, _pg_row(rows[0]))
+                inserted = driver.execute(insert.sql, insert.values(rows[0]))
             else:
                 inserted = driver.cursor()
-                inserted.executemany(_PG_INSERT_ROW, [_pg_row(row) for row in rows],
+                inserted.executemany(insert.sql, [insert.values(row) for row in rows],
                                      returning=True)
             positions = []
             while True:
@@ -399,11 +405,8 @@ def _pipeline(conn: Connection, statement: str) -> Iterator[psycopg.Connection[A
     SQLAlchemy's (IntegrityError, OperationalError, …), as the store's other statements raise it."""
     driver = conn.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
-    try:
-        with driver.pipeline():
-            yield driver
-    except psycopg.Error as failed:
-        raise sa.exc.DBAPIError.instance(statement, None, failed, psycopg.Error) from failed
+    with _as_sqlalchemy_errors(statement, psycopg.Error), driver.pipeline():
+        yield driver
 
 
 def open_store(url: str | None = None, **engine_options: Any) -> EventStore:
@@ -431,10 +434,6 @@ def _chain(case_id: str, expected_version: int, head_hash: str,
         fields["hash"] = prev_hash = event_hash(**fields)
         rows.append(fields)
     return rows
-
-
-def _pg_row(row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(Json(row[c]) if c == "payload" else row[c] for c in _EVENT_COLUMNS)
 
 
 def _outbox_rows(case_id: str, rows: list[dict[str, Any]],
