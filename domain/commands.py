@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.events import PeerPlace
+from domain.peers import SelectionRules
 from domain.vocabulary import (
     Actor,
     CaseId,
@@ -39,6 +40,12 @@ class RequestCase(Command):
     reason: Text
     scope: list[ScopeArea] = Field(default_factory=list, max_length=20)
     budget_gap_pence: int | None = Field(default=None, ge=0, le=10**15)
+    deadline_policy: ShortText = "standard"
+    """The name of one of the server's deadline policies; never durations sent by a caller."""
+    selection_rules: SelectionRules | None = None
+    """Set by the workflow from the server's terms for the case, not by the caller."""
+    four_eyes: bool = False
+    """Set by the workflow for every case it opens: sensitive actions need a second person."""
 
 
 class ScopeCase(Command):
@@ -146,6 +153,22 @@ class WithdrawCase(Command):
     reason: Text
 
 
+class ApproveRequest(Command):
+    """Approve a sensitive request (a correction, a withdrawal, a hand-picked team) made by
+    someone else: it takes effect now, as requested."""
+
+    action: Literal["approve"] = "approve"
+    request_id: ShortText
+
+
+class DeclineRequest(Command):
+    """Decline a sensitive request waiting for approval, with the reason: nothing takes effect."""
+
+    action: Literal["decline"] = "decline"
+    request_id: ShortText
+    reason: Text
+
+
 class CloseCase(Command):
     action: Literal["close"] = "close"
     summary: Text | None = None
@@ -156,7 +179,7 @@ AnyCommand = Annotated[
     | ScheduleVisit
     | RecordVisit | GiveFeedback | DraftReport | SubmitFactualAccuracyComments | FinaliseReport
     | CorrectReport | PublishReport | PublishActionPlan | HoldProgressReview
-    | PublishProgressReview | WithdrawCase | CloseCase,
+    | PublishProgressReview | WithdrawCase | CloseCase | ApproveRequest | DeclineRequest,
     Field(discriminator="action"),
 ]
 """Any command, told apart by its `action`: how the CLI and the workflow pass them around."""

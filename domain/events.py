@@ -65,11 +65,18 @@ class PeerPlace(BaseModel):
 
 
 class CaseRequested(Event):
+    """Version 2 added the terms the case runs by: the deadline policy's name, the selection
+    rules in force and the four-eyes rule. Version 1 cases ran without them."""
+
+    schema_version: ClassVar[int] = 2
     council: GssCode
     kind: CaseKind
     reason: Text
     scope: list[ScopeArea] = Field(default_factory=list, max_length=20)
     budget_gap_pence: int | None = Field(default=None, ge=0, le=10**15)
+    deadline_policy: ShortText | None = None
+    selection_rules: SelectionRules | None = None
+    four_eyes: bool = False
 
 
 class CaseScoped(Event):
@@ -209,6 +216,28 @@ class EscalationRaised(Event):
 class EscalationResolved(Event):
     deadline: DeadlineName
     level: int = Field(ge=1, le=3)
+
+
+class ApprovalRequested(Event):
+    """A sensitive action asked for; it takes effect only when someone else approves it.
+    `command` is the action as asked (without its actor, who is this event's actor)."""
+
+    request_id: ShortText
+    action: ShortText
+    command: dict[str, Any]
+
+
+class RequestApproved(Event):
+    """A second person approved the request; its effect is recorded in the same append."""
+
+    request_id: ShortText
+    action: ShortText
+
+
+class RequestDeclined(Event):
+    request_id: ShortText
+    action: ShortText
+    reason: Text
 
 
 class CaseWithdrawn(Event):

@@ -10,19 +10,19 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from domain import commands as cmd
 from domain import events as ev
+from domain.actors import parse_actor
 from domain.checkpoints import CHECKPOINT_STREAM
 from domain.peer_selection import seed_for_case
 from domain.peers import SelectionRules
+from domain.permissions import SENSITIVE, NotPermitted, check_permitted
 from domain.state import CaseState
-from domain.vocabulary import ActorRole, CaseKind, DeadlineName, Stage, role_of
+from domain.vocabulary import CaseKind, DeadlineName, Stage
 
 MAX_VISIT_DAYS = 14
-_ROLE_WORDS = {ActorRole.OFFICER: "a case officer", ActorRole.COUNCIL: "the council",
-               ActorRole.AUDITOR: "an auditor", ActorRole.SYSTEM: "the engine"}
 SCHEDULE_HORIZON = timedelta(days=2 * 366)
 
 
@@ -52,6 +52,10 @@ class SelectionInputs(BaseModel):
     excluded: list[str]
     rules: SelectionRules = SelectionRules()
     pool_version: int | None = None
+
+
+class CommandNotPermitted(CommandRefused):
+    """The role table refused: this actor's role may not do this, or not on this case."""
 
 
 class NotThisCase(CommandRefused):
@@ -85,7 +89,34 @@ def decide(state: CaseState, command: cmd.Command, now: datetime) -> list[ev.Eve
             raise CommandRefused(
                 state, f"the case is {state.stage.label}; nothing more can be recorded on it"
             )
+    council = command.council if isinstance(command, cmd.RequestCase) else state.council
+    try:
+        check_permitted(command, council)
+    except NotPermitted as refused:
+        raise CommandNotPermitted(state, str(refused)) from None
+    action = str(getattr(command, "action"))  # noqa: B009
+    if state.four_eyes and action in SENSITIVE:
+        return [_approval_requested(state, command, action, now)]
     return _RULES[type(command)](state, command, now)
+
+
+_COMMAND: TypeAdapter[cmd.AnyCommand] = TypeAdapter(cmd.AnyCommand)
+
+
+def _approval_requested(state: CaseState, command: cmd.Command, action: str,
+                        now: datetime) -> ev.ApprovalRequested:
+    """A sensitive action is recorded as a request: checked now as if it took effect (so a
+    request that could never be approved is refused at once), applied only on approval."""
+    for waiting in state.awaiting_approval:
+        if waiting.action == action:
+            raise CommandRefused(
+                state, f"a request to {action.replace('_', ' ')} ({waiting.request_id}, by "
+                f"{waiting.requested_by}) already waits for approval; approve or decline it "
+                "first")
+    _RULES[type(command)](state, command, now)
+    asked = command.model_dump(mode="json", exclude={"actor", "case_id"})
+    return ev.ApprovalRequested(request_id=f"{action.replace('_', '-')}-{state.version + 1}",
+                                action=action, command=asked)
 
 
 def _need_stage(state: CaseState, doing: str, *stages: Stage, hint: str = "") -> None:
@@ -93,16 +124,6 @@ def _need_stage(state: CaseState, doing: str, *stages: Stage, hint: str = "") ->
         wanted = " or ".join(s.label for s in stages)
         extra = f"; {hint}" if hint else ""
         raise CommandRefused(state, f"cannot {doing}: the case must be {wanted}{extra}")
-
-
-def _need_role(state: CaseState, command: cmd.Command, doing: str, *roles: ActorRole) -> None:
-    if role_of(command.actor) not in roles:
-        who = " or ".join(_ROLE_WORDS[r] for r in roles)
-        raise CommandRefused(state, f"cannot {doing}: only {who} may, not {command.actor}")
-    if role_of(command.actor) == ActorRole.COUNCIL and command.actor != f"council:{state.council}":
-        raise CommandRefused(
-            state, f"cannot {doing}: {command.actor} is not the council of this case "
-            f"(council:{state.council})")
 
 
 def _need_dates(state: CaseState, doing: str, first: date, last: date, *,
@@ -136,15 +157,16 @@ def _request(state: CaseState, c: cmd.RequestCase, now: datetime) -> list[ev.Eve
         raise CommandRefused(state, f"the command is for case {c.case_id}, not this one")
     if c.case_id == CHECKPOINT_STREAM:
         raise CommandRefused(state, f"{CHECKPOINT_STREAM!r} names the checkpoint stream")
-    _need_role(state, c, "request a case", ActorRole.OFFICER)
     return [ev.CaseRequested(council=c.council, kind=c.kind, reason=c.reason, scope=c.scope,
-                             budget_gap_pence=c.budget_gap_pence)]
+                             budget_gap_pence=c.budget_gap_pence,
+                             # the terms are recorded only when the workflow set them
+                             deadline_policy=c.deadline_policy if c.four_eyes else None,
+                             selection_rules=c.selection_rules, four_eyes=c.four_eyes)]
 
 
 @_rule(cmd.ScopeCase)
 def _scope(state: CaseState, c: cmd.ScopeCase, now: datetime) -> list[ev.Event]:
     _need_stage(state, "scope the case", Stage.REQUESTED)
-    _need_role(state, c, "scope the case", ActorRole.OFFICER)
     return [ev.CaseScoped(scope=c.scope, visit_mode=c.visit_mode)]
 
 
@@ -153,7 +175,6 @@ def _select(state: CaseState, c: cmd.SelectPeerTeam, now: datetime) -> list[ev.E
     """Checks only: the events come from the pool, through `selection_inputs` and the
     selection activity, then `check_proposal`."""
     _need_stage(state, "select a peer team", Stage.SCOPED, hint="scope it first")
-    _need_role(state, c, "select a peer team", ActorRole.OFFICER)
     today = now.date()
     _need_dates(state, "select a peer team", c.visit_from, c.visit_to,
                 not_before=today, not_after=today + SCHEDULE_HORIZON)
@@ -208,7 +229,6 @@ def check_proposal(state: CaseState, team: list[ev.PeerPlace]) -> None:
 @_rule(cmd.ProposePeerTeam)
 def _propose(state: CaseState, c: cmd.ProposePeerTeam, now: datetime) -> list[ev.Event]:
     _need_stage(state, "propose a peer team", Stage.SCOPED, hint="scope it first")
-    _need_role(state, c, "propose a peer team", ActorRole.OFFICER)
     check_proposal(state, c.team)
     return [ev.PeerTeamProposed(team=c.team, rationale=c.rationale, selected_by="officer")]
 
@@ -216,7 +236,6 @@ def _propose(state: CaseState, c: cmd.ProposePeerTeam, now: datetime) -> list[ev
 @_rule(cmd.ObjectToPeer)
 def _object(state: CaseState, c: cmd.ObjectToPeer, now: datetime) -> list[ev.Event]:
     _need_stage(state, "object to a peer", Stage.SCOPED)
-    _need_role(state, c, "object to a peer", ActorRole.COUNCIL)
     if c.peer_id not in {p.peer_id for p in state.proposed_team}:
         raise CommandRefused(
             state, f"cannot object to peer {c.peer_id}: they are not on the proposed team")
@@ -226,7 +245,6 @@ def _object(state: CaseState, c: cmd.ObjectToPeer, now: datetime) -> list[ev.Eve
 @_rule(cmd.ConfirmPeerTeam)
 def _confirm(state: CaseState, c: cmd.ConfirmPeerTeam, now: datetime) -> list[ev.Event]:
     _need_stage(state, "confirm the peer team", Stage.SCOPED)
-    _need_role(state, c, "confirm the peer team", ActorRole.OFFICER)
     if not state.proposed_team:
         raise CommandRefused(state, "cannot confirm: no peer team has been proposed yet")
     objected = {o.peer_id for o in state.objections}
@@ -249,7 +267,6 @@ def _confirm(state: CaseState, c: cmd.ConfirmPeerTeam, now: datetime) -> list[ev
 def _schedule(state: CaseState, c: cmd.ScheduleVisit, now: datetime) -> list[ev.Event]:
     _need_stage(state, "schedule the visit", Stage.PEERS_SELECTED, Stage.VISIT_SCHEDULED,
                 hint="confirm the peer team first")
-    _need_role(state, c, "schedule the visit", ActorRole.OFFICER)
     today = now.date()
     _need_dates(state, "schedule the visit", c.starts_on, c.ends_on,
                 not_before=today, not_after=today + SCHEDULE_HORIZON)
@@ -268,7 +285,6 @@ def _schedule(state: CaseState, c: cmd.ScheduleVisit, now: datetime) -> list[ev.
 @_rule(cmd.RecordVisit)
 def _visit(state: CaseState, c: cmd.RecordVisit, now: datetime) -> list[ev.Event]:
     _need_stage(state, "record the visit", Stage.VISIT_SCHEDULED, hint="schedule it first")
-    _need_role(state, c, "record the visit", ActorRole.OFFICER)
     assert state.requested_at is not None
     _need_dates(state, "record the visit", c.started_on, c.ended_on,
                 not_before=state.requested_at.date(), not_after=now.date())
@@ -282,7 +298,6 @@ def _visit(state: CaseState, c: cmd.RecordVisit, now: datetime) -> list[ev.Event
 @_rule(cmd.GiveFeedback)
 def _feedback(state: CaseState, c: cmd.GiveFeedback, now: datetime) -> list[ev.Event]:
     _need_stage(state, "record feedback", Stage.VISITED, hint="record the visit first")
-    _need_role(state, c, "record feedback", ActorRole.OFFICER)
     if state.feedback_given_on is not None:
         raise CommandRefused(state, f"feedback was already given on {state.feedback_given_on}")
     assert state.visit_held_from is not None
@@ -294,7 +309,6 @@ def _feedback(state: CaseState, c: cmd.GiveFeedback, now: datetime) -> list[ev.E
 @_rule(cmd.DraftReport)
 def _draft(state: CaseState, c: cmd.DraftReport, now: datetime) -> list[ev.Event]:
     _need_stage(state, "send the draft report", Stage.VISITED, hint="record the visit first")
-    _need_role(state, c, "send the draft report", ActorRole.OFFICER)
     if state.feedback_given_on is None:
         raise CommandRefused(state, "cannot send the draft report: record the feedback first")
     _need_dates(state, "send the draft report", c.sent_on, c.sent_on,
@@ -308,7 +322,6 @@ def _comments(state: CaseState, c: cmd.SubmitFactualAccuracyComments,
               now: datetime) -> list[ev.Event]:
     _need_stage(state, "submit factual-accuracy comments", Stage.REPORT_DRAFTED,
                 hint="comments are taken on the draft only")
-    _need_role(state, c, "submit factual-accuracy comments", ActorRole.COUNCIL)
     return [ev.FactualAccuracyCommentsReceived(comments=c.comments)]
 
 
@@ -320,7 +333,6 @@ def _finalise(state: CaseState, c: cmd.FinaliseReport, now: datetime) -> list[ev
             state, f"cannot make final: report version {final.report_version} is already final "
             "and cannot be changed; issue a correction with a reason")
     _need_stage(state, "make the report final", Stage.REPORT_DRAFTED, hint="draft it first")
-    _need_role(state, c, "make the report final", ActorRole.OFFICER)
     draft = state.draft_report
     assert draft is not None
     check = "comments_considered" if state.factual_accuracy_comments else "no_comments"
@@ -335,7 +347,6 @@ def _correct(state: CaseState, c: cmd.CorrectReport, now: datetime) -> list[ev.E
     if final is None:
         raise CommandRefused(
             state, "cannot correct: the report is not final yet; revise the draft instead")
-    _need_role(state, c, "correct the report", ActorRole.OFFICER)
     if c.document_sha256 == final.document_sha256:
         raise CommandRefused(
             state, f"cannot correct: the document is identical to version {final.report_version}")
@@ -349,7 +360,6 @@ def _publish(state: CaseState, c: cmd.PublishReport, now: datetime) -> list[ev.E
     if state.stage == Stage.REPORT_DRAFTED:
         raise CommandRefused(state, "cannot publish: the report is still a draft; make it final")
     _need_stage(state, "publish the report", Stage.REPORT_FINAL)
-    _need_role(state, c, "record the report's publication", ActorRole.OFFICER, ActorRole.COUNCIL)
     assert state.draft_sent_on is not None
     _need_dates(state, "record the report's publication", c.published_on, c.published_on,
                 not_before=max(_visit_end(state), state.draft_sent_on), not_after=now.date())
@@ -363,7 +373,6 @@ def _publish(state: CaseState, c: cmd.PublishReport, now: datetime) -> list[ev.E
 def _action_plan(state: CaseState, c: cmd.PublishActionPlan, now: datetime) -> list[ev.Event]:
     _need_stage(state, "record the action plan", Stage.REPORT_PUBLISHED,
                 hint="the report is published first or with it")
-    _need_role(state, c, "record the action plan", ActorRole.OFFICER, ActorRole.COUNCIL)
     assert state.report_published_on is not None
     _need_dates(state, "record the action plan", c.published_on, c.published_on,
                 not_before=state.report_published_on, not_after=now.date())
@@ -375,7 +384,6 @@ def _action_plan(state: CaseState, c: cmd.PublishActionPlan, now: datetime) -> l
 def _review(state: CaseState, c: cmd.HoldProgressReview, now: datetime) -> list[ev.Event]:
     _need_stage(state, "record the progress review", Stage.ACTION_PLAN_PUBLISHED,
                 hint="the action plan comes first")
-    _need_role(state, c, "record the progress review", ActorRole.OFFICER)
     _need_dates(state, "record the progress review", c.started_on, c.ended_on,
                 not_before=_visit_end(state), not_after=now.date())
     return [ev.ProgressReviewHeld(mode=c.mode, started_on=c.started_on, ended_on=c.ended_on),
@@ -387,8 +395,6 @@ def _review_published(state: CaseState, c: cmd.PublishProgressReview,
                       now: datetime) -> list[ev.Event]:
     _need_stage(state, "record the progress review report", Stage.PROGRESS_REVIEW_HELD,
                 hint="hold the progress review first")
-    _need_role(state, c, "record the progress review report", ActorRole.OFFICER,
-               ActorRole.COUNCIL)
     assert state.progress_review_held_on is not None
     _need_dates(state, "record the progress review report", c.published_on, c.published_on,
                 not_before=state.progress_review_held_on, not_after=now.date())
@@ -400,14 +406,47 @@ def _review_published(state: CaseState, c: cmd.PublishProgressReview,
 def _close(state: CaseState, c: cmd.CloseCase, now: datetime) -> list[ev.Event]:
     _need_stage(state, "close the case", Stage.PROGRESS_REVIEW_PUBLISHED,
                 hint="a case closes once its progress review report is published")
-    _need_role(state, c, "close the case", ActorRole.OFFICER)
     return [ev.CaseClosed(summary=c.summary)]
 
 
 @_rule(cmd.WithdrawCase)
 def _withdraw(state: CaseState, c: cmd.WithdrawCase, now: datetime) -> list[ev.Event]:
-    _need_role(state, c, "withdraw the case", ActorRole.OFFICER)
     return [ev.CaseWithdrawn(reason=c.reason)]
+
+
+def _waiting(state: CaseState, request_id: str, doing: str) -> ev.ApprovalRequested:
+    waiting = state.awaiting(request_id)
+    if waiting is None:
+        listed = ", ".join(f"{a.request_id} ({a.action.replace('_', ' ')})"
+                           for a in state.awaiting_approval) or "none"
+        raise CommandRefused(state, f"cannot {doing}: no request {request_id} waits for "
+                                    f"approval (waiting: {listed})")
+    return ev.ApprovalRequested(request_id=waiting.request_id, action=waiting.action,
+                                command=waiting.command)
+
+
+@_rule(cmd.ApproveRequest)
+def _approve(state: CaseState, c: cmd.ApproveRequest, now: datetime) -> list[ev.Event]:
+    waiting = _waiting(state, c.request_id, "approve")
+    awaiting = state.awaiting(c.request_id)
+    assert awaiting is not None
+    if parse_actor(awaiting.requested_by).person == parse_actor(c.actor).person:
+        raise CommandRefused(
+            state, f"cannot approve {c.request_id}: it is your own request; the four-eyes rule "
+            "needs another case officer or an LGA principal adviser")
+    try:
+        asked = _COMMAND.validate_python({**waiting.command, "actor": awaiting.requested_by})
+    except ValidationError:  # pragma: no cover - it was a valid command when requested
+        raise CommandRefused(state, f"cannot approve {c.request_id}: the request no longer "
+                                    "reads as a command; decline it") from None
+    effect = _RULES[type(asked)](state, asked, now)
+    return [ev.RequestApproved(request_id=c.request_id, action=waiting.action), *effect]
+
+
+@_rule(cmd.DeclineRequest)
+def _decline(state: CaseState, c: cmd.DeclineRequest, now: datetime) -> list[ev.Event]:
+    waiting = _waiting(state, c.request_id, "decline")
+    return [ev.RequestDeclined(request_id=c.request_id, action=waiting.action, reason=c.reason)]
 
 
 def _every_command_has_a_rule() -> None:

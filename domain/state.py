@@ -38,6 +38,18 @@ class OpenEscalation(BaseModel):
     raised_at: datetime
 
 
+class AwaitingApproval(BaseModel):
+    """A sensitive request that takes effect only when a second person approves it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request_id: str
+    action: str
+    command: dict[str, Any]
+    requested_by: str
+    requested_at: datetime
+
+
 class CaseState(BaseModel):
     """Everything the rules need to know about one case; never mutated, only refolded."""
 
@@ -83,6 +95,14 @@ class CaseState(BaseModel):
     escalations_resolved: int = 0
     withdrawal_reason: str | None = None
     last_event_at: datetime | None = None
+    deadline_policy: str | None = None
+    """The name of the server's deadline policy the case runs by (None before named ones)."""
+    four_eyes: bool = False
+    """Sensitive actions wait for a second person's approval (cases opened since the rule)."""
+    awaiting_approval: tuple[AwaitingApproval, ...] = ()
+
+    def awaiting(self, request_id: str) -> AwaitingApproval | None:
+        return next((a for a in self.awaiting_approval if a.request_id == request_id), None)
 
     @property
     def is_open(self) -> bool:
@@ -124,7 +144,8 @@ def _requested(s: CaseState, e: ev.CaseRequested, r: Recorded) -> dict[str, Any]
     return {
         "stage": Stage.REQUESTED, "council": e.council, "kind": e.kind, "reason": e.reason,
         "scope": tuple(e.scope), "budget_gap_pence": e.budget_gap_pence,
-        "requested_at": r.occurred_at,
+        "requested_at": r.occurred_at, "deadline_policy": e.deadline_policy,
+        "four_eyes": e.four_eyes,
     }
 
 
@@ -239,6 +260,25 @@ def _raised(s: CaseState, e: ev.EscalationRaised, r: Recorded) -> dict[str, Any]
 def _resolved(s: CaseState, e: ev.EscalationResolved, r: Recorded) -> dict[str, Any]:
     return {"escalations": tuple(x for x in s.escalations if x.deadline != e.deadline),
             "escalations_resolved": s.escalations_resolved + 1}
+
+
+@_folds(ev.ApprovalRequested)
+def _approval_requested(s: CaseState, e: ev.ApprovalRequested, r: Recorded) -> dict[str, Any]:
+    waiting = AwaitingApproval(request_id=e.request_id, action=e.action, command=e.command,
+                               requested_by=r.actor, requested_at=r.occurred_at)
+    return {"awaiting_approval": (*s.awaiting_approval, waiting)}
+
+
+@_folds(ev.RequestApproved)
+def _request_approved(s: CaseState, e: ev.RequestApproved, r: Recorded) -> dict[str, Any]:
+    return {"awaiting_approval": tuple(a for a in s.awaiting_approval
+                                       if a.request_id != e.request_id)}
+
+
+@_folds(ev.RequestDeclined)
+def _request_declined(s: CaseState, e: ev.RequestDeclined, r: Recorded) -> dict[str, Any]:
+    return {"awaiting_approval": tuple(a for a in s.awaiting_approval
+                                       if a.request_id != e.request_id)}
 
 
 @_folds(ev.CaseWithdrawn)

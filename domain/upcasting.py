@@ -37,6 +37,12 @@ def _peer_team_v1_was_hand_picked(payload: Payload) -> Payload:
     return {**payload, "selected_by": "officer", "selection": None}
 
 
+@upcaster("CaseRequested", 1)
+def _case_requested_v1_had_no_terms(payload: Payload) -> Payload:
+    """Cases requested before named policies and the four-eyes rule recorded neither."""
+    return {**payload, "deadline_policy": None, "selection_rules": None, "four_eyes": False}
+
+
 class NoUpcaster(ValueError):
     pass
 

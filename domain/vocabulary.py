@@ -80,13 +80,20 @@ class DeadlineName(StrEnum):
 
 
 class ActorRole(StrEnum):
+    """The first word of an actor. `officer` is the legacy spelling of `case_officer`, and a
+    legacy council actor (`council:E06000001`) names no person; both stay readable."""
+
     OFFICER = "officer"
+    CASE_OFFICER = "case_officer"
+    LGA_ADVISER = "lga_adviser"
     COUNCIL = "council"
     AUDITOR = "auditor"
+    ADMIN = "admin"
     SYSTEM = "system"
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""Control characters and bidirectional overrides: they change what a reader is shown."""
 
 
 def _no_control_characters(text: str) -> str:
@@ -120,10 +127,13 @@ CaseId = Annotated[
 
 Actor = Annotated[
     str,
-    StringConstraints(pattern=r"^(officer|council|auditor|system):[^\s:]{1,120}$"),
+    StringConstraints(
+        pattern=r"^(?:(?:officer|case_officer|lga_adviser|auditor|admin|system):[^\s:]{1,120}"
+                r"|council:[EKNSW]\d{8}(?::[^\s:]{1,120})?)$"),
     AfterValidator(_no_control_characters),
 ]
-"""Who did it: `role:name`, e.g. `officer:siân.jones` or `council:E06000001`."""
+"""Who did it: `role:name`, or `council:GSS:name` for a council's user (see domain/actors.py),
+e.g. `case_officer:siân.jones` or `council:E06000001:sam.lee`."""
 
 ShortText = Annotated[
     str,

@@ -24,12 +24,13 @@ from hypothesis import strategies as st
 
 from domain import commands as cmd
 from domain import events as ev
+from domain.actors import Role, parse_actor
 from domain.deadlines import DeadlinePolicy, DeadlineRules, next_due, on_due
 from domain.invariants import violations
 from domain.recorded import Recorded
 from domain.rules import CommandRefused, decide
 from domain.state import CaseState, apply, fold
-from domain.vocabulary import ActorRole, CaseKind, Stage, VisitMode, role_of
+from domain.vocabulary import CaseKind, Stage, VisitMode
 from tests.test_domain_rules import event_id
 
 CASE_ID = "prop-E06000001"
@@ -79,13 +80,15 @@ NEXT: dict[Stage | None, tuple[type[cmd.Command], ...]] = {
     None: (cmd.RequestCase,),
     Stage.REQUESTED: (cmd.ScopeCase,),
     Stage.SCOPED: (cmd.SelectPeerTeam, cmd.ProposePeerTeam, cmd.ProposePeerTeam, cmd.ObjectToPeer,
-                   cmd.ConfirmPeerTeam, cmd.ConfirmPeerTeam, cmd.ConfirmPeerTeam),
+                   cmd.ConfirmPeerTeam, cmd.ConfirmPeerTeam, cmd.ConfirmPeerTeam,
+                   cmd.ApproveRequest, cmd.ApproveRequest),
     Stage.PEERS_SELECTED: (cmd.ScheduleVisit,),
     Stage.VISIT_SCHEDULED: (cmd.RecordVisit, cmd.ScheduleVisit),
     Stage.VISITED: (cmd.GiveFeedback, cmd.DraftReport),
     Stage.REPORT_DRAFTED: (cmd.SubmitFactualAccuracyComments, cmd.FinaliseReport),
-    Stage.REPORT_FINAL: (cmd.PublishReport, cmd.CorrectReport),
-    Stage.REPORT_PUBLISHED: (cmd.PublishActionPlan, cmd.CorrectReport),
+    Stage.REPORT_FINAL: (cmd.PublishReport, cmd.CorrectReport, cmd.ApproveRequest),
+    Stage.REPORT_PUBLISHED: (cmd.PublishActionPlan, cmd.CorrectReport, cmd.ApproveRequest,
+                             cmd.DeclineRequest),
     Stage.ACTION_PLAN_PUBLISHED: (cmd.HoldProgressReview,),
     Stage.PROGRESS_REVIEW_HELD: (cmd.PublishProgressReview,),
     Stage.PROGRESS_REVIEW_PUBLISHED: (cmd.CloseCase,),
@@ -102,7 +105,7 @@ COUNCIL_ONLY = (ev.PeerObjectedTo, ev.FactualAccuracyCommentsReceived)
 
 
 def test_the_strategies_cover_every_command() -> None:
-    assert len(COMMAND_TYPES) == 19
+    assert len(COMMAND_TYPES) == 21
     assert set(COMMAND_TYPES) == set(RECIPES)
     assert set(NEXT) == {None, *Stage}
 
@@ -144,11 +147,22 @@ def on(today: date, offset: int) -> date:
 
 
 def _request(actor: str, own_id: bool, council: str, kind: CaseKind, reason: str,
-             scope: list[str], gap: int | None) -> Recipe:
+             scope: list[str], gap: int | None, four_eyes: bool) -> Recipe:
     def make(state: CaseState, today: date) -> cmd.Command:
         return cmd.RequestCase(actor=actor, case_id=state.case_id if own_id else "another-case",
                                council=council, kind=kind, reason=reason, scope=scope,
-                               budget_gap_pence=gap)
+                               budget_gap_pence=gap, four_eyes=four_eyes)
+    return make
+
+
+def _answer(approve: bool, actor: str, which: int, reason: str) -> Recipe:
+    """Approve or decline a waiting request (or, when none waits, one that does not exist)."""
+    def make(state: CaseState, today: date) -> cmd.Command:
+        waiting = [a.request_id for a in state.awaiting_approval] or ["withdraw-99"]
+        request_id = waiting[which % len(waiting)]
+        if approve:
+            return cmd.ApproveRequest(actor=actor, request_id=request_id)
+        return cmd.DeclineRequest(actor=actor, request_id=request_id, reason=reason)
     return make
 
 
@@ -245,7 +259,11 @@ RECIPES: dict[type[cmd.Command], st.SearchStrategy[Recipe]] = {
         _request, OFFICER_ACTORS, st.sampled_from([True, True, False]),
         st.sampled_from(COUNCILS), st.sampled_from(CaseKind), TEXTS,
         st.lists(st.sampled_from(["finance", "governance"]), max_size=2),
-        st.none() | st.integers(0, 10**12)),
+        st.none() | st.integers(0, 10**12), st.booleans()),
+    cmd.ApproveRequest: st.builds(_answer, st.just(True), OFFICER_ACTORS, st.integers(0, 3),
+                                  TEXTS),
+    cmd.DeclineRequest: st.builds(_answer, st.just(False), OFFICER_ACTORS, st.integers(0, 3),
+                                  TEXTS),
     cmd.ScopeCase: st.builds(cmd.ScopeCase, actor=OFFICER_ACTORS, scope=SCOPES,
                              visit_mode=MODES).map(_constant),
     cmd.SelectPeerTeam: st.builds(_select, OFFICER_ACTORS, AHEAD, LENGTHS),
@@ -348,10 +366,16 @@ class Run:
         assert events, command
         assert before.stage is None or before.is_open, "accepted on an ended case"
         assert isinstance(command, cmd.RequestCase) == (before.stage is None)
-        role = role_of(command.actor)
+        role = parse_actor(command.actor).role
         for event in events:
             if isinstance(event, OFFICER_ONLY):
-                assert role == ActorRole.OFFICER, (command, event)
+                assert role in (Role.CASE_OFFICER, Role.LGA_ADVISER), (command, event)
+            if before.four_eyes and isinstance(event, (ev.CaseWithdrawn, ev.ReportCorrected)):
+                assert isinstance(command, cmd.ApproveRequest), "took effect unapproved"
+                waiting = before.awaiting(command.request_id)
+                assert waiting is not None
+                assert parse_actor(waiting.requested_by).person != parse_actor(
+                    command.actor).person, "approved by the person who asked"
             if isinstance(event, COUNCIL_ONLY):
                 assert command.actor == f"council:{before.council}", (command, event)
         self.record(command.actor, events, now)

@@ -35,6 +35,8 @@ T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 NAMESPACE = uuid.UUID("0b7c3f1e-4d2a-4c55-9e61-5a0d6f3b8c21")
 CPC = CaseKind.CORPORATE_PEER_CHALLENGE
 
+ONLY_LGA_STAFF = "only a case officer or an LGA principal adviser may"
+
 
 def document(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
@@ -348,12 +350,12 @@ def test_finalising_twice_says_it_is_final_and_to_issue_a_correction() -> None:
 def test_a_council_cannot_propose_or_confirm_its_peers() -> None:
     case = scoped()
     assert case.refused(cmd.ProposePeerTeam(actor=CONTACT, team=TEAM)) == (
-        f"cannot propose a peer team: only a case officer may, not {CONTACT}")
+        f"cannot propose a peer team: {ONLY_LGA_STAFF}, not {CONTACT}")
     case.do(cmd.ProposePeerTeam(actor=OFFICER, team=TEAM))
     assert case.refused(cmd.ConfirmPeerTeam(actor=CONTACT)) == (
-        f"cannot confirm the peer team: only a case officer may, not {CONTACT}")
+        f"cannot confirm the peer team: {ONLY_LGA_STAFF}, not {CONTACT}")
     assert case.refused(cmd.ConfirmPeerTeam(actor=AUDITOR)) == (
-        f"cannot confirm the peer team: only a case officer may, not {AUDITOR}")
+        f"cannot confirm the peer team: {ONLY_LGA_STAFF}, not {AUDITOR}")
 
 
 def test_a_peer_from_the_subject_council_is_refused() -> None:
@@ -532,12 +534,13 @@ def test_an_auditor_records_nothing() -> None:
     case = report_final()
     assert case.refused(cmd.PublishReport(actor=AUDITOR, published_on=case.today,
                                           url="https://example.org/r")) == (
-        "cannot record the report's publication: only a case officer or the council may, "
+        "cannot record the report's publication: only a case officer, an LGA principal adviser "
+        "or the council may, "
         f"not {AUDITOR}")
     assert case.refused(cmd.WithdrawCase(actor=AUDITOR, reason="x")) == (
-        f"cannot withdraw the case: only a case officer may, not {AUDITOR}")
+        f"cannot withdraw the case: {ONLY_LGA_STAFF}, not {AUDITOR}")
     assert case.refused(cmd.WithdrawCase(actor=CONTACT, reason="x")) == (
-        f"cannot withdraw the case: only a case officer may, not {CONTACT}")
+        f"cannot withdraw the case: {ONLY_LGA_STAFF}, not {CONTACT}")
 
 
 @pytest.mark.parametrize("ended", [withdrawn, closed], ids=["withdrawn", "closed"])
@@ -570,7 +573,7 @@ def test_a_case_is_requested_once_by_an_officer_under_its_own_id() -> None:
         "no such case has been requested; start it first")
     assert case.refused(cmd.RequestCase(actor=CONTACT, case_id=CASE_ID, council=COUNCIL,
                                         kind=CPC, reason="We choose")) == (
-        f"cannot request a case: only a case officer may, not {CONTACT}")
+        f"cannot request a case: {ONLY_LGA_STAFF}, not {CONTACT}")
     assert case.refused(cmd.RequestCase(actor=OFFICER, case_id="another", council=COUNCIL,
                                         kind=CPC, reason="Wrong case")) == (
         "the command is for case another, not this one")
@@ -676,7 +679,7 @@ def test_a_correction_needs_a_final_report_an_officer_and_a_changed_document() -
     case = report_final()
     assert case.refused(cmd.CorrectReport(actor=CONTACT, document_sha256=document("x"),
                                           reason="We prefer this")) == (
-        f"cannot correct the report: only a case officer may, not {CONTACT}")
+        f"cannot correct the report: {ONLY_LGA_STAFF}, not {CONTACT}")
     assert case.refused(cmd.CorrectReport(actor=OFFICER, document_sha256=document("final"),
                                           reason="typo")) == (
         "cannot correct: the document is identical to version 1")

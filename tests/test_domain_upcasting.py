@@ -45,7 +45,11 @@ def test_todays_version_passes_through_unchanged() -> None:
     assert parse_event("VisitScheduled", 2, today.payload()) == today
     requested = {"council": "E06000001", "kind": "finance", "reason": "Budget gap",
                  "scope": ["finance"], "budget_gap_pence": 420_000_000}
-    assert parse_event("CaseRequested", 1, requested).payload() == requested
+    assert parse_event("CaseRequested", 1, requested).payload() == {
+        **requested, "deadline_policy": None, "selection_rules": None, "four_eyes": False}
+    opened_today = ev.CaseRequested.model_validate({**requested, "deadline_policy": "standard",
+                                                    "four_eyes": True})
+    assert parse_event("CaseRequested", 2, opened_today.payload()) == opened_today
 
 
 def test_an_unknown_type_is_named() -> None:

@@ -68,6 +68,8 @@ POLICIES = {
     "short-hours": DeadlinePolicy(by_kind={CPC: SHORT}),
 }
 
+ONLY_LGA_STAFF = "only a case officer or an LGA principal adviser may"
+
 
 def a_council() -> str:
     """A GSS-shaped code no other test (nor any real council) uses."""
@@ -531,7 +533,7 @@ async def test_refused_actions_record_nothing_anywhere(journeys_anywhere: Journe
         "confirm the peer team first")
     await assert_refused(j, case_id, cmd.ScopeCase(actor=contact(council), scope=["finance"],
                                                    visit_mode=VisitMode.ON_SITE),
-                         f"cannot scope the case: only a case officer may, not {contact(council)}")
+                         f"cannot scope the case: {ONLY_LGA_STAFF}, not {contact(council)}")
     await act(j, case_id, cmd.ScopeCase(actor=OFFICER, scope=["finance"],
                                         visit_mode=VisitMode.ON_SITE), Stage.SCOPED,
               ev.CaseScoped)
@@ -616,7 +618,7 @@ async def test_refused_actions_record_nothing_anywhere(journeys_anywhere: Journe
                          "cannot close the case: the case must be progress review published; "
                          "a case closes once its progress review report is published")
     await assert_refused(j, case_id, cmd.WithdrawCase(actor="auditor:kim", reason="Audit"),
-                         "cannot withdraw the case: only a case officer may, not auditor:kim")
+                         f"cannot withdraw the case: {ONLY_LGA_STAFF}, not auditor:kim")
 
     final = await j.cases.view(case_id)
     assert final.state.stage == Stage.REPORT_FINAL
