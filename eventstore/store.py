@@ -1,8 +1,9 @@
 """The event store: append (idempotent, optimistic, hash-chained) and reads.
 
 One interface, one subclass per database. What differs is how appends are serialised:
-PostgreSQL locks the table so that positions are handed out in commit order; SQLite takes
-its single write lock up front (BEGIN IMMEDIATE). Everything else is shared SQL.
+PostgreSQL takes an advisory lock named after the table so that positions are handed out in
+commit order; SQLite takes its single write lock up front (BEGIN IMMEDIATE). Everything else
+is shared SQL.
 """
 
 from __future__ import annotations
@@ -36,10 +37,18 @@ _INSERT_OUTBOX = outbox.insert()
 _EVENT_COLUMNS = ("case_id", "version", "event_id", "type", "schema_version", "occurred_at",
                   "actor", "payload", "prev_hash", "hash")
 _OUTBOX_COLUMNS = ("event_id", "case_id", "recipient", "subject", "body", "created_at", "sent_at")
+PG_APPEND_LOCK_KEY = 0x65766E74
+"""The first key of PostgreSQL's append lock ("evnt"); the second is the events table's oid."""
 _PG_HEAD = "SELECT version, hash FROM events WHERE case_id = %s ORDER BY version DESC LIMIT 1"
 _SQLITE_HEAD = _PG_HEAD.replace("%s", "?")
-_PG_LOCK = "LOCK TABLE events IN EXCLUSIVE MODE"
-"""PostgreSQL's append statements, sent by psycopg itself (see PostgresEventStore)."""
+_PG_LOCK = f"SELECT pg_advisory_xact_lock({PG_APPEND_LOCK_KEY}, 'events'::regclass::oid::int4)"
+"""PostgreSQL's append statements, sent by psycopg itself (see PostgresEventStore). The lock
+is advisory, not `LOCK TABLE … IN EXCLUSIVE MODE`, because the application's database role may
+only INSERT and SELECT, and PostgreSQL grants a table lock that strong only to a role that
+may UPDATE, DELETE or TRUNCATE. Keyed by the table's oid, as resolved by the search path like
+the insert itself, it serialises the appends to one table and no others (a store in another
+schema of the same database does not wait); the migrations' lock uses the one-key form, so
+the two never meet."""
 
 
 class EventStore:
@@ -351,10 +360,11 @@ class PostgresEventStore(EventStore):
     """PostgreSQL: positions come from a sequence, which hands them out in *start* order.
 
     A reader tailing positions could then skip an event whose transaction commits after a
-    later position's. Taking `LOCK TABLE events IN EXCLUSIVE MODE` before every append's insert
-    makes appends commit one at a time, so position order is commit order. Readers are not
-    blocked (EXCLUSIVE does not conflict with the ACCESS SHARE lock of a SELECT); the price
-    is that appends to different cases do not overlap while they hold it, which is why it is
+    later position's. Taking the append lock (`_PG_LOCK`, a transaction-level advisory lock held
+    until commit or rollback) before every append's insert makes appends commit one at a time,
+    so position order is commit order. Nothing else waits for it (readers, vacuum, other
+    table locks): an advisory lock conflicts only with itself. The price is that appends to
+    different cases do not overlap while they hold it, which is why it is
     taken last: held for the insert and the commit, not for the head read and the outbox too
     (under load each round trip also waits for the worker's interpreter lock, and appends
     queued on this one lock).

@@ -157,7 +157,8 @@ def test_a_hand_picked_team_is_proposed_only_on_approval_and_a_decline_changes_n
     assert "no request" in case.refused(cmd.ApproveRequest(actor="case_officer:raj.patel",
                                                            request_id=waiting.request_id))
     case.do(cmd.ProposePeerTeam(actor="case_officer:siân.jones", team=TEAM))
-    [again] = list(case.state.awaiting_approval)  # mypy keeps the `== ()` above narrowed
+    again = case.state.awaiting(f"propose-team-{case.state.version}")
+    assert again is not None
     case.do(cmd.ApproveRequest(actor="case_officer:raj.patel", request_id=again.request_id))
     assert case.state.proposed_team == tuple(TEAM) and case.state.team_selected_by == "officer"
 
