@@ -7,7 +7,7 @@ case could do: `bare_workflow.BareCase`, whose update runs one activity insertin
 row, as issue 3 specifies its baseline (`--bare local-activity`: a local activity instead, a
 stricter reference, since the engine appends through a local activity too). Both make 15
 updates a case (the start with its first update, then 14 actions; the engine's journey is
-`cli.journey.journey()` with its default hand-picked team, so 15 there too), at the same
+`application.journey.journey()` with its default hand-picked team, so 15 there too), at the same
 concurrency, on the same store's database. Each side's worker is a process of its own, as
 deployed (the engine's is `cases-worker` itself, logging JSON as in production; the bare's
 `bench/bare_worker.py`), and this process only drives the cases, as officers' tools would;
@@ -79,8 +79,8 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from cli.client import CaseClient
-from cli.journey import journey
+from application.cases import CaseClient
+from application.journey import journey
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, open_store
 from eventstore.config import normalise_url

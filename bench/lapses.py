@@ -80,8 +80,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from cli.client import CaseClient
-from cli.journey import journey
+from application.cases import CaseClient
+from application.journey import journey
 from domain.commands import AnyCommand
 from domain.deadlines import DeadlinePolicy, DeadlineRules
 from domain.vocabulary import CaseKind, DeadlineName, Stage

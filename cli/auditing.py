@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from application.audit_replay import audit_replay
+from application.cases import CaseNotFound
+from application.checkpoints import SCHEDULE_ID, checkpoint_now, schedule_checkpoints
 from cli import render
 from cli.actions import BadInput
-from cli.client import CaseNotFound
 from cli.output import EXIT_TAMPERED, emit
 from domain.figures import annual_figures, cases_by_stage
 from domain.timeline import as_of, diff, end_of_day, parse_moment
@@ -23,8 +24,6 @@ from eventstore.checkpoints import load_checkpoint, verify_against
 from eventstore.export import NoSuchCase, case_histories, export_csv, export_json, write_bundle
 from eventstore.verify import verify, verify_all
 from runtime.temporal import connect
-from workflows.audit_replay import audit_replay
-from workflows.checkpoints import SCHEDULE_ID, RecordCheckpoint, schedule_checkpoints
 from workflows.messages import TASK_QUEUE, CaseView
 
 
@@ -225,9 +224,7 @@ async def _checkpoint(args: argparse.Namespace) -> int:
         emit(args, {"schedule": SCHEDULE_ID, "every_minutes": args.every},
              f"checkpoint schedule {SCHEDULE_ID}: every {args.every} minutes")
         return 0
-    summary = await client.execute_workflow(RecordCheckpoint.run,
-                                            id=f"cases-checkpoint-{uuid.uuid4()}",
-                                            task_queue=TASK_QUEUE)
+    summary = await checkpoint_now(client)
     emit(args, summary.model_dump(), f"checkpoint {summary.checkpoint}: {summary.cases} cases "
          f"up to position {summary.last_position}, Merkle root {summary.merkle_root} "
          f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")

@@ -9,10 +9,10 @@ import socket
 import time
 from datetime import UTC, datetime
 
+from application.cases import CaseClient
+from application.journey import journey
 from cli import render
-from cli.client import CaseClient
 from cli.dev_server import dev_server
-from cli.journey import journey
 from domain import commands as cmd
 from domain.deadlines import DeadlinePolicy
 from domain.peers import demo_pool

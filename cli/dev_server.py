@@ -14,15 +14,11 @@ from pathlib import Path
 import structlog
 from temporalio.client import Client
 
+from application.setup import dev_server_flags
 from runtime.binaries import temporal_cli
 from runtime.temporal import connect
-from workflows.search_attributes import ALL
 
 log = structlog.get_logger("dev")
-
-_TYPE_NAMES = {1: "Text", 2: "Keyword", 3: "Int", 4: "Double", 5: "Bool", 6: "Datetime",
-               7: "KeywordList"}
-
 
 def dev_server_command(port: int, db_file: Path | None, ui: bool) -> list[str]:
     command = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
@@ -32,9 +28,7 @@ def dev_server_command(port: int, db_file: Path | None, ui: bool) -> list[str]:
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
         command += ["--db-filename", str(db_file)]
-    for key in ALL:
-        command += ["--search-attribute", f"{key.name}={_TYPE_NAMES[key.indexed_value_type]}"]
-    return command
+    return command + dev_server_flags()
 
 
 @contextlib.asynccontextmanager

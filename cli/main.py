@@ -20,9 +20,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from application.cases import ActionRefused, CaseClient, CaseNotFound
 from cli import auditing, councils, peers, render
 from cli.actions import BadInput, add_action_parsers, command_from_args, describe
-from cli.client import ActionRefused, CaseClient, CaseNotFound
 from cli.output import EXIT_BAD_INPUT, emit
 from domain.deadlines import DeadlinePolicy
 from domain.state import fold

@@ -13,16 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from application.peers import SelectionUnexplained, explain_selections
 from cli import render
 from cli.actions import BadInput
 from cli.output import EXIT_TAMPERED, emit
-from domain import events as ev
-from domain.councils import Council, register_digest
+from domain.councils import Council
 from domain.peer_register import PeerFileError, parse_peers
-from domain.peer_selection import propose_or_explain, reproduce
 from domain.peers import Peer, PeerKind, demo_pool
-from domain.state import fold
-from domain.upcasting import parse_event
 from eventstore import EventStore
 from eventstore.councils import known_councils
 from eventstore.peers import (
@@ -168,70 +165,19 @@ def _pool_json(version: PoolVersion) -> dict[str, Any]:
 
 
 def _explain(args: argparse.Namespace, store: EventStore) -> int:
-    """Re-run every team proposal of a case from its event, on the pool version it names, and
-    say whether it yields the same team (exit 0) or not (exit 3). Hand-picked teams are named
-    as such: there is no selection to re-run."""
+    """Re-run every team proposal of a case (application.peers.explain_selections): exit 0
+    when each engine selection is reproduced, 3 when one is not."""
     if args.path is None:
         raise BadInput("peers explain: give the CASE, e.g. cpc-E06000001-2026")
     case_id = str(args.path)
-    stored = store.read_case(case_id)
-    if not stored:
-        raise BadInput(f"case {case_id} is not in the store")
-    state = fold(case_id, [e.to_recorded() for e in stored])
-    councils = known_councils(store)
-    subject = councils.get(state.council or "")
-    if subject is None or state.kind is None:
-        raise BadInput(f"case {case_id}: council {state.council} is not in the register; "
-                       "import it with `cases councils import`")
-    register_now = register_digest(councils)
-    pools: dict[int, list[Peer]] = {}
-    results: list[dict[str, Any]] = []
-    for event in stored:
-        if event.type not in ("PeerTeamProposed", "PeerTeamCannotBeFilled"):
-            continue
-        recorded = parse_event(event.type, event.schema_version, event.payload)
-        assert isinstance(recorded, ev.PeerTeamProposed | ev.PeerTeamCannotBeFilled)
-        result: dict[str, Any] = {"version": event.version, "actor": event.actor,
-                                  "type": event.type}
-        results.append(result)
-        if isinstance(recorded, ev.PeerTeamProposed) and recorded.selection is None:
-            result |= {"selected_by": "officer", "reproduced": None,
-                       "team": [p.model_dump(mode="json") for p in recorded.team]}
-            continue
-        record = recorded.selection
-        assert record is not None
-        result |= {"selected_by": "engine", "seed": record.seed,
-                   "pool_version": record.pool_version, "pool_digest": record.pool_digest,
-                   "excluded": record.excluded,
-                   "register_changed": record.councils_digest not in (None, register_now)}
-        try:
-            pool = pools.get(record.pool_version) or load_pool(store, record.pool_version)
-        except (UnknownPool, PoolAltered) as missing:
-            result |= {"reproduced": False, "differences": [str(missing)]}
-            continue
-        pools[record.pool_version] = pool
-        if isinstance(recorded, ev.PeerTeamCannotBeFilled):
-            rerun = propose_or_explain(record, subject, councils, pool, state.kind)
-            same = (isinstance(rerun, ev.PeerTeamCannotBeFilled)
-                    and rerun.requirement == recorded.requirement)
-            result |= {"reproduced": same, "requirement": recorded.requirement,
-                       "differences": [] if same else [
-                           f"the re-run gives {_outcome(rerun)}, not "
-                           f"{recorded.requirement} unfilled"]}
-            continue
-        again = reproduce(recorded, subject, councils, pool, state.kind)
-        result |= {"reproduced": again.same, "differences": again.differences,
-                   "team": [p.model_dump(mode="json") for p in recorded.team]}
+    try:
+        results = explain_selections(store, case_id)
+    except SelectionUnexplained as refused:
+        raise BadInput(str(refused)) from None
     failed = [r for r in results if r.get("reproduced") is False]
     emit(args, {"case_id": case_id, "proposals": results, "all_reproduced": not failed},
          _explanation(case_id, results))
     return EXIT_TAMPERED if failed else 0
-
-
-def _outcome(event: ev.PeerTeamProposed | ev.PeerTeamCannotBeFilled) -> str:
-    if isinstance(event, ev.PeerTeamCannotBeFilled):
-        return f"{event.requirement} unfilled"
-    return "a team of " + ", ".join(p.peer_id for p in event.team)
 
 
 def _explanation(case_id: str, results: list[dict[str, Any]]) -> str:

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from cli.client import CaseClient
+from application.cases import CaseClient
+from application.setup import register_search_attributes
 from eventstore import EventStore, open_store
 from runtime.binaries import temporal_cli, time_skipping_test_server
 from runtime.converter import DATA_CONVERTER
-from runtime.temporal import register_search_attributes
 from tests.support import register_path
 from worker import build_worker
 from workflows.messages import CaseView, workflow_id_for_case

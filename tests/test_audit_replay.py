@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from cli.journey import journey
+from application.audit_replay import audit_replay
+from application.journey import journey
 from domain.peers import demo_pool
 from domain.vocabulary import CaseKind
 from eventstore.peers import import_pool
 from tests.conftest import CaseWorld
-from workflows.audit_replay import audit_replay
 from workflows.messages import workflow_id_for_case
 
 

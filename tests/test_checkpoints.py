@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from application.checkpoints import SCHEDULE_ID, schedule_checkpoints
 from domain.checkpoints import CHECKPOINT_STREAM, CaseHead, merkle_root
 from eventstore import EventStore
 from eventstore.checkpoints import load_checkpoint, record_checkpoint, verify_against
@@ -18,7 +19,7 @@ from eventstore.verify import ProblemKind, verify_all
 from tests.conftest import CaseWorld
 from tests.support import T0, new_event
 from worker import build_worker
-from workflows.checkpoints import SCHEDULE_ID, RecordCheckpoint, schedule_checkpoints
+from workflows.checkpoints import RecordCheckpoint
 
 
 def fill(store: EventStore) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from cli.client import ActionRefused
-from cli.journey import document, journey
+from application.cases import ActionRefused
+from application.journey import document, journey
 from domain import commands as cmd
 from domain.vocabulary import CaseKind
 from eventstore.verify import verify

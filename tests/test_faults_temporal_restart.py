@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cli.client import CaseClient
+from application.cases import CaseClient
+from application.journey import journey
 from cli.dev_server import dev_server
-from cli.journey import journey
 from domain import commands as cmd
 from domain.deadlines import DeadlinePolicy, DeadlineRules
 from domain.vocabulary import CaseKind, DeadlineName, Stage

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 
+from application.cases import CaseClient
 from cli.actions import ACTION_NAMES
-from cli.client import CaseClient
 from domain.vocabulary import CaseKind
 from eventstore import EventStore
 from worker import build_worker

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from cli.journey import journey
+from application.journey import journey
 from domain.commands import AnyCommand
 from domain.state import CaseState
 from runtime.converter import DATA_CONVERTER, CasePayloadConverter, shared_adapters

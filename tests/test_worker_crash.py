@@ -13,8 +13,8 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from cli.client import CaseClient
-from cli.journey import journey
+from application.cases import CaseClient
+from application.journey import journey
 from domain.vocabulary import CaseKind, Stage
 from eventstore import open_store
 from eventstore.outbox import for_case

@@ -36,8 +36,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from cli.client import ActionRefused, CaseClient, CaseNotFound
-from cli.journey import demo_team, document
+from application.cases import ActionRefused, CaseClient, CaseNotFound
+from application.journey import demo_team, document
 from domain import commands as cmd
 from domain import events as ev
 from domain.deadlines import LADDER, DeadlinePolicy, DeadlineRules

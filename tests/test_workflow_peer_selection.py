@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 import pytest_asyncio
 
-from cli.client import ActionRefused
+from application.cases import ActionRefused
 from domain import commands as cmd
 from domain import events as ev
 from domain.councils import BUILT_IN_COUNCILS, register_digest

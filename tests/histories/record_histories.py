@@ -25,8 +25,9 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from cli.client import CaseClient
-from cli.journey import demo_team, document
+from application.cases import CaseClient
+from application.journey import demo_team, document
+from application.setup import register_search_attributes
 from domain import commands as cmd
 from domain.deadlines import DeadlinePolicy
 from domain.peers import demo_pool
@@ -35,7 +36,6 @@ from eventstore import open_store
 from eventstore.peers import import_pool
 from runtime.binaries import time_skipping_test_server
 from runtime.converter import DATA_CONVERTER
-from runtime.temporal import register_search_attributes
 from worker import build_worker
 from workflows.messages import CaseView, workflow_id_for_case
 
