@@ -21,8 +21,10 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.opening_activities import OpeningActivities
 from activities.peer_activities import PeerSelectionActivities
 from activities.store_activities import StoreActivities
+from domain.policies import PolicyBook
 from eventstore import EventStore, open_store
 from runtime import logging as case_logging
 from runtime.process import exit_now
@@ -66,12 +68,20 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
+def policies_from_environment(environ: Mapping[str, str] | None = None) -> PolicyBook:
+    """The standard policy; demo deadlines too when CASES_DEMO_MODE=1 (never in production)."""
+    env = os.environ if environ is None else environ
+    return PolicyBook(demo_mode=env.get("CASES_DEMO_MODE", "").strip() == "1")
+
+
 def build_worker(client: Client, store: EventStore, task_queue: str = TASK_QUEUE,
-                 sizing: WorkerSizing | None = None) -> Worker:
+                 sizing: WorkerSizing | None = None,
+                 policies: PolicyBook | None = None) -> Worker:
     """The worker for `task_queue`, appending to `store`, sized from the environment unless
-    `sizing` is given."""
+    `sizing` is given, opening cases by `policies` (from the environment unless given)."""
     activities = StoreActivities(store)
     selection = PeerSelectionActivities(store)
+    opening = OpeningActivities(store, policies or policies_from_environment())
     sizing = WorkerSizing.from_environment() if sizing is None else sizing
     compile_once(ImprovementCase.__module__, RecordCheckpoint.__module__)
     return Worker(
@@ -79,7 +89,7 @@ def build_worker(client: Client, store: EventStore, task_queue: str = TASK_QUEUE
         task_queue=task_queue,
         workflows=[ImprovementCase, RecordCheckpoint],
         activities=[activities.append_events, activities.record_checkpoint,
-                    selection.select_peer_team],
+                    selection.select_peer_team, opening.check_opening],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=16),
         max_cached_workflows=sizing.max_cached_workflows,
         max_concurrent_workflow_task_polls=sizing.workflow_task_pollers,

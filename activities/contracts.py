@@ -7,9 +7,33 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.deadlines import DeadlinePolicy
 from domain.events import PeerTeamCannotBeFilled, PeerTeamProposed
+from domain.peers import SelectionRules
+from domain.vocabulary import CaseKind
 
 APPEND_EVENTS = "append_events"
+CHECK_OPENING = "check_opening"
+
+
+class OpeningToCheck(BaseModel):
+    """A case about to be opened: its council must be in the register, and its deadline
+    policy one of the server's."""
+
+    model_config = ConfigDict(frozen=True)
+
+    council: str
+    kind: CaseKind
+    deadline_policy: str
+
+
+class OpeningTerms(BaseModel):
+    """What the server says the case runs by."""
+
+    model_config = ConfigDict(frozen=True)
+
+    policy: DeadlinePolicy
+    selection_rules: SelectionRules
 
 
 class EventToAppend(BaseModel):

@@ -27,7 +27,7 @@ from temporalio.workflow import ActivityHandle
 from activities.contracts import APPEND_EVENTS, AppendEvents, EventToAppend
 from eventstore import EventStore
 from eventstore.chain import canonical_json
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import READING_CONVERTER
 from workflows.checkpoints import RecordCheckpoint
 from workflows.improvement_case import ImprovementCase
 
@@ -84,7 +84,7 @@ async def audit_replay(client: Client, store: EventStore, case_id: str,
     audit = ReplayAudit(case_id=case_id, workflow_id=workflow_id,
                         run_id=run_id or history.run_id)
     replayer = Replayer(workflows=[ImprovementCase, RecordCheckpoint],
-                        data_converter=DATA_CONVERTER, interceptors=[_CaptureAppends()],
+                        data_converter=READING_CONVERTER, interceptors=[_CaptureAppends()],
                         workflow_runner=UnsandboxedWorkflowRunner())
     _captured.clear()
     try:

@@ -24,9 +24,8 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from domain.commands import AnyCommand, RequestCase
-from domain.deadlines import DeadlinePolicy
-from domain.peers import SelectionRules
-from domain.rules import CommandRefused, NotThisCase, decide
+from domain.policies import STANDARD
+from domain.rules import CommandNotPermitted, CommandRefused, NotThisCase, decide
 from domain.state import CaseState
 from domain.vocabulary import CaseKind
 from eventstore import EventStore
@@ -49,8 +48,18 @@ class ActionRefused(Exception):
     """The case refused the action; nothing was recorded. The message says what to do."""
 
 
-class CaseNotFound(Exception):
-    pass
+class ActionNotPermitted(ActionRefused):
+    """The role table refused: the user's role may not do this, or not on this case."""
+
+
+class CaseNotFound(ActionRefused):
+    """No such case (or not one the user may see)."""
+
+
+def _refusal(cause: ApplicationError) -> ActionRefused:
+    if cause.type == CommandNotPermitted.__name__:
+        return ActionNotPermitted(cause.message)
+    return ActionRefused(cause.message)
 
 
 class CaseClient:
@@ -63,24 +72,26 @@ class CaseClient:
 
     async def start(self, *, council: str, kind: CaseKind, reason: str, actor: str,
                     scope: list[str] | None = None, budget_gap_pence: int | None = None,
-                    policy: DeadlinePolicy | None = None,
-                    selection_rules: SelectionRules | None = None,
+                    deadline_policy: str = STANDARD,
                     now: datetime | None = None) -> CaseView:
-        """Open a case for a council; refused if that council has one of the kind open."""
+        """Open a case for a council, on the server's deadline policy of that name; refused if
+        that council has one of the kind open. The worker checks the council and the policy
+        again, and records the terms the case runs by."""
         year = (now or datetime.now(UTC)).year
         case_id = self._free_case_id(kind, council, year)
         request = RequestCase(actor=actor, case_id=case_id, council=council, kind=kind,
                               reason=reason, scope=scope or [],
-                              budget_gap_pence=budget_gap_pence)
+                              budget_gap_pence=budget_gap_pence, deadline_policy=deadline_policy)
         try:
             decide(CaseState(case_id=case_id), request, now or datetime.now(UTC))
+        except CommandNotPermitted as refused:
+            raise ActionNotPermitted(str(refused)) from None
         except CommandRefused as refused:
             raise ActionRefused(str(refused)) from None
         workflow_id = workflow_id_for(kind, council)
         opening = WithStartWorkflowOperation(
             ImprovementCase.run,
-            CaseStart(request=request, policy=policy or DeadlinePolicy(),
-                      selection_rules=selection_rules or SelectionRules()),
+            CaseStart(request=request),
             id=workflow_id, task_queue=self.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -91,6 +102,10 @@ class CaseClient:
             # handled in the workflow's first task.
             return await self.client.execute_update_with_start_workflow(
                 ImprovementCase.opened, start_workflow_operation=opening)
+        except WorkflowUpdateFailedError as failed:  # the workflow refused its opening
+            if isinstance(failed.cause, ApplicationError):
+                raise _refusal(failed.cause) from None
+            raise
         except (WorkflowAlreadyStartedError, RPCError) as refused:
             if isinstance(refused, RPCError) and refused.status != RPCStatusCode.ALREADY_EXISTS:
                 raise
@@ -130,7 +145,7 @@ class CaseClient:
             if not isinstance(cause, ApplicationError):
                 raise
             if cause.type != NotThisCase.__name__:
-                raise ActionRefused(cause.message) from None
+                raise _refusal(cause) from None
         except RPCError as error:
             if error.status != RPCStatusCode.NOT_FOUND:
                 raise
@@ -142,6 +157,8 @@ class CaseClient:
         _handle, current = await self._handle(case_id)
         try:
             decide(current.state, command, datetime.now(UTC))
+        except CommandNotPermitted as refused:
+            raise ActionNotPermitted(str(refused)) from None
         except CommandRefused as refused:
             raise ActionRefused(str(refused)) from None
         raise ActionRefused(f"case {case_id} is not open to actions") from None

@@ -8,6 +8,7 @@ from datetime import date
 
 from domain import commands as cmd
 from domain.events import PeerPlace
+from domain.rules import approval_request_id
 from domain.vocabulary import VisitMode
 
 
@@ -33,11 +34,18 @@ def demo_team(council: str) -> list[PeerPlace]:
     ]
 
 
+HAND_PICKED_TEAM_REQUEST = approval_request_id("propose_team", 3)
+"""The journey's request for its hand-picked team: recorded at version 3, after the request
+and the scoping."""
+
+
 def journey(council: str, today: date, officer: str = "officer:demo", *,
-            select_team: bool = False) -> Iterator[cmd.AnyCommand]:
+            select_team: bool = False,
+            approver: str = "lga_adviser:demo-adviser") -> Iterator[cmd.AnyCommand]:
     """Every action of a corporate peer challenge after its request, in order, dated `today`.
     With `select_team` the engine selects the team from the store's pool (the council must be
-    in the register); otherwise the officer proposes `demo_team`, recorded as hand-picked."""
+    in the register); otherwise the officer proposes `demo_team`, recorded as hand-picked,
+    and `approver` approves it (a hand-picked team needs a second person)."""
     contact = f"council:{council}"
     yield cmd.ScopeCase(actor=officer, scope=["finance", "governance"],
                         visit_mode=VisitMode.ON_SITE)
@@ -46,6 +54,7 @@ def journey(council: str, today: date, officer: str = "officer:demo", *,
     else:
         yield cmd.ProposePeerTeam(actor=officer, team=demo_team(council),
                                   rationale=["fewest days served among eligible peers"])
+        yield cmd.ApproveRequest(actor=approver, request_id=HAND_PICKED_TEAM_REQUEST)
     yield cmd.ConfirmPeerTeam(actor=officer)
     yield cmd.ScheduleVisit(actor=officer, mode=VisitMode.ON_SITE, starts_on=today,
                             ends_on=today)

@@ -87,7 +87,8 @@ from eventstore.config import normalise_url
 from eventstore.schema import events
 from runtime import logging as case_logging
 from runtime.binaries import temporal_cli
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import signed_converter
+from runtime.signing import command_key
 from worker import build_worker
 from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
 
@@ -323,7 +324,7 @@ def quiet_logs(enabled: bool) -> Iterator[None]:
 async def dev_server() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(), search_attributes=ALL_SEARCH_ATTRIBUTES,
-        data_converter=DATA_CONVERTER, ui=False, dev_server_log_level="error")
+        data_converter=signed_converter(command_key()), ui=False, dev_server_log_level="error")
     async with env:
         yield env
 

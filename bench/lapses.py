@@ -90,8 +90,9 @@ from eventstore.config import normalise_url
 from eventstore.schema import events
 from eventstore.verify import verify_all
 from runtime.binaries import temporal_cli
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import signed_converter
 from runtime.process import exit_now
+from runtime.signing import command_key
 from workflows.improvement_case import ImprovementCase
 from workflows.messages import CaseView, workflow_id_for
 from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
@@ -384,7 +385,7 @@ async def bench(args: argparse.Namespace) -> int:
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(), search_attributes=ALL_SEARCH_ATTRIBUTES,
-        data_converter=DATA_CONVERTER, ui=False, dev_server_log_level="error")
+        data_converter=signed_converter(command_key()), ui=False, dev_server_log_level="error")
     address = env.client.service_client.config.target_host
     log_path = workdir / "worker.log"
     worker = start_worker(address, setup.worker_url, args.worker_option, log_path)

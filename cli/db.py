@@ -55,7 +55,7 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 def dispatch(args: argparse.Namespace) -> int:
     """Exit 0 done; 2 refused (SQLite, a bad name, a role that could do too much), nothing
     changed; 1 the database failed (unreachable, permission denied), nothing changed."""
-    url = sa.make_url(normalise_url(database_url()))
+    url = sa.make_url(database_url())
     shown = url.render_as_string(hide_password=True)
     try:
         if args.db_command == "migrate":
@@ -72,11 +72,12 @@ def dispatch(args: argparse.Namespace) -> int:
 
 
 def _roles(args: argparse.Namespace, url: sa.URL, shown: str) -> int:
-    if url.get_backend_name() != "postgresql":
+    target = sa.make_url(normalise_url(url.render_as_string(hide_password=False)))
+    if target.get_backend_name() != "postgresql":
         raise RoleProblem("database roles are a PostgreSQL feature; on SQLite the store's "
                           "protection is the database file's permissions")
     roles = Roles(owner=args.owner, app=args.app, auditor=args.auditor)
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(target)
     try:
         if args.print_only:
             catalogue, statements = plan_roles(engine, args.schema, roles)
@@ -115,7 +116,7 @@ def _migrate(args: argparse.Namespace, shown: str) -> int:
                    if conn.dialect.name == "postgresql" else None)
     finally:
         store.dispose()
-    emit(args, {"database": shown, "migrated": True, "as": who},
+    emit(args, {"database": shown, "at_newest_migration": True, "as": who},
          f"{shown}: the schema is at the newest migration"
-         + (f" (migrated as {who})" if who else ""))
+         + (f" (connected as {who})" if who else ""))
     return 0

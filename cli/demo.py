@@ -14,8 +14,8 @@ from application.journey import journey
 from cli import render
 from cli.dev_server import dev_server
 from domain import commands as cmd
-from domain.deadlines import DeadlinePolicy
 from domain.peers import demo_pool
+from domain.policies import PolicyBook, demo_policy_name
 from domain.vocabulary import CaseKind, DeadlineName, Stage
 from eventstore import EventStore, open_store
 from eventstore.peers import import_pool
@@ -53,10 +53,11 @@ async def _until(cases: CaseClient, case_id: str, what: str, test: object,
         await asyncio.sleep(0.25)
 
 
-async def _on_time(cases: CaseClient, council: str, policy: DeadlinePolicy) -> CaseView:
+async def _on_time(cases: CaseClient, council: str, policy: str) -> CaseView:
     view = await cases.start(council=council, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                              reason="Budget gap flagged by the s151 officer", actor="officer:demo",
-                             scope=["finance"], budget_gap_pence=420_000_000, policy=policy)
+                             scope=["finance"], budget_gap_pence=420_000_000,
+                             deadline_policy=policy)
     case_id = view.state.case_id
     _say(f"{COUNCILS[council]}: opened {case_id}")
     today = datetime.now(UTC).date()
@@ -74,10 +75,10 @@ async def _on_time(cases: CaseClient, council: str, policy: DeadlinePolicy) -> C
     return view
 
 
-async def _lapses(cases: CaseClient, council: str, policy: DeadlinePolicy) -> CaseView:
+async def _lapses(cases: CaseClient, council: str, policy: str) -> CaseView:
     view = await cases.start(council=council, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                              reason="Governance concerns after a critical audit letter",
-                             actor="officer:demo", policy=policy)
+                             actor="officer:demo", deadline_policy=policy)
     case_id = view.state.case_id
     _say(f"{COUNCILS[council]}: opened {case_id}")
     steps = list(journey(council, datetime.now(UTC).date(), select_team=True))
@@ -96,16 +97,20 @@ async def _lapses(cases: CaseClient, council: str, policy: DeadlinePolicy) -> Ca
     return view
 
 
-async def _withdrawn(cases: CaseClient, council: str, policy: DeadlinePolicy) -> CaseView:
+async def _withdrawn(cases: CaseClient, council: str, policy: str) -> CaseView:
     view = await cases.start(council=council, kind=CaseKind.FINANCE,
                              reason="Finance peer review requested", actor="officer:demo",
-                             policy=policy)
+                             deadline_policy=policy)
     case_id = view.state.case_id
     await cases.act(case_id, cmd.ScopeCase(actor="officer:demo", scope=["finance"],
                                            visit_mode="remote"))
-    view = await cases.act(case_id, cmd.WithdrawCase(
+    asked = await cases.act(case_id, cmd.WithdrawCase(
         actor="officer:demo", reason="Council entered statutory intervention instead"))
-    _say(f"{COUNCILS[council]}: {case_id} withdrawn with a reason")
+    [request] = asked.state.awaiting_approval
+    _say(f"{COUNCILS[council]}: withdrawal requested; it waits for a second person")
+    view = await cases.act(case_id, cmd.ApproveRequest(actor="lga_adviser:demo-adviser",
+                                                       request_id=request.request_id))
+    _say(f"{COUNCILS[council]}: {case_id} withdrawn with a reason, approved by an LGA adviser")
     return view
 
 
@@ -128,11 +133,11 @@ async def run_demo(unit_seconds: int = 2) -> int:
     store.migrate()
     today = datetime.now(UTC).date()
     pool = import_pool(store, demo_pool(today), f"demo pool as of {today}")
-    policy = DeadlinePolicy.demo(unit_seconds)
+    policy = demo_policy_name(unit_seconds)
     print(f"Demo: dev server + worker, store {store.engine.url}, deadlines in units of "
           f"{unit_seconds}s; peer pool version {pool.version} ({pool.peer_count} peers)",
           flush=True)
-    async with dev_server(_free_port()) as client, build_worker(client, store):
+    async with dev_server(_free_port()) as client, build_worker(client, store, policies=PolicyBook(demo_mode=True)):
         cases = CaseClient(client, store=store)
         views = list(await asyncio.gather(_on_time(cases, "E09000008", policy),
                                           _lapses(cases, "E08000025", policy),

@@ -9,6 +9,7 @@ from pathlib import Path
 import structlog
 
 from cli.dev_server import dev_server
+from domain.policies import PolicyBook
 from eventstore import open_store
 from worker import build_worker
 
@@ -22,7 +23,7 @@ async def run_dev(port: int, db_file: Path, ui: bool) -> int:
         loop.add_signal_handler(signum, stopping.set)
     store = open_store()
     store.migrate()
-    async with dev_server(port, db_file, ui) as client, build_worker(client, store):
+    async with dev_server(port, db_file, ui) as client, build_worker(client, store, policies=PolicyBook(demo_mode=True)):
         log.info("ready: dev server and worker running; Ctrl-C stops both",
                  address=f"127.0.0.1:{port}", ui=f"http://127.0.0.1:{port + 1000}" if ui
                  else None, database=store.engine.url.render_as_string(hide_password=True))

@@ -24,7 +24,7 @@ from application.cases import ActionRefused, CaseClient, CaseNotFound
 from cli import auditing, councils, peers, render
 from cli.actions import BadInput, add_action_parsers, command_from_args, describe
 from cli.output import EXIT_BAD_INPUT, emit
-from domain.deadlines import DeadlinePolicy
+from domain.policies import STANDARD, demo_policy_name
 from domain.state import fold
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, open_store
@@ -113,10 +113,10 @@ async def _start(args: argparse.Namespace, store: EventStore) -> int:
         raise BadInput(f"--council {args.council}: {council.name} ended on {council.end_date}")
     if args.demo_deadlines is not None and not 1 <= args.demo_deadlines <= 3600:
         raise BadInput("--demo-deadlines: between 1 and 3600 seconds")
-    policy = DeadlinePolicy.demo(args.demo_deadlines) if args.demo_deadlines else None
+    policy = demo_policy_name(args.demo_deadlines) if args.demo_deadlines else STANDARD
     cases = CaseClient(await connect(), store=store)
     view = await cases.start(council=args.council, kind=CaseKind(args.kind), reason=args.reason,
-                             actor=_actor(args), policy=policy,
+                             actor=_actor(args), deadline_policy=policy,
                              scope=[s.strip() for s in args.scope.split(",") if s.strip()],
                              budget_gap_pence=args.budget_gap_pence)
     emit(args, _view_json(view), render.status(view))

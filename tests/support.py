@@ -58,3 +58,44 @@ def register_path() -> Path:
         return Path(configured)
     return Path(__file__).resolve().parents[2] / "shared" / "data" / (
         "uk_local_authorities_current.csv")
+
+
+# --- the test server's terms ----------------------------------------------------------------
+
+def _test_policies() -> Any:
+    from datetime import timedelta as days_or_hours
+
+    from domain.deadlines import DeadlinePolicy, DeadlineRules
+    from domain.peers import SelectionRules
+    from domain.policies import STANDARD, PolicyBook
+    from domain.vocabulary import CaseKind
+
+    short = DeadlineRules(
+        factual_accuracy_check=days_or_hours(hours=2), report_publication=days_or_hours(days=1),
+        action_plan_publication=days_or_hours(days=10), progress_review=days_or_hours(days=20),
+        progress_review_publication=days_or_hours(days=30),
+        escalation_interval=days_or_hours(hours=6))
+    return PolicyBook(
+        named={STANDARD: DeadlinePolicy(),
+               "short-hours": DeadlinePolicy(by_kind={CaseKind.CORPORATE_PEER_CHALLENGE: short}),
+               "far-peers": DeadlinePolicy()},
+        selection_rules={"far-peers": SelectionRules(min_distance_km=2000)},
+        demo_mode=True)
+
+
+TEST_POLICIES = _test_policies()
+"""The policies of the tests' workers: the standard one, demo deadlines, and a few of the
+tests' own (a server's named policies are its operator's to choose)."""
+
+
+def register_council(store: Any, gss_code: str) -> str:
+    """Put a made-up council in the store's register (a case opens only for a council in
+    it); returns its code."""
+    from domain.councils import Council
+    from eventstore.councils import import_councils, known_councils
+
+    if gss_code not in known_councils(store):
+        import_councils(store, [Council(gss_code=gss_code, code="TST", name=f"Test {gss_code}",
+                                        short_name=f"Test {gss_code}", type="UA",
+                                        nation="England")])
+    return gss_code

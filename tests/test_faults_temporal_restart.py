@@ -15,6 +15,7 @@ from application.journey import journey
 from cli.dev_server import dev_server
 from domain import commands as cmd
 from domain.deadlines import DeadlinePolicy, DeadlineRules
+from domain.policies import PolicyBook
 from domain.vocabulary import CaseKind, DeadlineName, Stage
 from eventstore import EventStore
 from eventstore.verify import verify
@@ -40,10 +41,13 @@ async def test_a_restarted_server_keeps_open_cases_and_their_timers(
     policy = DeadlinePolicy(default=DeadlineRules(
         report_publication=timedelta(seconds=20), factual_accuracy_check=LONG,
         action_plan_publication=LONG, progress_review=LONG, progress_review_publication=LONG))
-    async with dev_server(port, db_file) as client, build_worker(client, sqlite_store):
+    policies = PolicyBook(named={"restart-test": policy})
+    async with dev_server(port, db_file) as client, build_worker(client, sqlite_store,
+                                                                   policies=policies):
         cases = CaseClient(client, store=sqlite_store)
         view = await cases.start(council="E10000014", kind=CaseKind.CORPORATE_PEER_CHALLENGE,
-                                 reason="Restart test", actor="officer:a", policy=policy)
+                                 reason="Restart test", actor="officer:a",
+                                 deadline_policy="restart-test")
         case_id = view.state.case_id
         for step in journey("E10000014", datetime.now(UTC).date()):
             if isinstance(step, cmd.PublishReport):

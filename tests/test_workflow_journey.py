@@ -40,7 +40,7 @@ from application.cases import ActionRefused, CaseClient, CaseNotFound
 from application.journey import demo_team, document
 from domain import commands as cmd
 from domain import events as ev
-from domain.deadlines import LADDER, DeadlinePolicy, DeadlineRules
+from domain.deadlines import LADDER
 from domain.events import PeerPlace
 from domain.state import CaseState, fold
 from domain.vocabulary import CaseKind, DeadlineName, Stage, VisitMode
@@ -48,25 +48,21 @@ from eventstore import EventStore, StoredEvent
 from eventstore.outbox import for_case
 from eventstore.verify import verify
 from tests.conftest import CaseWorld
+from tests.support import TEST_POLICIES, register_council
 from worker import build_worker
 from workflows import search_attributes as sa
 from workflows.improvement_case import ESCALATION_ACTOR, ImprovementCase
 from workflows.messages import CaseView, workflow_id_for_case
 
 OFFICER = "officer:siân.jones"
+ADVISER = "lga_adviser:raj.patel"
 CPC = CaseKind.CORPORATE_PEER_CHALLENGE
 WORKFLOW_TASK_EVENTS = {EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
                         EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
                         EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED}
 
-SHORT = DeadlineRules(
-    factual_accuracy_check=timedelta(hours=2), report_publication=timedelta(days=1),
-    action_plan_publication=timedelta(days=10), progress_review=timedelta(days=20),
-    progress_review_publication=timedelta(days=30), escalation_interval=timedelta(hours=6))
-POLICIES = {
-    "default-months": DeadlinePolicy(),
-    "short-hours": DeadlinePolicy(by_kind={CPC: SHORT}),
-}
+POLICIES = ("standard", "short-hours")
+"""Named policies of the tests' workers (tests/support.py, TEST_POLICIES)."""
 
 ONLY_LGA_STAFF = "only a case officer or an LGA principal adviser may"
 
@@ -112,11 +108,12 @@ class Journeys:
         return (await self.now()).date()
 
     async def open(self, council: str, *, kind: CaseKind = CPC,
-                   policy: DeadlinePolicy | None = None) -> CaseView:
+                   policy: str = "standard") -> CaseView:
+        register_council(self.store, council)
         view = await self.cases.start(council=council, kind=kind, actor=OFFICER,
                                       reason="Budget gap flagged by the s151 officer",
                                       scope=["finance"], budget_gap_pence=420_000_000,
-                                      policy=policy, now=await self.now())
+                                      deadline_policy=policy, now=await self.now())
         self.opened.append(view.state.case_id)
         return view
 
@@ -226,6 +223,23 @@ async def assert_refused(j: Journeys, case_id: str, command: cmd.AnyCommand,
     assert (await j.cases.view(case_id)).state.version == j.store.head(case_id)[0]
 
 
+async def approved(j: Journeys, case_id: str, command: cmd.AnyCommand, stage: Stage,
+                   *records: type[ev.Event]) -> CaseView:
+    """A sensitive action (BRIEF §5): recorded as a request, then approved by an LGA adviser,
+    when it takes effect with `records`."""
+    asked = await j.cases.act(case_id, command)
+    [waiting] = [a for a in asked.state.awaiting_approval if a.action == command.action]
+    return await act(j, case_id, cmd.ApproveRequest(actor=ADVISER, request_id=waiting.request_id),
+                     stage, ev.RequestApproved, *records)
+
+
+async def withdraw(cases: CaseClient, case_id: str, reason: str) -> CaseView:
+    asked = await cases.act(case_id, cmd.WithdrawCase(actor=OFFICER, reason=reason))
+    [waiting] = asked.state.awaiting_approval
+    return await cases.act(case_id, cmd.ApproveRequest(actor=ADVISER,
+                                                       request_id=waiting.request_id))
+
+
 async def act(j: Journeys, case_id: str, command: cmd.AnyCommand, stage: Stage,
               *records: type[ev.Event]) -> CaseView:
     """Act, and check the answer's stage and the events the action added to the store."""
@@ -243,7 +257,7 @@ async def to_visited(j: Journeys, case_id: str, council: str) -> CaseView:
     await act(j, case_id, cmd.ScopeCase(actor=OFFICER, scope=["finance", "governance"],
                                         visit_mode=VisitMode.ON_SITE),
               Stage.SCOPED, ev.CaseScoped)
-    await act(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=demo_team(council)),
+    await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=demo_team(council)),
               Stage.SCOPED, ev.PeerTeamProposed)
     await act(j, case_id, cmd.ConfirmPeerTeam(actor=OFFICER), Stage.PEERS_SELECTED,
               ev.PeerTeamConfirmed)
@@ -288,14 +302,14 @@ async def test_a_corporate_peer_challenge_from_request_to_close(journeys: Journe
     await act(j, case_id, cmd.ScopeCase(actor=OFFICER, scope=["finance", "governance"],
                                         visit_mode=VisitMode.ON_SITE),
               Stage.SCOPED, ev.CaseScoped)
-    await act(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=team,
+    await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=team,
                                               rationale=["fewest days served"]),
               Stage.SCOPED, ev.PeerTeamProposed)
     await act(j, case_id, cmd.ObjectToPeer(actor=contact(council), peer_id=objected.peer_id,
                                            reason="Worked here until last year"),
               Stage.SCOPED, ev.PeerObjectedTo)
     second_team = [replacement if p == objected else p for p in team]
-    await act(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=second_team),
+    await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=second_team),
               Stage.SCOPED, ev.PeerTeamProposed)
     view = await act(j, case_id, cmd.ConfirmPeerTeam(actor=OFFICER), Stage.PEERS_SELECTED,
                      ev.PeerTeamConfirmed)
@@ -328,7 +342,7 @@ async def test_a_corporate_peer_challenge_from_request_to_close(journeys: Journe
     await j.skip(timedelta(days=5))
     await act(j, case_id, cmd.FinaliseReport(actor=OFFICER, document_sha256=document("final")),
               Stage.REPORT_FINAL, ev.ReportMadeFinal)
-    view = await act(j, case_id, cmd.CorrectReport(actor=OFFICER,
+    view = await approved(j, case_id, cmd.CorrectReport(actor=OFFICER,
                                                    document_sha256=document("final, corrected"),
                                                    reason="A councillor's name misspelt"),
                      Stage.REPORT_FINAL, ev.ReportCorrected)
@@ -390,11 +404,11 @@ async def test_a_corporate_peer_challenge_from_request_to_close(journeys: Journe
 async def test_each_deadline_lapses_and_the_ladder_climbs_to_three(journeys: Journeys,
                                                                    policy_name: str) -> None:
     j = journeys
-    policy = POLICIES[policy_name]
+    policy = TEST_POLICIES.resolve(policy_name)
     rules = policy.rules_for(CPC)
     margin = rules.escalation_interval / 2
     council = a_council()
-    case_id = (await j.open(council, policy=policy)).state.case_id
+    case_id = (await j.open(council, policy=policy_name)).state.case_id
     handle = j.handle(case_id)
     await to_visited(j, case_id, council)
     drafted = await act(j, case_id, cmd.DraftReport(
@@ -487,7 +501,7 @@ async def test_each_deadline_lapses_and_the_ladder_climbs_to_three(journeys: Jou
     assert len(expected) == 6
     assert {k: v for k, v in outbox.items() if k in expected} == expected
 
-    withdrawn = await act(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."),
+    withdrawn = await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."),
                           Stage.WITHDRAWN, ev.CaseWithdrawn)
     assert await handle.result() == withdrawn
 
@@ -503,7 +517,7 @@ async def test_withdrawal_mid_journey_closes_the_case_and_refuses_what_follows(
     assert visited.pending  # deadlines were running
 
     reason = "The council entered statutory intervention instead."
-    withdrawn = await act(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason=reason),
+    withdrawn = await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason=reason),
                           Stage.WITHDRAWN, ev.CaseWithdrawn)
     assert withdrawn.state.withdrawal_reason == reason
     assert withdrawn.pending == [] and withdrawn.next_deadline is None
@@ -546,7 +560,7 @@ async def test_refused_actions_record_nothing_anywhere(journeys_anywhere: Journe
     await assert_refused(j, case_id, cmd.ProposePeerTeam(
         actor=OFFICER, team=[team[0], team[0]]), f"cannot propose: peer {team[0].peer_id} "
         "appears twice")
-    await act(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=team), Stage.SCOPED,
+    await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=team), Stage.SCOPED,
               ev.PeerTeamProposed)
     await assert_refused(j, case_id, cmd.ObjectToPeer(actor=OFFICER, peer_id=team[2].peer_id,
                                                       reason="Conflict"),
@@ -561,11 +575,11 @@ async def test_refused_actions_record_nothing_anywhere(journeys_anywhere: Journe
                          f"cannot propose peer {team[2].peer_id}: the council objected to them; "
                          "choose someone else")
     leaderless = [p for p in team if p.role != "lead_member" and p.peer_id != team[2].peer_id]
-    await act(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=leaderless), Stage.SCOPED,
+    await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=leaderless), Stage.SCOPED,
               ev.PeerTeamProposed)
     await assert_refused(j, case_id, cmd.ConfirmPeerTeam(actor=OFFICER),
                          "cannot confirm: a corporate peer challenge needs a lead member peer")
-    await act(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=[
+    await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=[
         p for p in team if p.peer_id != team[2].peer_id]), Stage.SCOPED, ev.PeerTeamProposed)
     await act(j, case_id, cmd.ConfirmPeerTeam(actor=OFFICER), Stage.PEERS_SELECTED,
               ev.PeerTeamConfirmed)
@@ -623,7 +637,7 @@ async def test_refused_actions_record_nothing_anywhere(journeys_anywhere: Journe
     final = await j.cases.view(case_id)
     assert final.state.stage == Stage.REPORT_FINAL
     assert_store_agrees(j, final)
-    await act(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."), Stage.WITHDRAWN,
+    await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."), Stage.WITHDRAWN,
               ev.CaseWithdrawn)
 
 
@@ -715,7 +729,7 @@ async def test_one_open_case_per_council_and_kind(journeys: Journeys) -> None:
     other_kind = (await j.open(council, kind=CaseKind.FINANCE)).state.case_id
     assert other_kind == f"fin-{council}-{year}"
 
-    await act(j, first, cmd.WithdrawCase(actor=OFFICER, reason="Wrong kind of review."),
+    await approved(j, first, cmd.WithdrawCase(actor=OFFICER, reason="Wrong kind of review."),
               Stage.WITHDRAWN, ev.CaseWithdrawn)
     second = await j.open(council)
     assert second.state.case_id == f"cpc-{council}-{year}-2"
@@ -728,7 +742,7 @@ async def test_one_open_case_per_council_and_kind(journeys: Journeys) -> None:
     with pytest.raises(CaseNotFound, match=f"newest case of that kind is {second.state.case_id}"):
         await j.cases.view(first)
     for case_id in (second.state.case_id, other_kind):
-        await act(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."),
+        await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."),
                   Stage.WITHDRAWN, ev.CaseWithdrawn)
 
 
@@ -749,7 +763,7 @@ async def test_an_opened_case_is_listed_at_once_without_an_upsert(journeys: Jour
                 for name in event.upsert_workflow_search_attributes_event_attributes
                 .search_attributes.indexed_fields}
     assert upserted <= {"TemporalChangeVersion"}, upserted
-    await act(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."), Stage.WITHDRAWN,
+    await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."), Stage.WITHDRAWN,
               ev.CaseWithdrawn)
 
 
@@ -767,15 +781,16 @@ async def test_search_attributes_follow_the_case(journeys: Journeys) -> None:
         "CaseStage": Stage.VISITED.value, "EscalationLevel": 0,
         "NextDeadline": visited.state.visit_recorded_at + timedelta(days=91),
     }
-    await act(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."), Stage.WITHDRAWN,
+    await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."), Stage.WITHDRAWN,
               ev.CaseWithdrawn)
 
 
 async def test_an_older_case_of_a_reopened_slot_is_still_reachable(dev_world: CaseWorld) -> None:
     cases, council = dev_world.cases, a_council()
+    register_council(dev_world.store, council)
     first = (await cases.start(council=council, kind=CPC, actor=OFFICER,
                                reason="First")).state.case_id
-    await cases.act(first, cmd.WithdrawCase(actor=OFFICER, reason="Wrong kind of review."))
+    await withdraw(cases, first, "Wrong kind of review.")
     second = (await cases.start(council=council, kind=CPC, actor=OFFICER,
                                 reason="Second")).state.case_id
     assert second == f"{first}-2"
@@ -783,4 +798,4 @@ async def test_an_older_case_of_a_reopened_slot_is_still_reachable(dev_world: Ca
     assert older.state.case_id == first and older.state.stage == Stage.WITHDRAWN
     with pytest.raises(ActionRefused, match="the case is withdrawn"):
         await cases.act(first, cmd.CloseCase(actor=OFFICER))
-    await cases.act(second, cmd.WithdrawCase(actor=OFFICER, reason="Test over."))
+    await withdraw(cases, second, "Test over.")

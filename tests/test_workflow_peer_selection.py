@@ -19,7 +19,7 @@ from domain import commands as cmd
 from domain import events as ev
 from domain.councils import BUILT_IN_COUNCILS, register_digest
 from domain.peer_selection import reproduce, seed_for_case
-from domain.peers import PeerKind, SelectionRules, demo_pool
+from domain.peers import PeerKind, demo_pool
 from domain.upcasting import parse_event
 from domain.vocabulary import CaseKind, Stage, VisitMode
 from eventstore.outbox import for_case as case_notifications
@@ -187,7 +187,7 @@ async def test_the_rules_a_case_starts_with_are_the_rules_its_team_is_selected_b
     import_pool(j.store, demo_pool(today), "demo pool")
     council = "E10000020"  # Norfolk, built in
     view = await j.cases.start(council=council, kind=CPC, actor=OFFICER, reason="Far peers",
-                               selection_rules=SelectionRules(min_distance_km=2000),
+                               deadline_policy="far-peers",  # the tests' server: 2,000 km
                                now=await j.now())
     case_id = view.state.case_id
     j.opened.append(case_id)

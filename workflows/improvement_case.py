@@ -24,15 +24,18 @@ with workflow.unsafe.imports_passed_through():
     import workflows.search_attributes as sa
     from activities.contracts import (
         APPEND_EVENTS,
+        CHECK_OPENING,
         SELECT_PEER_TEAM,
         Appended,
         AppendEvents,
         EventToAppend,
         NotificationToSend,
+        OpeningTerms,
+        OpeningToCheck,
         TeamOutcome,
     )
     from domain import events as ev
-    from domain.commands import AnyCommand, Command, ObjectToPeer, SelectPeerTeam
+    from domain.commands import AnyCommand, Command, ObjectToPeer, RequestCase, SelectPeerTeam
     from domain.deadlines import Due, on_due, pending, soonest, soonest_lapse
     from domain.notifications import notifications_for
     from domain.recorded import Recorded
@@ -58,6 +61,12 @@ DEADLINE_ALARMS = "deadline-alarms-never-cancelled"
 """Patch: one timer per earlier due time, left to ring rather than cancelled when it moves.
 Asked once, before anything is recorded; a case that has it also has INDEX_ONLY_CHANGES
 without asking (each patch asked costs a case a TemporalChangeVersion upsert)."""
+CHECKED_OPENING = "opening-checked-by-the-server"
+"""Patch: before the request is recorded, an activity checks the council against the register
+and resolves the named deadline policy; the case runs by the server's terms (never durations
+sent by the caller) and under the four-eyes rule. Cases started before it keep theirs."""
+OPENING_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
+                            maximum_interval=timedelta(seconds=10))
 APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
                            maximum_interval=timedelta(seconds=10))
 
@@ -86,14 +95,41 @@ class ImprovementCase:
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
         self._alarms_generation = workflow.patched(DEADLINE_ALARMS)
+        request = start.request
+        if workflow.patched(CHECKED_OPENING):
+            request = await self._on_the_servers_terms(request)
         async with self.lock:
-            await self._record(start.request, decide(self.state, start.request, workflow.now()))
+            try:
+                events = decide(self.state, request, workflow.now())
+            except CommandRefused as refused:  # a start the API would not have sent
+                raise ApplicationError(str(refused), type=type(refused).__name__,
+                                       non_retryable=True) from None
+            await self._record(request, events)
         if self._alarms_generation:
             await self._follow_deadlines_by_alarms()
         else:  # cases started before the patch keep the loop they were started with
             await self._follow_deadlines_by_timeouts()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view()
+
+    async def _on_the_servers_terms(self, request: RequestCase) -> RequestCase:
+        """The request as the server opens it: its council checked against the register, its
+        deadline policy resolved by name, the selection rules in force, four eyes required.
+        A refusal fails the workflow before anything is recorded."""
+        try:
+            terms = await workflow.execute_local_activity(
+                CHECK_OPENING, OpeningToCheck(council=request.council, kind=request.kind,
+                                              deadline_policy=request.deadline_policy),
+                result_type=OpeningTerms, start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(minutes=10), retry_policy=OPENING_RETRY)
+        except ActivityError as failed:
+            cause = failed.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(failed)
+            raise ApplicationError(message, type="OpeningRefused", non_retryable=True) from None
+        self.policy = terms.policy
+        self.selection_rules = terms.selection_rules
+        return request.model_copy(update={"selection_rules": terms.selection_rules,
+                                          "four_eyes": True})
 
     async def _follow_deadlines_by_alarms(self) -> None:
         """Until the case closes, act on each deadline when it falls due.
