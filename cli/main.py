@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from application.cases import ActionRefused, CaseClient, CaseNotFound
-from cli import auditing, councils, peers, render
+from cli import auditing, councils, db, peers, render
 from cli.actions import BadInput, add_action_parsers, command_from_args, describe
 from cli.output import EXIT_BAD_INPUT, emit
 from domain.policies import STANDARD, demo_policy_name
@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     auditing.add_parsers(sub, common)
     councils.add_parsers(sub, common)
     peers.add_parsers(sub, common)
+    db.add_parsers(sub, common)
     return parser
 
 
@@ -188,6 +189,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         from cli.demo import run_demo
 
         return await run_demo(args.unit_seconds)
+    if args.command == "db":
+        return db.dispatch(args)
     store = open_store()
     try:
         if args.command == "start":

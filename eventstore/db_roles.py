@@ -24,15 +24,17 @@ from eventstore.schema import metadata
 
 DEFAULT_SCHEMA = "public"
 
-APPEND_ONLY_TABLES = ("events", "outbox")
+APPEND_ONLY_TABLES = ("events", "outbox", "api_tokens")
 """The application INSERTs and SELECTs here, and nothing else: a case's history and the
-notifications written with it are only ever added to."""
+notifications written with it are only ever added to, and so are the tokens the API issues
+at sign-in (revoking one is the owner's: an UPDATE).
 
-APP_READ_ONLY_TABLES = ("councils", "peer_pools", "peers", "alembic_version", "users",
-                        "api_tokens")
-"""The application reads these and never writes them: reference data is imported, users and
-their tokens are managed, and migrations are run, by the owner. (`users` and `api_tokens`
-are granted when they exist.) `alembic_version` lets the worker's start-up migration see
+"""
+
+APP_READ_ONLY_TABLES = ("councils", "peer_pools", "peers", "alembic_version", "users")
+"""The application reads these and never writes them: reference data is imported, users are
+managed, and migrations are run, by the owner. (`users` and `api_tokens` are granted when
+they exist.) `alembic_version` lets the worker's start-up migration see
 that the schema is current and do nothing."""
 
 STORE_TABLES = tuple(dict.fromkeys((*APPEND_ONLY_TABLES, *APP_READ_ONLY_TABLES,

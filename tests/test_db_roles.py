@@ -185,7 +185,7 @@ def test_the_application_role_cannot_remove_the_triggers_or_change_the_schema(
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("table", ["councils", "peer_pools", "peers", "alembic_version",
-                                   "users", "api_tokens"])
+                                   "users"])
 def test_the_application_role_reads_reference_data_and_users_and_writes_none(
     database: Database, table: str
 ) -> None:
@@ -195,6 +195,17 @@ def test_the_application_role_reads_reference_data_and_users_and_writes_none(
         database.roles.app, f"INSERT INTO {table} DEFAULT VALUES")
     assert f"permission denied for table {table}" in database.refusal(
         database.roles.app, f"DELETE FROM {table}")
+
+
+@pytest.mark.postgres
+def test_the_application_role_issues_tokens_but_cannot_revoke_or_remove_them(
+    database: Database
+) -> None:
+    """The API records the tokens it issues at sign-in; revoking one is the operator's."""
+    assert "permission denied for table api_tokens" in database.refusal(
+        database.roles.app, "UPDATE api_tokens SET revoked_at = now()")
+    assert "permission denied for table api_tokens" in database.refusal(
+        database.roles.app, "DELETE FROM api_tokens")
 
 
 # --- the auditor --------------------------------------------------------------------------
@@ -356,8 +367,8 @@ def test_cases_db_roles_prints_then_sets_the_roles_and_a_second_run_is_harmless(
         assert cases_db(["db", "roles", *names, "--print"]) == 0
         printed = capsys.readouterr().out
         assert f"CREATE ROLE {roles.app} LOGIN;" in printed
-        assert (f"GRANT SELECT, INSERT ON TABLE {schema}.events, {schema}.outbox "
-                f"TO {roles.app};") in printed
+        assert (f"GRANT SELECT, INSERT ON TABLE {schema}.events, {schema}.outbox, "
+                f"{schema}.api_tokens TO {roles.app};") in printed
         with admin.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM pg_roles WHERE rolname = ANY(:r)"),
                                 {"r": [roles.owner, roles.app, roles.auditor]}).scalar_one() == 0
