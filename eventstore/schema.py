@@ -75,3 +75,27 @@ peers = sa.Table(
     sa.Column("data", sa.JSON, nullable=False),
 )
 """Every peer of every pool version, as `Peer.model_dump(mode="json")`; never edited."""
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("name", sa.String(120), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("council", sa.String(9), nullable=True),
+    sa.Column("password_hash", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+"""The people who sign in: a role each (a council user bound to one council); an argon2 hash
+of the password of a local account (None for token-only and single-sign-on users)."""
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_name", sa.String(120), sa.ForeignKey("users.name"), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("label", sa.String(200), nullable=False),
+)
+"""Bearer tokens, by the SHA-256 of the token (the token itself is shown once, never kept)."""
