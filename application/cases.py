@@ -7,6 +7,7 @@ refused in the update's validator (nothing recorded anywhere) or under the handl
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,8 +27,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from domain.commands import AnyCommand, RequestCase
 from domain.policies import STANDARD
 from domain.rules import CommandNotPermitted, CommandRefused, NotThisCase, decide
-from domain.state import CaseState
-from domain.vocabulary import CaseKind
+from domain.state import CaseState, fold
+from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore
 from workflows import search_attributes as sa
 from workflows.improvement_case import ImprovementCase
@@ -40,6 +41,7 @@ from workflows.messages import (
     workflow_id_for_case,
 )
 
+_GSS = re.compile(r"^[EKNSW]\d{8}$")
 CaseHandle = WorkflowHandle[Any, CaseView]
 """A case workflow's handle (typed by its result: the SDK's typed-by-method form trips mypy)."""
 
@@ -191,3 +193,54 @@ class CaseClient:
             pass
         raise CaseNotFound(f"case {case_id} is not known to Temporal (the council's newest case "
                            f"of that kind is {newest}); its history is in the store")
+
+
+async def read_case(cases: CaseClient, case_id: str) -> tuple[CaseView, str | None]:
+    """The case as its workflow holds it; when Temporal does not have it (or cannot be
+    reached), as the store's events fold, with the reason the store answered."""
+    try:
+        return await cases.view(case_id), None
+    except (CaseNotFound, RuntimeError) as unavailable:
+        events = cases.store.read_case(case_id)
+        if not events:
+            raise CaseNotFound(f"no case {case_id} in Temporal or in the store") from None
+        state = fold(case_id, [e.to_recorded() for e in events])
+        return CaseView(state=state), f"from the store: {unavailable}"
+
+
+_LISTED = {"CaseId": "case", "CouncilCode": "council", "CaseKind": "kind",
+           "CaseStage": "stage", "NextDeadline": "next_deadline",
+           "EscalationLevel": "escalation_level"}
+
+
+async def list_cases(client: Client, *, stage: Stage | None = None, council: str | None = None,
+                     kind: CaseKind | None = None, escalated: bool = False,
+                     include_ended: bool = False) -> list[dict[str, Any]]:
+    """Cases from Temporal's visibility (open ones unless `include_ended`), soonest deadline
+    first. The filters are typed, so nothing a caller sends reaches the query as text."""
+    clauses = ["WorkflowType = 'ImprovementCase'"]
+    if not include_ended:
+        clauses.append("ExecutionStatus = 'Running'")
+    if council is not None:
+        if not _GSS.match(council):
+            raise ActionRefused(f"council {council!r}: expected a GSS code like E06000001")
+        clauses.append(f"CouncilCode = '{council}'")
+    if stage is not None:
+        clauses.append(f"CaseStage = '{Stage(stage).value}'")
+    if kind is not None:
+        clauses.append(f"CaseKind = '{CaseKind(kind).value}'")
+    if escalated:
+        clauses.append("EscalationLevel > 0")
+    rows = []
+    async for execution in client.list_workflows(" AND ".join(clauses)):
+        row: dict[str, Any] = {"case": "", "council": "", "kind": "", "stage": "",
+                               "next_deadline": None, "escalation_level": 0,
+                               "status": execution.status.name if execution.status else ""}
+        for pair in execution.typed_search_attributes:
+            key = _LISTED.get(pair.key.name)
+            if key:
+                row[key] = pair.value
+        rows.append(row)
+    rows.sort(key=lambda r: (r["next_deadline"] is None, r["next_deadline"] or datetime.min,
+                             r["case"]))
+    return rows

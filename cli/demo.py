@@ -137,7 +137,9 @@ async def run_demo(unit_seconds: int = 2) -> int:
     print(f"Demo: dev server + worker, store {store.engine.url}, deadlines in units of "
           f"{unit_seconds}s; peer pool version {pool.version} ({pool.peer_count} peers)",
           flush=True)
-    async with dev_server(_free_port()) as client, build_worker(client, store, policies=PolicyBook(demo_mode=True)):
+    demo_terms = PolicyBook(demo_mode=True)
+    async with dev_server(_free_port()) as client, build_worker(client, store,
+                                                                  policies=demo_terms):
         cases = CaseClient(client, store=store)
         views = list(await asyncio.gather(_on_time(cases, "E09000008", policy),
                                           _lapses(cases, "E08000025", policy),

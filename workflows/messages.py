@@ -58,3 +58,9 @@ def workflow_id_for_case(case_id: str) -> str:
     prefix, council = case_id.split("-")[:2]
     kind = next(k for k, p in _KIND_PREFIX.items() if p == prefix)
     return workflow_id_for(kind, council)
+
+
+def council_of_case(case_id: str) -> str | None:
+    """The council a case id names (`cpc-E06000001-2026` → E06000001), or None."""
+    parts = case_id.split("-")
+    return parts[1] if len(parts) >= 3 and parts[0] in _KIND_PREFIX.values() else None

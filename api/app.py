@@ -1,0 +1,288 @@
+"""The API's routes. Each translates a request into one call of the application layer, as
+the signed-in user, and its answer (or refusal) into JSON."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.middleware.sessions import SessionMiddleware
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from api.bodies import ActionBody, StartCase, command_for
+from api.settings import ApiSettings
+from application.cases import (
+    ActionNotPermitted,
+    ActionRefused,
+    CaseClient,
+    CaseNotFound,
+    list_cases,
+    read_case,
+)
+from application.users import (
+    NotSignedIn,
+    User,
+    check_password,
+    issue_token,
+    user_for_api_token,
+    user_named,
+)
+from domain.actors import Role
+from domain.permissions import NotPermitted, check_permitted
+from domain.vocabulary import CaseKind, Stage
+from eventstore import EventStore
+from workflows.messages import TASK_QUEUE, CaseView, council_of_case
+
+log = structlog.get_logger("api")
+
+CASE_ID = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+                              description="a case id, e.g. cpc-E06000001-2026")]
+CSRF_HEADER = "X-CSRF-Token"
+
+
+class Problem(Exception):
+    """A refusal with its HTTP status: the message says what happened and what to do."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Engine:
+    """What the API works with: the store, and a Temporal client that signs commands."""
+
+    store: EventStore
+    temporal: Client
+    task_queue: str = TASK_QUEUE
+
+    @property
+    def cases(self) -> CaseClient:
+        return CaseClient(self.temporal, store=self.store, task_queue=self.task_queue)
+
+
+class WhoAmI(BaseModel):
+    name: str
+    role: Role
+    council: str | None
+    actor: str = Field(description="how this user's acts are recorded")
+    signed_in_by: str
+    csrf_token: str | None = Field(
+        default=None, description=f"for a cookie session: send it as {CSRF_HEADER} on POSTs")
+
+
+class SignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=120)
+    password: str = Field(min_length=1, max_length=1000)
+
+
+class TokenRequest(SignIn):
+    label: str = Field(default="cases login", max_length=200)
+
+
+class IssuedToken(BaseModel):
+    token: str = Field(description="shown once; keep it secret")
+    name: str
+    role: Role
+
+
+class CaseRow(BaseModel):
+    case: str
+    council: str
+    kind: str
+    stage: str
+    next_deadline: datetime | None
+    escalation_level: int
+    status: str
+
+
+class ProblemBody(BaseModel):
+    detail: str
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ProblemBody, "description": words} for status, words in (
+        (401, "not signed in"), (403, "the role table refuses"), (404, "no such case"),
+        (409, "the case's rules refuse; nothing was recorded"), (429, "too many sign-ins"),
+        (503, "Temporal or the database cannot be reached; try again"))}
+
+
+def signed_in(request: Request) -> User:
+    """The user behind a bearer token, or behind the session cookie (whose unsafe requests
+    must also carry the session's CSRF token)."""
+    engine: Engine = request.app.state.engine
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotSignedIn("not signed in: send `Authorization: Bearer TOKEN`")
+        return user_for_api_token(engine.store, token.strip())
+    name = request.session.get("user")
+    if not isinstance(name, str):
+        raise NotSignedIn("not signed in: send an API token, or sign in")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and not secrets.compare_digest(
+            request.headers.get(CSRF_HEADER, ""), str(request.session.get("csrf", ""))):
+        raise Problem(403, f"refused: a signed-in page must send its {CSRF_HEADER}")
+    return user_named(engine.store, name, str(request.session.get("by", "session")))
+
+
+SignedIn = Annotated[User, Depends(signed_in)]
+"""A route's signed-in user (401 without one)."""
+
+
+def _who(user: User, csrf: str | None = None) -> WhoAmI:
+    return WhoAmI(name=user.name, role=user.role, council=user.principal.council,
+                  actor=user.actor, signed_in_by=user.signed_in_by, csrf_token=csrf)
+
+
+def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
+    app = FastAPI(title="Improvement cases", version="1",
+                  description="Start, act on and read the LGA's improvement cases.",
+                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None)
+    app.add_middleware(SessionMiddleware, secret_key=settings.session_secret.hex(),
+                       session_cookie="cases_session", max_age=settings.session_seconds,
+                       same_site="lax", https_only=settings.secure_cookies)
+    app.state.engine = engine
+    limiter = MovingWindowRateLimiter(MemoryStorage())
+    sign_in_rate = parse(settings.sign_in_rate)
+    _handle_problems(app)
+
+    def throttle(request: Request, name: str) -> None:
+        where = request.client.host if request.client else "unknown"
+        for key in (f"name:{name}", f"address:{where}"):
+            if not limiter.hit(sign_in_rate, "sign-in", key):
+                raise Problem(429, "too many sign-ins: wait a minute, then try again")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/api/whoami", responses=PROBLEMS)
+    def whoami(user: SignedIn, request: Request) -> WhoAmI:
+        csrf = request.session.get("csrf") if user.signed_in_by != "token" else None
+        return _who(user, csrf)
+
+    @app.post("/api/session", responses=PROBLEMS)
+    def sign_in(body: SignIn, request: Request) -> WhoAmI:
+        """Sign in with a local account: a session cookie, with its CSRF token."""
+        throttle(request, body.name)
+        user = check_password(engine.store, body.name, body.password)
+        request.session.clear()
+        csrf = secrets.token_urlsafe(32)
+        request.session.update({"user": user.name, "by": "password", "csrf": csrf})
+        log.info("signed in", user=user.name, role=user.role, by="password")
+        return _who(user, csrf)
+
+    @app.delete("/api/session", status_code=204)
+    def sign_out(request: Request) -> Response:
+        request.session.clear()
+        return Response(status_code=204)
+
+    @app.post("/api/tokens", status_code=201, responses=PROBLEMS)
+    def new_token(body: TokenRequest, request: Request) -> IssuedToken:
+        """Sign in with a local account and get an API token (what `cases login` keeps)."""
+        throttle(request, body.name)
+        user = check_password(engine.store, body.name, body.password)
+        token = issue_token(engine.store, user, body.label)
+        log.info("token issued", user=user.name, role=user.role)
+        return IssuedToken(token=token, name=user.name, role=user.role)
+
+    @app.post("/api/cases", status_code=201, responses=PROBLEMS)
+    async def start_case(body: StartCase, user: SignedIn) -> CaseView:
+        """Open a case for a council (case officers and LGA advisers)."""
+        view = await engine.cases.start(
+            council=body.council, kind=body.kind, reason=body.reason, actor=user.actor,
+            scope=body.scope, budget_gap_pence=body.budget_gap_pence,
+            deadline_policy=body.deadline_policy)
+        log.info("case started", case_id=view.state.case_id, actor=user.actor)
+        return view
+
+    @app.get("/api/cases", responses=PROBLEMS)
+    async def cases(user: SignedIn, stage: Stage | None = None,
+                    council: Annotated[str | None, Query(pattern=r"^[EKNSW]\d{8}$")] = None,
+                    kind: CaseKind | None = None, escalated: bool = False,
+                    include_ended: bool = False) -> list[CaseRow]:
+        """Open cases (ended ones too with include_ended), soonest deadline first. A council
+        user sees their own council's cases only."""
+        if user.role == Role.COUNCIL:
+            if council not in (None, user.principal.council):
+                return []
+            council = user.principal.council
+        rows = await list_cases(engine.temporal, stage=stage, council=council, kind=kind,
+                                escalated=escalated, include_ended=include_ended)
+        return [CaseRow.model_validate(row) for row in rows]
+
+    @app.get("/api/cases/{case_id}", responses=PROBLEMS)
+    async def case(case_id: CASE_ID, user: SignedIn) -> CaseView:
+        """The case as it stands: stage, dates, deadlines, team, what waits for approval."""
+        _may_see(user, case_id)
+        view, _ = await read_case(engine.cases, case_id)
+        return view
+
+    @app.post("/api/cases/{case_id}/actions", responses=PROBLEMS)
+    async def act(case_id: CASE_ID, body: ActionBody, user: SignedIn) -> CaseView:
+        """Record one action on the case, as the signed-in user. Refused with 403 when the
+        user's role may not, 409 when the case's rules refuse; nothing is recorded then."""
+        _may_see(user, case_id)
+        command = command_for(body, user.actor, case_id)
+        try:
+            check_permitted(command, council_of_case(case_id))
+        except NotPermitted as refused:
+            raise ActionNotPermitted(f"case {case_id}: {refused}") from None
+        view = await engine.cases.act(case_id, command)  # the workflow checks it again
+        log.info("case action", case_id=case_id, action=command.model_dump()["action"],
+                 actor=user.actor, version=view.state.version)
+        return view
+
+    return app
+
+
+def _may_see(user: User, case_id: str) -> None:
+    """A council user sees their own council's cases only: another's is not there for them."""
+    if user.role == Role.COUNCIL and council_of_case(case_id) != user.principal.council:
+        raise CaseNotFound(f"no case {case_id} for council {user.principal.council}")
+
+
+def _handle_problems(app: FastAPI) -> None:
+    def answer(status: int, message: str, **headers: str) -> JSONResponse:
+        return JSONResponse({"detail": message}, status_code=status, headers=headers or None)
+
+    async def problem(request: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, NotSignedIn):
+            return answer(401, str(error), **{"WWW-Authenticate": "Bearer"})
+        if isinstance(error, Problem):
+            return answer(error.status, str(error))
+        if isinstance(error, ActionNotPermitted):
+            return answer(403, str(error))
+        if isinstance(error, CaseNotFound):
+            return answer(404, str(error))
+        if isinstance(error, ActionRefused):
+            return answer(409, str(error))
+        log.warning("unavailable", error=str(error).splitlines()[0] if str(error) else "")
+        return answer(503, "the engine cannot reach Temporal or its database just now; try "
+                           "again (nothing was recorded unless the case shows it)")
+
+    async def invalid(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        problems = []
+        for item in error.errors():
+            where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("body",))
+            problems.append(f"{where or 'input'}: {item.get('msg', 'invalid')}")
+        return answer(422, "; ".join(problems) + " (nothing was recorded)")
+
+    for error_type in (NotSignedIn, Problem, ActionRefused, RPCError):
+        app.add_exception_handler(error_type, problem)
+    app.add_exception_handler(RequestValidationError, invalid)
