@@ -173,3 +173,27 @@ def issue_token(store: EventStore, user: User, label: str) -> str:
     token = new_token()
     insert_token(store, user.name, token_hash(token), datetime.now(UTC), label[:200])
     return token
+
+
+DEMO_PASSWORD = "demo-password"
+"""The local password of the demo users that `cases dev` and `cases demo` create: for trying
+the engine out, never for a real deployment."""
+
+DEMO_USERS: tuple[tuple[str, Role, str | None], ...] = (
+    ("demo-officer", Role.CASE_OFFICER, None),
+    ("demo-adviser", Role.LGA_ADVISER, None),
+    ("demo-auditor", Role.AUDITOR, None),
+    ("contact-E09000008", Role.COUNCIL, "E09000008"),
+    ("contact-E08000025", Role.COUNCIL, "E08000025"),
+    ("contact-E06000001", Role.COUNCIL, "E06000001"),
+)
+"""An officer, an adviser (the second pair of eyes), an auditor, and a contact at each of
+the demo's councils (Croydon, Birmingham, Hartlepool)."""
+
+
+def ensure_demo_users(store: EventStore) -> list[tuple[str, Role, str | None]]:
+    """Create the demo users that are missing (each with DEMO_PASSWORD); returns them all."""
+    for name, role, council in DEMO_USERS:
+        if find_user(store, name) is None:
+            add_user(store, name, role, council, password=DEMO_PASSWORD)
+    return list(DEMO_USERS)

@@ -29,7 +29,10 @@ ACTIONS: dict[str, type[cmd.Command]] = {
 """Subcommand name → command class, e.g. `publish-report` → PublishReport."""
 
 _SKIPPED = {"action", "actor", "case_id"}
-"""Not options: the action names its kind, the actor comes from --actor, the case is CASE."""
+"""Not options: the action names its kind, the actor is the signed-in user, the case is CASE."""
+_CHECKING_ONLY = "case_officer:cli"
+"""Stands for the signed-in user while the input is checked here; never sent (the API records
+the user its token or session proves)."""
 _COMMAND = TypeAdapter(cmd.AnyCommand)
 
 
@@ -95,6 +98,13 @@ def _peer(text: str) -> dict[str, Any]:
     peer_id, name, role = parts[:3]
     return {"peer_id": peer_id, "name": name, "role": role,
             "home_council": parts[3] if len(parts) == 4 and parts[3] else None}
+
+
+def body_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """What the API is sent for the action typed: checked here by the domain's own models, so
+    bad input is refused before anything is sent."""
+    command = command_from_args(args, _CHECKING_ONLY)
+    return command.model_dump(mode="json", exclude={"actor", "case_id"})
 
 
 def command_from_args(args: argparse.Namespace, actor: str) -> cmd.AnyCommand:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import logging
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -20,19 +18,18 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from application.cases import ActionRefused, CaseClient, CaseNotFound
-from cli import auditing, councils, db, peers, render
-from cli.actions import BadInput, add_action_parsers, command_from_args, describe
+from application.cases import ActionRefused, CaseNotFound
+from cli import auditing, councils, db, peers, render, users
+from cli.actions import ACTIONS, BadInput, add_action_parsers, body_from_args, describe
+from cli.api_client import ApiClient, ApiRefused, ApiUnavailable
 from cli.output import EXIT_BAD_INPUT, emit
 from domain.policies import STANDARD, demo_policy_name
-from domain.state import fold
 from domain.vocabulary import CaseKind, Stage
-from eventstore import EventStore, open_store
+from eventstore import open_store
 from eventstore.config import database_url
-from eventstore.councils import known_councils
 from runtime import logging as case_logging
 from runtime.process import exit_now
-from runtime.temporal import connect
+from runtime.signing import write_key
 from workflows.messages import CaseView
 
 _GSS = re.compile(r"^[EKNSW]\d{8}$")
@@ -43,9 +40,6 @@ def _common() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print machine-readable JSON")
     common.add_argument("--log-format", choices=["console", "json"], default=argparse.SUPPRESS)
-    common.add_argument("--actor", default=argparse.SUPPRESS,
-                        help="who is acting, e.g. officer:siân.jones or council:E06000001 "
-                             "(default: $CASES_ACTOR, else officer:$USER)")
     return common
 
 
@@ -56,8 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     dev = sub.add_parser("dev", parents=[common],
-                         help="run the Temporal dev server and a worker (Ctrl-C stops both)")
-    dev.add_argument("--port", type=int, default=7233)
+                         help="run the Temporal dev server, a worker and the API, with demo "
+                              "users (Ctrl-C stops them)")
+    dev.add_argument("--port", type=int, default=7233, help="the Temporal dev server's port")
+    dev.add_argument("--web-port", type=int, default=8000, help="the API's port")
     dev.add_argument("--db-file", type=Path, default=Path(".temporal/dev.db"),
                      help="where the dev server keeps its state")
     dev.add_argument("--ui", action="store_true", help="also serve the Temporal Web UI")
@@ -66,6 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
                           help="drive real councils' cases through every stage, then stop")
     demo.add_argument("--unit-seconds", type=int, default=2,
                       help="the demo policy's time unit (deadlines are a few units)")
+
+    serve = sub.add_parser("serve", parents=[common],
+                           help="serve the API alone (production: beside cases-worker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    keys = sub.add_parser("keys", parents=[common], help="make the keys the engine signs with")
+    key_verbs = keys.add_subparsers(dest="verb", required=True, metavar="VERB")
+    command_key_parser = key_verbs.add_parser(
+        "command-key", parents=[common],
+        help="write a new command key (the API and the workers share it) to PATH")
+    command_key_parser.add_argument("path", type=Path)
 
     start = sub.add_parser("start", parents=[common], help="open a case for a council")
     start.add_argument("--council", required=True, metavar="GSS", help="e.g. E06000001")
@@ -91,92 +98,64 @@ def build_parser() -> argparse.ArgumentParser:
     councils.add_parsers(sub, common)
     peers.add_parsers(sub, common)
     db.add_parsers(sub, common)
+    users.add_parsers(sub, common)
     return parser
 
 
-def _actor(args: argparse.Namespace) -> str:
-    actor = getattr(args, "actor", None) or os.environ.get("CASES_ACTOR")
-    return actor or f"officer:{getpass.getuser()}"
+def _view(answer: dict[str, Any]) -> CaseView:
+    return CaseView.model_validate(answer)
 
 
-def _view_json(view: CaseView) -> Any:
-    return view.model_dump(mode="json")
-
-
-async def _start(args: argparse.Namespace, store: EventStore) -> int:
+def _start(args: argparse.Namespace) -> int:
     if not _GSS.match(args.council):
         raise BadInput(f"--council {args.council!r}: expected a GSS code like E06000001")
-    council = known_councils(store).get(args.council)
-    if council is None:
-        raise BadInput(f"--council {args.council}: not a council this engine knows; import the "
-                       "register with `cases councils import PATH.csv`")
-    if not council.current:
-        raise BadInput(f"--council {args.council}: {council.name} ended on {council.end_date}")
     if args.demo_deadlines is not None and not 1 <= args.demo_deadlines <= 3600:
         raise BadInput("--demo-deadlines: between 1 and 3600 seconds")
     policy = demo_policy_name(args.demo_deadlines) if args.demo_deadlines else STANDARD
-    cases = CaseClient(await connect(), store=store)
-    view = await cases.start(council=args.council, kind=CaseKind(args.kind), reason=args.reason,
-                             actor=_actor(args), deadline_policy=policy,
-                             scope=[s.strip() for s in args.scope.split(",") if s.strip()],
-                             budget_gap_pence=args.budget_gap_pence)
-    emit(args, _view_json(view), render.status(view))
+    answer = ApiClient().start({
+        "council": args.council, "kind": args.kind, "reason": args.reason,
+        "scope": [s.strip() for s in args.scope.split(",") if s.strip()],
+        "budget_gap_pence": args.budget_gap_pence, "deadline_policy": policy})
+    emit(args, answer, render.status(_view(answer)))
     return 0
 
 
-async def _act(args: argparse.Namespace, store: EventStore) -> int:
-    command = command_from_args(args, _actor(args))
-    cases = CaseClient(await connect(), store=store)
-    view = await cases.act(args.case, command)
-    emit(args, _view_json(view), render.status(view))
+def _act(args: argparse.Namespace) -> int:
+    answer = ApiClient().act(args.case, body_from_args(args))
+    emit(args, answer, render.status(_view(answer)))
     return 0
 
 
-async def _status(args: argparse.Namespace, store: EventStore) -> int:
-    try:
-        view = await CaseClient(await connect(), store=store).view(args.case)
-    except (CaseNotFound, RuntimeError) as unavailable:
-        events = store.read_case(args.case)
-        if not events:
-            raise CaseNotFound(f"no case {args.case} in Temporal or in the store") from None
-        state = fold(args.case, [e.to_recorded() for e in events])
-        view = CaseView(state=state)
-        print(f"(from the store: {unavailable})", file=sys.stderr)
-    emit(args, _view_json(view), render.status(view))
+def _status(args: argparse.Namespace) -> int:
+    answer = ApiClient().case(args.case)
+    emit(args, answer, render.status(_view(answer)))
     return 0
 
 
-async def _list(args: argparse.Namespace) -> int:
-    client = await connect()
-    clauses = ["WorkflowType = 'ImprovementCase'"]
-    if not args.all:
-        clauses.append("ExecutionStatus = 'Running'")
-    if args.council:
-        if not _GSS.match(args.council):
-            raise BadInput(f"--council {args.council!r}: expected a GSS code like E06000001")
-        clauses.append(f"CouncilCode = '{args.council}'")
-    if args.stage:
-        clauses.append(f"CaseStage = '{args.stage}'")
-    if args.kind:
-        clauses.append(f"CaseKind = '{args.kind}'")
-    if args.escalated:
-        clauses.append("EscalationLevel > 0")
-    rows = []
-    async for execution in client.list_workflows(" AND ".join(clauses)):
-        attributes = execution.typed_search_attributes
-        row = {"case": "", "council": "", "kind": "", "stage": "", "next deadline": "",
-               "escalation": "", "status": execution.status.name if execution.status else ""}
-        for pair in attributes:
-            key = {"CaseId": "case", "CouncilCode": "council", "CaseKind": "kind",
-                   "CaseStage": "stage", "NextDeadline": "next deadline",
-                   "EscalationLevel": "escalation"}.get(pair.key.name)
-            if key:
-                row[key] = pair.value.strftime("%Y-%m-%d %H:%M") if hasattr(
-                    pair.value, "strftime") else str(pair.value)
-        rows.append(row)
-    rows.sort(key=lambda r: (r["next deadline"] or "~", r["case"]))
+def _list(args: argparse.Namespace) -> int:
+    if args.council and not _GSS.match(args.council):
+        raise BadInput(f"--council {args.council!r}: expected a GSS code like E06000001")
+    rows = ApiClient().cases(stage=args.stage, council=args.council, kind=args.kind,
+                             escalated=args.escalated, include_ended=args.all)
+    shown = [{**row, "next deadline": _when(row.get("next_deadline")),
+              "escalation": str(row.get("escalation_level") or "")} for row in rows]
     columns = ["case", "council", "kind", "stage", "next deadline", "escalation"]
-    emit(args, rows, render.table(rows, columns))
+    emit(args, rows, render.table(shown, columns))
+    return 0
+
+
+def _when(value: Any) -> str:
+    return str(value)[:16].replace("T", " ") if value else ""
+
+
+def _keys(args: argparse.Namespace) -> int:
+    try:
+        write_key(args.path)
+    except FileExistsError:
+        raise BadInput(f"{args.path} exists: a command key is never overwritten") from None
+    emit(args, {"path": str(args.path)},
+         f"command key written to {args.path} (readable by you only); give the API and every "
+         f"worker the same file in CASES_COMMAND_KEY_FILE")
     return 0
 
 
@@ -184,29 +163,39 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "dev":
         from cli.dev import run_dev
 
-        return await run_dev(args.port, args.db_file, args.ui)
+        return await run_dev(args.port, args.db_file, args.ui, args.web_port)
+    if args.command == "serve":
+        from cli.dev import run_api
+
+        return await run_api(args.host, args.port)
     if args.command == "demo":
         from cli.demo import run_demo
 
         return await run_demo(args.unit_seconds)
     if args.command == "db":
         return db.dispatch(args)
+    if args.command == "keys":
+        return _keys(args)
+    if args.command in ("login", "logout", "whoami"):
+        return users.dispatch_session(args)
+    if args.command == "start":
+        return _start(args)
+    if args.command == "status":
+        return _status(args)
+    if args.command == "list":
+        return _list(args)
+    if args.command in ACTIONS:
+        return _act(args)
     store = open_store()
     try:
-        if args.command == "start":
+        if args.command == "users":
             store.migrate()
-            return await _start(args, store)
-        if args.command == "status":
-            return await _status(args, store)
-        if args.command == "list":
-            return await _list(args)
+            return users.dispatch_users(args, store)
         if args.command == "councils":
             return councils.dispatch(args, store)
         if args.command == "peers":
             return peers.dispatch(args, store)
-        if args.command in auditing.COMMANDS:
-            return await auditing.dispatch(args, store)
-        return await _act(args, store)
+        return await auditing.dispatch(args, store)
     finally:
         store.dispose()
 
@@ -222,9 +211,12 @@ def run(argv: Sequence[str] | None = None) -> int:
                            level=logging.WARNING if quiet else logging.INFO)
     try:
         return asyncio.run(_dispatch(args))
-    except (BadInput, ActionRefused, CaseNotFound) as refused:
+    except (BadInput, ActionRefused, CaseNotFound, ApiRefused) as refused:
         print(f"cases: {refused}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except ApiUnavailable as unavailable:
+        print(f"cases: {unavailable}", file=sys.stderr)
+        return 1
     except ValidationError as invalid:
         print(f"cases: {describe(invalid)}", file=sys.stderr)
         return EXIT_BAD_INPUT

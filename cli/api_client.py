@@ -1,0 +1,151 @@
+"""The `cases` actions as a client of the API: the same door every person acts through.
+
+CASES_API_URL (default: the API `cases dev` serves) and CASES_TOKEN, or the credentials
+`cases login` keeps in the user's config folder, readable only by them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from runtime.signing import default_key_path
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+TIMEOUT = httpx.Timeout(120.0, connect=5.0)
+
+
+class ApiRefused(Exception):
+    """The API refused: the rules, the role table, bad input or no sign-in (exit 2)."""
+
+
+class ApiUnavailable(Exception):
+    """The API could not be reached or could not answer now (exit 1): try again."""
+
+
+def credentials_path() -> Path:
+    return default_key_path().parent / "credentials.json"
+
+
+def api_url() -> str:
+    configured = os.environ.get("CASES_API_URL", "").strip()
+    if configured:
+        return configured.rstrip("/")
+    saved = _saved()
+    return str(saved.get("api_url") or DEFAULT_API_URL).rstrip("/")
+
+
+def _saved() -> dict[str, Any]:
+    try:
+        data = json.loads(credentials_path().read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_credentials(url: str, name: str, token: str) -> Path:
+    """Keep the token for later commands, in a file only its owner can read."""
+    path = credentials_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temporary = path.with_suffix(".tmp")
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        json.dump({"api_url": url, "name": name, "token": token}, file)
+    temporary.replace(path)
+    return path
+
+
+def forget_credentials() -> bool:
+    path = credentials_path()
+    existed = path.exists()
+    path.unlink(missing_ok=True)
+    return existed
+
+
+def _token() -> str | None:
+    return os.environ.get("CASES_TOKEN", "").strip() or _saved().get("token") or None
+
+
+class ApiClient:
+    def __init__(self, url: str | None = None, token: str | None = None) -> None:
+        self.url = url or api_url()
+        self.token = token if token is not None else _token()
+
+    def _call(self, method: str, path: str, *, signed_in: bool = True, **kwargs: Any) -> Any:
+        headers = {}
+        if signed_in:
+            if not self.token:
+                raise ApiRefused("not signed in: sign in with `cases login NAME` (or set "
+                                 "CASES_TOKEN); nothing was recorded")
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            with httpx.Client(base_url=self.url, timeout=TIMEOUT) as http:
+                answer = http.request(method, path, headers=headers, **kwargs)
+        except httpx.TimeoutException:
+            raise ApiUnavailable(f"the API at {self.url} did not answer in time; the action "
+                                 "may or may not have been recorded: check with `cases "
+                                 "status`, then try again") from None
+        except httpx.HTTPError:
+            raise ApiUnavailable(f"cannot reach the API at {self.url} (is `cases dev` or "
+                                 "`cases serve` running? CASES_API_URL names it); nothing was "
+                                 "recorded; try again") from None
+        if answer.status_code < 400:
+            return answer.json() if answer.content else None
+        detail = _detail(answer)
+        if answer.status_code == 401:
+            raise ApiRefused(f"{detail}; sign in with `cases login NAME` (or set CASES_TOKEN)")
+        if answer.status_code in (429,) or answer.status_code >= 500:
+            raise ApiUnavailable(detail)
+        raise ApiRefused(detail)
+
+    def whoami(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", "/api/whoami")
+        return result
+
+    def new_token(self, name: str, password: str, label: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "POST", "/api/tokens", signed_in=False,
+            json={"name": name, "password": password, "label": label})
+        return result
+
+    def start(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/api/cases", json=body)
+        return result
+
+    def act(self, case_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/api/cases/{_segment(case_id)}/actions",
+                                            json=body)
+        return result
+
+    def case(self, case_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/api/cases/{_segment(case_id)}")
+        return result
+
+    def cases(self, **filters: Any) -> list[dict[str, Any]]:
+        params = {k: v for k, v in filters.items() if v not in (None, False)}
+        result: list[dict[str, Any]] = self._call("GET", "/api/cases", params=params)
+        return result
+
+
+_CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def _segment(case_id: str) -> str:
+    """A case id, which is always one plain path segment; anything else is refused here."""
+    if not _CASE_ID.match(case_id):
+        raise ApiRefused(f"no case {case_id!r}: a case id looks like cpc-E06000001-2026")
+    return case_id
+
+
+def _detail(answer: httpx.Response) -> str:
+    try:
+        detail = answer.json().get("detail")
+    except ValueError:
+        detail = None
+    return str(detail) if detail else f"the API answered {answer.status_code}"
