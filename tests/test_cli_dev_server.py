@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,37 +24,74 @@ BIN = Path(sys.executable).parent
 
 
 class Shell:
-    """Runs `cases …` and `cases-worker` with one environment, like a terminal would."""
+    """Runs `cases …`, `cases-worker` and `cases serve` with one environment, like a terminal
+    would; each command signs in with the token of the user it is run as."""
 
-    def __init__(self, env: WorkflowEnvironment, database: Path) -> None:
+    def __init__(self, env: WorkflowEnvironment, database: Path, home: Path) -> None:
+        self.api_port = free_port()
         self.environ = {**os.environ,
                         "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
                         "TEMPORAL_NAMESPACE": "default",
                         "CASES_DATABASE_URL": f"sqlite:///{database}",
-                        "CASES_ACTOR": "officer:siân.jones"}
+                        "CASES_API_URL": f"http://127.0.0.1:{self.api_port}",
+                        "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
+        self.environ.pop("CASES_TOKEN", None)
         self.database = database
+        self.tokens: dict[str, str] = {}
+        self.as_user = "officer"
 
-    def cases(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([str(BIN / "cases"), *args], env=self.environ, text=True,
-                              capture_output=True, timeout=180, check=False)
-        assert done.returncode == expect, (args, done.returncode, done.stdout, done.stderr)
+    def cases(self, *args: str, expect: int = 0, as_user: str | None = None,
+              stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        who = as_user or self.as_user
+        environ = {**self.environ, "CASES_TOKEN": self.tokens.get(who, "")}
+        done = subprocess.run([str(BIN / "cases"), *args], env=environ, text=True,
+                              input=stdin, capture_output=True, timeout=180, check=False)
+        assert done.returncode == expect, (args, who, done.returncode, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
         return done
+
+    def add_user(self, key: str, name: str, role: str, council: str | None = None) -> None:
+        """`cases users add`, as the operator on the server: keeps the token it prints."""
+        args = ["users", "add", name, "--role", role, "--json"]
+        if council:
+            args += ["--council", council]
+        self.tokens[key] = json.loads(self.cases(*args).stdout)["token"]
 
     def start_worker(self) -> subprocess.Popen[str]:
         return subprocess.Popen([str(BIN / "cases-worker"), "--log-format", "json"],
                                 env=self.environ, text=True, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
 
+    def start_api(self) -> subprocess.Popen[str]:
+        process = subprocess.Popen([str(BIN / "cases"), "serve", "--port", str(self.api_port)],
+                                   env=self.environ, text=True, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(
+                    ("127.0.0.1", self.api_port), timeout=0.5):
+                return process
+            assert process.poll() is None, "cases serve stopped"
+            time.sleep(0.1)
+        raise AssertionError("cases serve did not listen")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
 
 @pytest.fixture
 def shell(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> Iterator[Shell]:
-    yield Shell(dev_server_env, tmp_path / "cases.db")
+    shell = Shell(dev_server_env, tmp_path / "cases.db", tmp_path / "home")
+    shell.add_user("officer", "siân.jones", "case_officer")
+    shell.add_user("adviser", "raj.patel", "lga_adviser")
+    yield shell
 
 
-@pytest.fixture
-def worker(shell: Shell) -> Iterator[subprocess.Popen[str]]:
-    process = shell.start_worker()
-    yield process
+def _stop(process: subprocess.Popen[str]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -60,37 +100,53 @@ def worker(shell: Shell) -> Iterator[subprocess.Popen[str]]:
             process.kill()
 
 
+@pytest.fixture
+def worker(shell: Shell) -> Iterator[subprocess.Popen[str]]:
+    """A worker and the API beside it, as an operator runs them."""
+    process = shell.start_worker()
+    api = shell.start_api()
+    yield process
+    _stop(api)
+    _stop(process)
+
+
 COUNCIL = "E08000025"
 
 
-def journey_args(case: str, today: str) -> list[list[str]]:
-    """Every action of a corporate peer challenge, as typed on the command line."""
-    contact = f"council:{COUNCIL}"
+def journey_args(case: str, today: str) -> list[tuple[str, list[str]]]:
+    """Every action of a corporate peer challenge, as typed on the command line, by whom."""
     digest = "ab" * 32
-    return [
+    officer = "officer"
+    return [(officer, args) if args[0] not in COUNCIL_ACTIONS else ("council", args)
+            for args in [
         ["scope", case, "--scope", "finance,governance", "--visit-mode", "on_site"],
         ["propose-team", case, "--peer", "p1|Cllr Amina Shah|lead_member|E09000008",
          "--peer", "p2|Dr Tom Reyes|lead_officer|E06000047",
          "--peer", "p3|Jo Pike|officer|E07000223", "--peer", "p4|Sam Ode|challenge_manager"],
+        ["approve", case, "--request-id", "propose-team-3"],
         ["confirm-team", case],
         ["schedule-visit", case, "--mode", "remote", "--starts-on", today, "--ends-on", today],
         ["record-visit", case, "--started-on", today, "--ended-on", today],
         ["give-feedback", case, "--given-on", today, "--summary", "Good grip on finances."],
         ["draft-report", case, "--document-sha256", digest, "--sent-on", today],
-        ["factual-accuracy-comments", case, "--comments", "Para 4: £12m.", "--actor", contact],
+        ["factual-accuracy-comments", case, "--comments", "Para 4: £12m."],
         ["finalise-report", case, "--document-sha256", "cd" * 32],
         ["publish-report", case, "--published-on", today, "--url", "https://example.org/r"],
         ["publish-action-plan", case, "--published-on", today, "--url",
-         "https://example.org/a", "--actor", contact],
+         "https://example.org/a"],
         ["hold-progress-review", case, "--started-on", today, "--ended-on", today],
         ["publish-progress-review", case, "--published-on", today, "--url",
          "https://example.org/p"],
         ["close", case],
-    ]
+    ]]
+
+
+COUNCIL_ACTIONS = {"factual-accuracy-comments", "publish-action-plan"}
 
 
 def test_a_case_from_start_to_closed_as_typed(shell: Shell,
                                               worker: subprocess.Popen[str]) -> None:
+    shell.add_user("council", "sam.lee", "council", COUNCIL)
     started = shell.cases("start", "--council", COUNCIL, "--kind", "corporate_peer_challenge",
                           "--reason", "Budget gap flagged", "--json")
     case = json.loads(started.stdout)["state"]["case_id"]
@@ -100,16 +156,21 @@ def test_a_case_from_start_to_closed_as_typed(shell: Shell,
 
     today = datetime.now(UTC).date().isoformat()
     stages = []
-    for args in journey_args(case, today):
-        answer = json.loads(shell.cases(*args, "--json").stdout)
+    for who, args in journey_args(case, today):
+        answer = json.loads(shell.cases(*args, "--json", as_user=(
+            "adviser" if args[0] == "approve" else who)).stdout)
         stages.append(answer["state"]["stage"])
     assert stages[-1] == "closed"
     assert "report_published" in stages and "progress_review_published" in stages
 
     status = json.loads(shell.cases("status", case, "--json").stdout)
-    assert status["state"]["version"] == 15
+    assert status["state"]["version"] == 17
     history = json.loads(shell.cases("history", case, "--json").stdout)
-    assert [e["version"] for e in history] == list(range(1, 16))
+    assert [e["version"] for e in history] == list(range(1, 18))
+    actors = {e["type"]: e["actor"] for e in history}
+    assert actors["CaseRequested"] == "case_officer:siân.jones"
+    assert actors["RequestApproved"] == "lga_adviser:raj.patel"
+    assert actors["ActionPlanPublished"] == f"council:{COUNCIL}:sam.lee"
     assert history[0]["type"] == "CaseRequested" and history[-1]["type"] == "CaseClosed"
     assert "intact" in shell.cases("verify").stdout
     assert "intact" in shell.cases("verify", case).stdout
@@ -118,6 +179,8 @@ def test_a_case_from_start_to_closed_as_typed(shell: Shell,
 def test_bad_input_and_refusals_exit_2_and_record_nothing(
     shell: Shell, worker: subprocess.Popen[str]
 ) -> None:
+    shell.add_user("council", "kim.hart", "council", "E06000001")
+    shell.add_user("other-council", "lee.moss", "council", COUNCIL)
     shell.cases("start", "--council", "E06000001", "--kind", "finance", "--reason", "x")
     case = f"fin-E06000001-{datetime.now(UTC).year}"
     before = open_store(f"sqlite:///{shell.database}").last_position()
@@ -127,15 +190,22 @@ def test_bad_input_and_refusals_exit_2_and_record_nothing(
         (["start", "--council", "nowhere", "--kind", "finance", "--reason", "x"], "GSS code"),
         (["publish-report", case, "--published-on", "2026-01-01", "--url", "https://e.org"],
          "cannot publish the report"),
+        (["scope", case, "--scope", "finance", "--visit-mode", "on_site", "--as",
+          "council"], "only a case officer"),
+        (["withdraw", case, "--reason", "Not ours", "--as", "other-council"],
+         f"no case {case} for council {COUNCIL}"),
+        (["status", case, "--as", "nobody"], "not signed in"),
         (["scope", case, "--scope", "finance", "--visit-mode", "on_site", "--actor",
-          "council:E06000001"], "only a case officer"),
+          "case_officer:mallory"], "unrecognized arguments: --actor"),
         (["schedule-visit", case, "--mode", "on_site", "--starts-on", "2026-13-01",
           "--ends-on", "2026-12-01"], "--starts-on"),
         (["status", "cpc-E09999999-2026"], "no case"),
         (["history", "not a case"], "no case"),
     ]
     for args, message in refused:
-        done = shell.cases(*args, expect=2)
+        who = args[args.index("--as") + 1] if "--as" in args else None
+        typed = args[:args.index("--as")] if "--as" in args else args
+        done = shell.cases(*typed, expect=2, as_user=who)
         assert message in done.stderr, (args, done.stderr)
     assert open_store(f"sqlite:///{shell.database}").last_position() == before
 
@@ -185,6 +255,7 @@ def test_audit_replay_of_a_case_as_typed(shell: Shell, worker: subprocess.Popen[
 def test_the_engine_selects_the_team_takes_an_objection_and_explains_it_as_typed(
         shell: Shell, worker: subprocess.Popen[str]) -> None:
     council = "E06000057"  # Northumberland, built in
+    shell.add_user("council", "ola.bell", "council", council)
     shell.cases("peers", "import", "--demo")
     started = shell.cases("start", "--council", council, "--kind", "corporate_peer_challenge",
                           "--reason", "Governance concerns", "--json")
@@ -199,7 +270,7 @@ def test_the_engine_selects_the_team_takes_an_objection_and_explains_it_as_typed
     member = next(p for p in selected["proposed_team"] if p["role"] == "member")
     replaced = json.loads(shell.cases(
         "object-to-peer", case, "--peer-id", member["peer_id"], "--reason", "A conflict",
-        "--actor", f"council:{council}", "--json").stdout)["state"]
+        "--json", as_user="council").stdout)["state"]
     assert member["peer_id"] not in {p["peer_id"] for p in replaced["proposed_team"]}
     assert "selected by the engine's rules" in shell.cases("status", case).stdout
 
@@ -209,4 +280,6 @@ def test_the_engine_selects_the_team_takes_an_objection_and_explains_it_as_typed
     shell.cases("confirm-team", case)
     shell.cases("schedule-visit", case, "--mode", "on_site", "--starts-on", visit_to,
                 "--ends-on", (today + timedelta(days=22)).isoformat(), expect=2)
-    shell.cases("withdraw", case, "--reason", "Test over.")
+    asked = json.loads(shell.cases("withdraw", case, "--reason", "Test over.", "--json").stdout)
+    [waiting] = asked["state"]["awaiting_approval"]
+    shell.cases("approve", case, "--request-id", waiting["request_id"], as_user="adviser")
