@@ -24,6 +24,9 @@ from temporalio.common import (
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from application.errors import ActionNotPermitted as ActionNotPermitted
+from application.errors import ActionRefused as ActionRefused
+from application.errors import CaseNotFound as CaseNotFound
 from domain.commands import AnyCommand, RequestCase
 from domain.policies import STANDARD
 from domain.rules import CommandNotPermitted, CommandRefused, NotThisCase, decide
@@ -47,16 +50,6 @@ CaseHandle = WorkflowHandle[Any, CaseView]
 """A case workflow's handle (typed by its result: the SDK's typed-by-method form trips mypy)."""
 
 
-class ActionRefused(Exception):
-    """The case refused the action; nothing was recorded. The message says what to do."""
-
-
-class ActionNotPermitted(ActionRefused):
-    """The role table refused: the user's role may not do this, or not on this case."""
-
-
-class CaseNotFound(ActionRefused):
-    """No such case (or not one the user may see)."""
 
 
 def _refusal(cause: ApplicationError) -> ActionRefused:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from runtime.signing import default_key_path
+from runtime.paths import config_dir
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 TIMEOUT = httpx.Timeout(120.0, connect=5.0)
@@ -29,7 +29,7 @@ class ApiUnavailable(Exception):
 
 
 def credentials_path() -> Path:
-    return default_key_path().parent / "credentials.json"
+    return config_dir() / "credentials.json"
 
 
 def api_url() -> str:

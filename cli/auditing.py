@@ -10,9 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from application.audit_replay import audit_replay
-from application.cases import CaseNotFound
-from application.checkpoints import SCHEDULE_ID, checkpoint_now, schedule_checkpoints
+from application.errors import CaseNotFound
 from cli import render
 from cli.actions import BadInput
 from cli.output import EXIT_TAMPERED, emit
@@ -23,8 +21,10 @@ from eventstore.charts import annual_chart
 from eventstore.checkpoints import load_checkpoint, verify_against
 from eventstore.export import NoSuchCase, case_histories, export_csv, export_json, write_bundle
 from eventstore.verify import verify, verify_all
-from runtime.temporal import connect
 from workflows.messages import TASK_QUEUE, CaseView
+
+# Temporal is imported by the two commands that use it (audit replay, checkpoint), not by
+# every auditor's read: the SDK takes most of a second to import.
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -200,6 +200,9 @@ def _verify(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def _audit_replay(args: argparse.Namespace, store: EventStore) -> int:
+    from application.audit_replay import audit_replay
+    from runtime.temporal import connect
+
     client = await connect(signing=False)
     try:
         audit = await audit_replay(client, store, args.case)
@@ -216,6 +219,9 @@ async def _audit_replay(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def _checkpoint(args: argparse.Namespace) -> int:
+    from application.checkpoints import SCHEDULE_ID, checkpoint_now, schedule_checkpoints
+    from runtime.temporal import connect
+
     client = await connect(signing=False)
     if args.when == "schedule":
         if not 1 <= args.every <= 7 * 24 * 60:

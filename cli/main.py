@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from application.cases import ActionRefused, CaseNotFound
+from application.errors import ActionRefused, CaseNotFound
 from cli import auditing, councils, db, peers, render, users
 from cli.actions import ACTIONS, BadInput, add_action_parsers, body_from_args, describe
 from cli.api_client import ApiClient, ApiRefused, ApiUnavailable
@@ -29,7 +29,6 @@ from eventstore import open_store
 from eventstore.config import database_url
 from runtime import logging as case_logging
 from runtime.process import exit_now
-from runtime.signing import write_key
 from workflows.messages import CaseView
 
 _GSS = re.compile(r"^[EKNSW]\d{8}$")
@@ -149,6 +148,8 @@ def _when(value: Any) -> str:
 
 
 def _keys(args: argparse.Namespace) -> int:
+    from runtime.signing import write_key
+
     try:
         write_key(args.path)
     except FileExistsError:

@@ -27,6 +27,8 @@ from pathlib import Path
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
+from runtime.paths import config_dir
+
 SIGNED = b"binary/cases-signed"
 UNSIGNED_REFUSED = b"cases/unsigned-refused"
 """The marker encoding of a payload the worker will not read."""
@@ -38,8 +40,7 @@ class NoCommandKey(RuntimeError):
 
 
 def default_key_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "cases" / "command.key"
+    return config_dir() / "command.key"
 
 
 def command_key(*, create: bool = True) -> bytes:
