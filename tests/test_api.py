@@ -143,6 +143,13 @@ async def test_a_withdrawal_takes_a_second_person_and_never_the_same_one(api: Ap
     assert types == ["ApprovalRequested", "RequestApproved", "CaseWithdrawn"]
 
 
+async def test_a_case_for_a_council_not_in_the_register_is_refused(api: Api) -> None:
+    refused = await api.start(council="E99999999")
+    assert refused.status_code == 409
+    assert "not a council this engine knows" in refused.json()["detail"]
+    assert api.versions("cpc-E99999999-2026") == 0
+
+
 async def test_bad_input_is_a_4xx_with_the_field_and_records_nothing(api: Api) -> None:
     case_id = await scoped_case(api)
     before = api.versions(case_id)

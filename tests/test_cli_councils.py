@@ -46,9 +46,8 @@ def test_a_bad_register_is_refused_by_row_and_column_and_nothing_is_imported(
     assert run_cli(["councils", "import", str(tmp_path / "absent.csv")]) == 2
 
 
-def test_an_unknown_council_cannot_be_started(database: EventStore,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(["start", "--council", "E99999999", "--kind", "finance", "--reason", "x"]) == 2
-    assert "not a council this engine knows" in capsys.readouterr().err
+def test_the_built_in_councils_are_listed(database: EventStore,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """(A case for a council not in the register is refused by the API: tests/test_api.py.)"""
     assert run_cli(["councils", "list"]) == 0
     assert "Croydon" in capsys.readouterr().out
