@@ -7,10 +7,13 @@ reach the workflow's validator too, not only the command line's own checks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +25,9 @@ from hypothesis import strategies as st
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from application.users import add_user
 from cli.actions import ACTIONS
+from domain.actors import Role
 from eventstore import open_store
 from runtime.temporal import connect
 from tests.support import in_thread, run_cli
@@ -42,6 +47,22 @@ UNKNOWN_CASES = ["cpc-E06000001-1999", "'; DROP TABLE events;--", "ü" * 200, ".
                  "xyz-E06000001-2026", "cpc-E99999999-2026"]
 # At `requested`, only `scope` and `withdraw` could be accepted; they are fuzzed elsewhere.
 REFUSED_AT_REQUESTED = [a for a in ACTIONS if a not in ("scope", "withdraw")]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
 
 
 def _value_for(option: str, draw: st.DrawFn) -> str:
@@ -99,8 +120,11 @@ class World:
     def __init__(self, env: WorkflowEnvironment, database: Path) -> None:
         self.address = env.client.service_client.config.target_host
         self.database = database
+        self.api_port = free_port()
         self.environ = {"CASES_DATABASE_URL": f"sqlite:///{database}",
-                        "TEMPORAL_ADDRESS": self.address}
+                        "TEMPORAL_ADDRESS": self.address,
+                        "CASES_API_URL": f"http://127.0.0.1:{self.api_port}",
+                        "CASES_TOKEN": ""}
         self.case_id = ""
 
     def history_length(self) -> int:
@@ -115,20 +139,30 @@ class World:
 @pytest.fixture(scope="module")
 def world(dev_server_env: WorkflowEnvironment,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    world = World(dev_server_env, tmp_path_factory.mktemp("fuzz") / "cases.db")
+    database = tmp_path_factory.mktemp("fuzz") / "cases.db"
+    world = World(dev_server_env, database)
+    in_thread(lambda: open_store(f"sqlite:///{database}").migrate())
     saved = {k: os.environ.get(k) for k in world.environ}
     os.environ.update(world.environ)
-    worker = subprocess.Popen([str(Path(sys.executable).parent / "cases-worker")],
+    bin_dir = Path(sys.executable).parent
+    worker = subprocess.Popen([str(bin_dir / "cases-worker")],
                               env=dict(os.environ), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)
+    api = subprocess.Popen([str(bin_dir / "cases"), "serve", "--port", str(world.api_port)],
+                           env=dict(os.environ), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
     try:
+        os.environ["CASES_TOKEN"] = in_thread(lambda: add_user(
+            open_store(f"sqlite:///{database}"), "fuzz", Role.CASE_OFFICER))
+        wait_for_port(world.api_port)
         assert run_cli(["start", "--council", SUBJECT, "--kind", "corporate_peer_challenge",
-                    "--reason", "Fuzz target", "--actor", "officer:fuzz"]) == 0
+                        "--reason", "Fuzz target"]) == 0
         world.case_id = f"cpc-{SUBJECT}-{datetime.now(UTC).year}"
         yield world
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=30)
+        for process in (api, worker):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -149,7 +183,8 @@ def test_bad_command_lines_exit_2_and_write_nothing(
     code = run_cli(argv)
     err = capsys.readouterr().err
     assert code == 2, (argv, code, err)
-    event("refused by the case's rules" if "): cannot" in err else
+    event("refused: --actor is no option" if "--actor" in err else
+          "refused by the case's rules" if "): cannot" in err else
           "refused: no such case" if "no case" in err or "not known" in err else
           "refused before sending")
     assert err.strip() and "Traceback" not in err, err
