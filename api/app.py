@@ -31,6 +31,7 @@ from application.cases import (
     list_cases,
     read_case,
 )
+from application.stuck_cases import stuck_cases
 from application.users import (
     NotSignedIn,
     User,
@@ -108,6 +109,8 @@ class CaseRow(BaseModel):
     next_deadline: datetime | None
     escalation_level: int
     status: str
+    problem: str | None = Field(
+        default=None, description="set when the case is open but its workflow has ended")
 
 
 class ProblemBody(BaseModel):
@@ -226,6 +229,15 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
             council = user.principal.council
         rows = await list_cases(engine.temporal, stage=stage, council=council, kind=kind,
                                 escalated=escalated, include_ended=include_ended)
+        stuck = {case.case_id: case for case in await stuck_cases(engine.temporal, engine.store)
+                 if council in (None, council_of_case(case.case_id))}
+        for row in rows:
+            if row["case"] in stuck:
+                row["problem"] = str(stuck.pop(row["case"]))
+        rows += [{"case": case.case_id, "council": council_of_case(case.case_id) or "",
+                  "kind": "", "stage": "", "next_deadline": None, "escalation_level": 0,
+                  "status": case.workflow_status, "problem": str(case)}
+                 for case in stuck.values() if stage is None and kind is None]
         return [CaseRow.model_validate(row) for row in rows]
 
     @app.get("/api/cases/{case_id}", responses=PROBLEMS)

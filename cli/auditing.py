@@ -58,6 +58,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     check.add_argument("--against-checkpoint", metavar="N", nargs="?", type=int, const=0,
                        help="also compare with checkpoint N (default: the newest), which "
                             "catches a truncated tail and a whole case deleted")
+    check.add_argument("--no-temporal", action="store_true",
+                       help="do not ask Temporal which open cases still have a running "
+                            "workflow (asked when TEMPORAL_ADDRESS answers)")
     audit = sub.add_parser("audit", parents=[common],
                            help="replay a case's Temporal history and match it to the store")
     audit.add_argument("what", choices=["replay"])
@@ -77,9 +80,28 @@ async def dispatch(args: argparse.Namespace, store: EventStore) -> int:
         return await _audit_replay(args, store)
     if args.command == "checkpoint":
         return await _checkpoint(args)
+    if args.command == "verify":
+        return await _verify(args, store)
     handler = {"history": _history, "diff": _diff, "export": _export, "report": _report,
-               "verify": _verify}[args.command]
+               }[args.command]
     return handler(args, store)
+
+
+async def _stuck(store: EventStore) -> tuple[list[Any] | None, str]:
+    """The cases left open whose workflow has ended, or None if Temporal did not answer.
+    Temporal is asked only if it answers; the record's verdict never depends on it."""
+    import asyncio
+
+    from application.stuck_cases import stuck_cases
+    from runtime.temporal import connect, connect_options
+
+    try:
+        client = await asyncio.wait_for(connect(signing=False), timeout=5)
+        stuck = await asyncio.wait_for(stuck_cases(client, store), timeout=120)
+    except Exception:
+        where = connect_options().get("target_host")
+        return None, f"(open cases not checked against Temporal at {where}: it did not answer)"
+    return stuck, "\n".join(f"STUCK: {case}" for case in stuck)
 
 
 def _moment(option: str, text: str) -> datetime:
@@ -176,7 +198,7 @@ def _report(args: argparse.Namespace, store: EventStore) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace, store: EventStore) -> int:
+async def _verify(args: argparse.Namespace, store: EventStore) -> int:
     verdict = verify(store, args.case) if args.case else verify_all(store)
     if args.case and verdict.events == 0 and args.against_checkpoint is None:
         raise CaseNotFound(f"no case {args.case} in the store")
@@ -195,8 +217,13 @@ def _verify(args: argparse.Namespace, store: EventStore) -> int:
             "problems": [vars(p) for p in verdict.problems]}
     text = (f"intact: {verdict.cases} case(s), {verdict.events} event(s), every hash and link "
             "verified" if verdict.ok else "\n".join(f"TAMPERED: {p}" for p in verdict.problems))
+    stuck: list[Any] | None = None
+    if verdict.ok and not args.case and not args.no_temporal:
+        stuck, said = await _stuck(store)
+        data["stuck"] = None if stuck is None else [vars(case) for case in stuck]
+        text += f"\n{said}" if said else ""
     emit(args, data, text)
-    return 0 if verdict.ok else EXIT_TAMPERED
+    return 0 if verdict.ok and not stuck else EXIT_TAMPERED
 
 
 async def _audit_replay(args: argparse.Namespace, store: EventStore) -> int:

@@ -139,7 +139,8 @@ def _list(args: argparse.Namespace) -> int:
     shown = [{**row, "next deadline": _when(row.get("next_deadline")),
               "escalation": str(row.get("escalation_level") or "")} for row in rows]
     columns = ["case", "council", "kind", "stage", "next deadline", "escalation"]
-    emit(args, rows, render.table(shown, columns))
+    problems = "".join(f"\nSTUCK: {row['problem']}" for row in rows if row.get("problem"))
+    emit(args, rows, render.table(shown, columns) + problems)
     return 0
 
 

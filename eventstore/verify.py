@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from domain.checkpoints import CHECKPOINT_STREAM
 from eventstore.chain import GENESIS_HASH, event_hash, row_hash
 from eventstore.records import StoredEvent
 from eventstore.schema import events
@@ -269,3 +270,20 @@ def verify_all(store: EventStore, batch_size: int = 5000, workers: int = 1) -> V
             if problem is not None:
                 verdict.problems.append(problem)
     return verdict
+
+
+ENDING_TYPES = ("CaseClosed", "CaseWithdrawn")
+
+
+def cases_left_open(store: EventStore) -> dict[str, str]:
+    """Every case whose newest event does not end it: case id → that event's type. (Whether
+    each still has a workflow to move it on is Temporal's to say: application.stuck_cases.)"""
+    newest = (sa.select(events.c.case_id, sa.func.max(events.c.version).label("version"))
+              .group_by(events.c.case_id).subquery())
+    query = (sa.select(events.c.case_id, events.c.type)
+             .join(newest, sa.and_(events.c.case_id == newest.c.case_id,
+                                   events.c.version == newest.c.version))
+             .where(events.c.type.not_in(ENDING_TYPES))
+             .where(events.c.case_id != CHECKPOINT_STREAM))
+    with store.engine.connect() as conn:
+        return {row.case_id: row.type for row in conn.execute(query)}

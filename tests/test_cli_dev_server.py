@@ -283,3 +283,24 @@ def test_the_engine_selects_the_team_takes_an_objection_and_explains_it_as_typed
     asked = json.loads(shell.cases("withdraw", case, "--reason", "Test over.", "--json").stdout)
     [waiting] = asked["state"]["awaiting_approval"]
     shell.cases("approve", case, "--request-id", waiting["request_id"], as_user="adviser")
+
+
+def test_a_case_whose_workflow_was_terminated_by_hand_is_flagged(
+        shell: Shell, worker: subprocess.Popen[str], dev_server_env: WorkflowEnvironment
+) -> None:
+    """`temporal workflow terminate` leaves a case open that nothing will ever escalate:
+    `cases verify` (exit 3) and `cases list` name it."""
+    shell.cases("start", "--council", "E06000047", "--kind", "finance", "--reason", "x")
+    case = f"fin-E06000047-{datetime.now(UTC).year}"
+    assert "intact" in shell.cases("verify").stdout
+    terminated = subprocess.run(
+        [str(BIN / "temporal"), "workflow", "terminate", "--address",
+         shell.environ["TEMPORAL_ADDRESS"], "--workflow-id", "improvement-case-fin-E06000047",
+         "--reason", "by hand"], capture_output=True, text=True, timeout=60, check=False)
+    assert terminated.returncode == 0, terminated.stderr
+    flagged = shell.cases("verify", expect=3)
+    assert f"STUCK: case {case}: open in the store" in flagged.stdout
+    assert "TERMINATED" in flagged.stdout
+    listed = shell.cases("list")
+    assert f"STUCK: case {case}" in listed.stdout
+    assert "intact" in shell.cases("verify", "--no-temporal").stdout
