@@ -21,7 +21,6 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from api.bodies import ActionBody, StartCase, command_for
-from api.oidc import oidc_router
 from api.settings import ApiSettings
 from application.cases import (
     ActionNotPermitted,
@@ -164,6 +163,8 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
     sign_in_rate = parse(settings.sign_in_rate)
     _handle_problems(app)
     if settings.oidc is not None:
+        from api.oidc import oidc_router  # authlib only where OpenID Connect is configured
+
         app.include_router(oidc_router(settings.oidc))
 
     def throttle(request: Request, name: str) -> None:

@@ -1,19 +1,29 @@
 """`cases demo` (what `make demo` runs): real councils' cases through every stage on the dev
 server, with deadlines of seconds so that one lapse escalates and then resolves while you
-watch; then the status table, a timeline and the verify verdict. Leaves its store behind."""
+watch; then the status table, a timeline and the verify verdict. Leaves its store behind.
+
+Every action goes through the API, as the demo user it belongs to (an officer, an adviser
+for the second pair of eyes, each council's contact), signed in with the demo password."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import time
 from datetime import UTC, datetime
 
-from application.cases import CaseClient
+import httpx
+
+from api.app import Engine, create_app
+from api.server import serving
+from api.settings import ApiSettings
 from application.journey import journey
+from application.users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
 from cli import render
 from cli.dev_server import dev_server
 from domain import commands as cmd
+from domain.actors import Role, parse_actor
 from domain.peers import demo_pool
 from domain.policies import PolicyBook, demo_policy_name
 from domain.vocabulary import CaseKind, DeadlineName, Stage
@@ -41,7 +51,51 @@ def _say(text: str) -> None:
     print(f"  · {text}", flush=True)
 
 
-async def _until(cases: CaseClient, case_id: str, what: str, test: object,
+class DemoApi:
+    """The demo's door: the API, with a token per demo user; a command goes as the demo user
+    its actor names (the API records that user, whatever the script says)."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.tokens: dict[str, str] = {}
+
+    async def sign_in(self) -> None:
+        for name, _role, _council in DEMO_USERS:
+            answer = await self.http.post("/api/tokens", json={
+                "name": name, "password": DEMO_PASSWORD, "label": "cases demo"})
+            if answer.status_code != 201:
+                raise RuntimeError(f"demo: {name} could not sign in: {answer.text}")
+            self.tokens[name] = answer.json()["token"]
+
+    def _as(self, actor: str) -> dict[str, str]:
+        who = parse_actor(actor)
+        name = {Role.CASE_OFFICER: "demo-officer", Role.LGA_ADVISER: "demo-adviser",
+                Role.COUNCIL: f"contact-{who.council}"}[who.role]
+        return {"Authorization": f"Bearer {self.tokens[name]}"}
+
+    async def _answer(self, response: httpx.Response) -> CaseView:
+        if response.status_code >= 400:
+            raise RuntimeError(f"demo: the API refused: {response.json().get('detail')}")
+        return CaseView.model_validate(response.json())
+
+    async def start(self, *, council: str, kind: CaseKind, reason: str, actor: str,
+                    deadline_policy: str, scope: list[str] | None = None,
+                    budget_gap_pence: int | None = None) -> CaseView:
+        return await self._answer(await self.http.post("/api/cases", headers=self._as(actor), json={
+            "council": council, "kind": kind.value, "reason": reason, "scope": scope or [],
+            "budget_gap_pence": budget_gap_pence, "deadline_policy": deadline_policy}))
+
+    async def act(self, case_id: str, command: cmd.AnyCommand) -> CaseView:
+        body = command.model_dump(mode="json", exclude={"actor", "case_id"})
+        return await self._answer(await self.http.post(
+            f"/api/cases/{case_id}/actions", headers=self._as(command.actor), json=body))
+
+    async def view(self, case_id: str) -> CaseView:
+        return await self._answer(await self.http.get(
+            f"/api/cases/{case_id}", headers=self._as("case_officer:demo-officer")))
+
+
+async def _until(cases: DemoApi, case_id: str, what: str, test: object,
                  timeout: float = 60) -> CaseView:
     deadline = time.monotonic() + timeout
     while True:
@@ -53,7 +107,7 @@ async def _until(cases: CaseClient, case_id: str, what: str, test: object,
         await asyncio.sleep(0.25)
 
 
-async def _on_time(cases: CaseClient, council: str, policy: str) -> CaseView:
+async def _on_time(cases: DemoApi, council: str, policy: str) -> CaseView:
     view = await cases.start(council=council, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                              reason="Budget gap flagged by the s151 officer", actor="officer:demo",
                              scope=["finance"], budget_gap_pence=420_000_000,
@@ -75,7 +129,7 @@ async def _on_time(cases: CaseClient, council: str, policy: str) -> CaseView:
     return view
 
 
-async def _lapses(cases: CaseClient, council: str, policy: str) -> CaseView:
+async def _lapses(cases: DemoApi, council: str, policy: str) -> CaseView:
     view = await cases.start(council=council, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                              reason="Governance concerns after a critical audit letter",
                              actor="officer:demo", deadline_policy=policy)
@@ -97,7 +151,7 @@ async def _lapses(cases: CaseClient, council: str, policy: str) -> CaseView:
     return view
 
 
-async def _withdrawn(cases: CaseClient, council: str, policy: str) -> CaseView:
+async def _withdrawn(cases: DemoApi, council: str, policy: str) -> CaseView:
     view = await cases.start(council=council, kind=CaseKind.FINANCE,
                              reason="Finance peer review requested", actor="officer:demo",
                              deadline_policy=policy)
@@ -137,10 +191,18 @@ async def run_demo(unit_seconds: int = 2) -> int:
     print(f"Demo: dev server + worker, store {store.engine.url}, deadlines in units of "
           f"{unit_seconds}s; peer pool version {pool.version} ({pool.peer_count} peers)",
           flush=True)
+    ensure_demo_users(store)
     demo_terms = PolicyBook(demo_mode=True)
-    async with dev_server(_free_port()) as client, build_worker(client, store,
-                                                                  policies=demo_terms):
-        cases = CaseClient(client, store=store)
+    settings = ApiSettings(session_secret=os.urandom(32), secure_cookies=False,
+                           sign_in_rate="60/minute")  # six demo users sign in at once
+    async with (dev_server(_free_port()) as client,
+                build_worker(client, store, policies=demo_terms),
+                serving(create_app(Engine(store=store, temporal=client), settings),
+                        "127.0.0.1", _free_port()) as api_url,
+                httpx.AsyncClient(base_url=api_url, timeout=120) as http):
+        print(f"API at {api_url}; demo users signed in with the demo password", flush=True)
+        cases = DemoApi(http)
+        await cases.sign_in()
         views = list(await asyncio.gather(_on_time(cases, "E09000008", policy),
                                           _lapses(cases, "E08000025", policy),
                                           _withdrawn(cases, "E06000001", policy)))
@@ -154,7 +216,9 @@ async def run_demo(unit_seconds: int = 2) -> int:
         print(f"  {problem}")
     print(f"\n`cases peers explain {views[0].state.case_id}` re-runs its team selection.")
     print(f"\nDone in {time.monotonic() - started:.0f}s. The store stays at {store.engine.url}: "
-          f"try `cases history {escalated}` and `cases verify`.")
+          f"try `cases history {escalated}` and `cases verify`.\nNext: `cases dev` serves the "
+          f"API on this store with the demo users (password {DEMO_PASSWORD!r}); `cases login "
+          "demo-officer` in another terminal, then act as the README shows.")
     store.dispose()
     all_closed = all(v.state.stage in (Stage.CLOSED, Stage.WITHDRAWN) for v in views)
     return 0 if verdict.ok and all_closed else 1

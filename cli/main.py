@@ -232,6 +232,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     except RuntimeError as failure:
         print(f"cases: {failure}", file=sys.stderr)
         return 1
+    except Exception as failure:
+        first = str(failure).splitlines()[0] if str(failure) else ""
+        print(f"cases: unexpected {type(failure).__name__}: {first}; nothing was recorded "
+              "unless `cases status` shows it; try again, and report it if it recurs",
+              file=sys.stderr)
+        return 1
 
 
 def main(argv: Sequence[str] | None = None) -> None:
