@@ -53,6 +53,11 @@ def status(view: CaseView) -> str:
         lines.append("missed    " + ", ".join(d.label for d in s.missed_deadlines))
     if s.withdrawal_reason:
         lines.append(f"withdrawn {s.withdrawal_reason}")
+    for waiting in s.awaiting_approval:
+        lines.append(f"awaiting  approval of {waiting.request_id}: "
+                     f"{waiting.action.replace('_', ' ')}, asked by {waiting.requested_by} "
+                     f"on {when(waiting.requested_at)} (another officer or adviser approves "
+                     f"with `cases approve {s.case_id} --request-id {waiting.request_id}`)")
     return "\n".join(lines)
 
 

@@ -304,3 +304,28 @@ def test_a_case_whose_workflow_was_terminated_by_hand_is_flagged(
     listed = shell.cases("list")
     assert f"STUCK: case {case}" in listed.stdout
     assert "intact" in shell.cases("verify", "--no-temporal").stdout
+
+
+def test_a_hand_written_temporal_update_records_nothing(
+        shell: Shell, worker: subprocess.Popen[str]) -> None:
+    """Anyone with Temporal access can send `temporal workflow update execute --name act`
+    with JSON of their own: it is not signed by the API, so the worker refuses it."""
+    shell.cases("start", "--council", "E06000057", "--kind", "finance", "--reason", "x")
+    case = f"fin-E06000057-{datetime.now(UTC).year}"
+    asked = json.loads(shell.cases("withdraw", case, "--reason", "Needs a second person",
+                                   "--json").stdout)["state"]
+    [waiting] = asked["awaiting_approval"]
+    assert f"awaiting  approval of {waiting['request_id']}" in shell.cases("status", case).stdout
+    before = open_store(f"sqlite:///{shell.database}").head(case)[0]
+    for forged in ({"action": "withdraw", "actor": "officer:ghost2", "reason": "forged"},
+                   {"action": "approve", "actor": "lga_adviser:ghost3",
+                    "request_id": waiting["request_id"]}):
+        done = subprocess.run(
+            [str(BIN / "temporal"), "workflow", "update", "execute", "--address",
+             shell.environ["TEMPORAL_ADDRESS"], "--workflow-id", "improvement-case-fin-E06000057",
+             "--name", "act", "--input", json.dumps(forged)],
+            capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode != 0
+        assert "not signed by the engine's API" in done.stderr + done.stdout
+    assert open_store(f"sqlite:///{shell.database}").head(case)[0] == before
+    assert json.loads(shell.cases("status", case, "--json").stdout)["state"]["stage"] == "requested"
