@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -89,6 +89,8 @@ class ImprovementCase:
         """Started with DEADLINE_ALARMS (and so with INDEX_ONLY_CHANGES): set as `run` begins."""
         self._pending_for: CaseState | None = None
         self._pending_dues: list[Due] = []
+        self._opening_refusal: ApplicationError | None = None
+        """Why the start was refused (CHECKED_OPENING cases): what `opened` answers with."""
 
     # --- the journey ---------------------------------------------------------------------
 
@@ -96,14 +98,21 @@ class ImprovementCase:
     async def run(self, start: CaseStart) -> CaseView:
         self._alarms_generation = workflow.patched(DEADLINE_ALARMS)
         request = start.request
-        if workflow.patched(CHECKED_OPENING):
-            request = await self._on_the_servers_terms(request)
+        checked = workflow.patched(CHECKED_OPENING)
+        if checked:
+            try:
+                request = await self._on_the_servers_terms(request)
+            except ApplicationError as refused:
+                await self._refuse_opening(refused)
         async with self.lock:
             try:
                 events = decide(self.state, request, workflow.now())
             except CommandRefused as refused:  # a start the API would not have sent
-                raise ApplicationError(str(refused), type=type(refused).__name__,
-                                       non_retryable=True) from None
+                failure = ApplicationError(str(refused), type=type(refused).__name__,
+                                           non_retryable=True)
+                if checked:
+                    await self._refuse_opening(failure)
+                raise failure from None
             await self._record(request, events)
         if self._alarms_generation:
             await self._follow_deadlines_by_alarms()
@@ -111,6 +120,14 @@ class ImprovementCase:
             await self._follow_deadlines_by_timeouts()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view()
+
+    async def _refuse_opening(self, refusal: ApplicationError) -> NoReturn:
+        """Fail the start with `refusal`, once `opened` (what `cases start` waits on) has
+        answered with it: otherwise the caller hears only that the workflow completed before
+        its update did, and never why. Nothing was recorded."""
+        self._opening_refusal = refusal
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        raise refusal
 
     async def _on_the_servers_terms(self, request: RequestCase) -> RequestCase:
         """The request as the server opens it: its council checked against the register, its
@@ -253,8 +270,13 @@ class ImprovementCase:
 
     @workflow.update
     async def opened(self) -> CaseView:
-        """Wait until the request is recorded: what `cases start` answers with."""
-        await workflow.wait_condition(lambda: self.state.version >= 1)
+        """Wait until the request is recorded: what `cases start` answers with (or, if the
+        start is refused, the refusal)."""
+        await workflow.wait_condition(
+            lambda: self.state.version >= 1 or self._opening_refusal is not None)
+        refusal = self._opening_refusal
+        if refusal is not None:
+            raise ApplicationError(refusal.message, type=refusal.type, non_retryable=True)
         return self.view()
 
     @workflow.query
