@@ -21,7 +21,7 @@ from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from eventstore import EventStore
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import READING_CONVERTER
 from runtime.workflow_code import compile_once, disk_loads
 from tests.test_workflow_replay import HISTORIES, load
 from worker import build_worker
@@ -217,9 +217,9 @@ async def test_the_engines_worker_registers_its_workflow_modules(
     assert improvement_case.__file__ is not None
     loaded = disk_loads(improvement_case.__file__)
     replayer = Replayer(workflows=[improvement_case.ImprovementCase],
-                        data_converter=DATA_CONVERTER)
+                        data_converter=READING_CONVERTER)
     for path in HISTORIES[:2]:
-        result = await replayer.replay_workflow(load(path))
+        result = await replayer.replay_workflow(await load(path))
         assert result.replay_failure is None
     assert disk_loads(improvement_case.__file__) == loaded
 
@@ -227,7 +227,7 @@ async def test_the_engines_worker_registers_its_workflow_modules(
 SANDBOX_READS = '''
 import asyncio, os, sys
 from temporalio.worker import Replayer
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import READING_CONVERTER
 from runtime.workflow_code import compile_once
 from tests.test_workflow_replay import HISTORIES, load
 from workflows.improvement_case import ImprovementCase
@@ -246,8 +246,8 @@ def hook(event: str, args: tuple[object, ...]) -> None:
 
 async def main() -> None:
     compile_once(ImprovementCase.__module__)
-    replayer = Replayer(workflows=[ImprovementCase], data_converter=DATA_CONVERTER)
-    histories = [load(path) for path in HISTORIES]
+    replayer = Replayer(workflows=[ImprovementCase], data_converter=READING_CONVERTER)
+    histories = [await load(path) for path in HISTORIES]
     for history in histories:  # the first case loads what it must
         assert (await replayer.replay_workflow(history)).replay_failure is None
     sys.addaudithook(hook)

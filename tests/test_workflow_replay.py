@@ -2,13 +2,19 @@
 
 A case workflow lives for a year or more; a worker deployed mid-case must replay its history
 exactly. Every `tests/histories/*.json` (written by tests/histories/record_histories.py) is
-replayed here; a change to the workflow that would make a running case non-deterministic
-fails this test. The last test proves that it would: a workflow that does one thing more
-before its first append is caught on every recorded history.
+replayed here, each generation (the names' middle part) recorded by the code of its day; a
+change to the workflow that would make a running case non-deterministic fails this test. The
+later tests prove that it would: a workflow that does one thing more before its first append
+is caught on every recorded history, and each patch is what keeps the cases started before
+it (and, for the newest, after it) replaying.
+
+Histories are read as `cases audit replay` reads them (READING_CONVERTER): the older
+generations' payloads are unsigned, the newest are signed with a key nobody keeps.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,21 +23,37 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
-from runtime.converter import DATA_CONVERTER
-from workflows.improvement_case import ImprovementCase
+from runtime.converter import READING_CONVERTER
+from runtime.signing import SIGNED
+from workflows.improvement_case import CHECKED_OPENING, ImprovementCase
 from workflows.messages import CaseStart, CaseView, workflow_id_for_case
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+CHECKED = [p for p in HISTORIES if p.stem.endswith(".checked-opening")]
+"""Recorded since CHECKED_OPENING: the opening checked by the server, commands signed."""
+BEFORE_CHECKED = [p for p in HISTORIES if p not in CHECKED]
+BEFORE_ALARMS = [p for p in BEFORE_CHECKED if not p.stem.endswith(".alarms")]
+"""Every generation recorded before DEADLINE_ALARMS."""
+OPENED = [p for p in CHECKED if not p.stem.startswith("opening_refused")]
+"""The newest generation's cases that opened (one start was refused, and its workflow failed)."""
 
 
-def load(path: Path) -> WorkflowHistory:
+async def load(path: Path) -> WorkflowHistory:
     """The history in `path`, under the workflow id of the case it started."""
     events = WorkflowHistory.from_json("unknown", path.read_text()).events
     started = events[0].workflow_execution_started_event_attributes
     assert started.workflow_type.name == "ImprovementCase", path
-    start = DATA_CONVERTER.payload_converter.from_payload(started.input.payloads[0],
-                                                                   CaseStart)
+    [start] = await READING_CONVERTER.decode(started.input.payloads, [CaseStart])
+    assert isinstance(start, CaseStart)
     return WorkflowHistory(workflow_id_for_case(start.request.case_id), events)
+
+
+def replayer(case: type[ImprovementCase] = ImprovementCase, *,
+             sandboxed: bool = True) -> Replayer:
+    if sandboxed:
+        return Replayer(workflows=[case], data_converter=READING_CONVERTER)
+    return Replayer(workflows=[case], data_converter=READING_CONVERTER,
+                    workflow_runner=UnsandboxedWorkflowRunner())
 
 
 def test_there_are_histories_to_replay() -> None:
@@ -40,13 +62,21 @@ def test_there_are_histories_to_replay() -> None:
     assert {"full_journey.only-changes", "lapse_and_escalate.only-changes"} <= names, names
     assert "peer_selection" in names, names
     assert {"full_journey.alarms", "lapse_and_escalate.alarms", "peer_selection.alarms"} <= names
+    assert {"full_journey.checked-opening", "lapse_and_escalate.checked-opening",
+            "peer_selection.checked-opening", "opening_refused.checked-opening"} <= names
+
+
+async def test_the_newest_histories_are_signed_and_the_older_ones_are_not() -> None:
+    """What a production worker is sent now is signed; a replay needs no key to read it."""
+    for path in HISTORIES:
+        events = WorkflowHistory.from_json("unknown", path.read_text()).events
+        payload = events[0].workflow_execution_started_event_attributes.input.payloads[0]
+        assert (payload.metadata.get("encoding") == SIGNED) == (path in CHECKED), path.stem
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_todays_workflow_replays_the_recorded_history(path: Path) -> None:
-    history = load(path)
-    replayer = Replayer(workflows=[ImprovementCase], data_converter=DATA_CONVERTER)
-    result = await replayer.replay_workflow(history)
+    result = await replayer().replay_workflow(await load(path))
     assert result.replay_failure is None
 
 
@@ -62,24 +92,61 @@ class DriftedCase(ImprovementCase):
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_a_non_deterministic_change_is_caught(path: Path) -> None:
-    replayer = Replayer(workflows=[DriftedCase], data_converter=DATA_CONVERTER,
-                        workflow_runner=UnsandboxedWorkflowRunner())
     with pytest.raises(NondeterminismError):
-        await replayer.replay_workflow(load(path))
+        await replayer(DriftedCase, sandboxed=False).replay_workflow(await load(path))
 
 
-BEFORE_ALARMS = [p for p in HISTORIES if not p.stem.endswith(".alarms")]
-"""Every generation recorded before the newest patch (DEADLINE_ALARMS)."""
+def patched_except(*off: str) -> Callable[[str], bool]:
+    """`workflow.patched` with every patch on but `off` (no patch marker is recorded)."""
+    return lambda patch_id: patch_id not in off
+
+
+def with_patch(patch_id: str, on: bool) -> Callable[[str], bool]:
+    """`workflow.patched` as the SDK answers it, but for `patch_id`: always `on`."""
+    asked = workflow.patched
+    return lambda asked_for: on if asked_for == patch_id else asked(asked_for)
 
 
 @pytest.mark.parametrize("path", BEFORE_ALARMS, ids=[p.stem for p in BEFORE_ALARMS])
 async def test_the_patches_are_what_keeps_old_cases_replaying(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Cases started before a patch (timer kept, search attributes, deadline alarms) replay
-    only because the workflow asks `workflow.patched`: with every patch forced on, their
-    histories diverge."""
-    monkeypatch.setattr(workflow, "patched", lambda patch_id: True)
-    replayer = Replayer(workflows=[ImprovementCase], data_converter=DATA_CONVERTER,
-                        workflow_runner=UnsandboxedWorkflowRunner())
+    only because the workflow asks `workflow.patched`: with those patches forced on, their
+    histories diverge. (CHECKED_OPENING stays off here, or every history would diverge at
+    its first step for that patch alone: it has tests of its own, below.)"""
+    monkeypatch.setattr(workflow, "patched", patched_except(CHECKED_OPENING))
     with pytest.raises(NondeterminismError):
-        await replayer.replay_workflow(load(path))
+        await replayer(sandboxed=False).replay_workflow(await load(path))
+
+
+@pytest.mark.parametrize("path", BEFORE_CHECKED, ids=[p.stem for p in BEFORE_CHECKED])
+async def test_cases_opened_before_the_check_replay_only_because_it_is_patched(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CHECKED_OPENING's guard: a case started before it recorded its request straight
+    away. Were the opening check not behind `workflow.patched`, replaying such a case would
+    read its first append's answer as the check's, and its workflow task would fail; it
+    replays (test_todays_workflow_replays_the_recorded_history) only because it is."""
+    monkeypatch.setattr(workflow, "patched", with_patch(CHECKED_OPENING, True))
+    result = await replayer(sandboxed=False).replay_workflow(
+        await load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is not None
+    assert "validation errors for OpeningTerms" in str(result.replay_failure)
+
+
+@pytest.mark.parametrize("path", CHECKED, ids=[p.stem for p in CHECKED])
+@pytest.mark.filterwarnings("ignore:.*Workflow finished while update handlers are still running")
+async def test_cases_opened_on_the_servers_terms_replay_only_with_the_check(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The other side of the guard: a case started since CHECKED_OPENING ran the check before
+    its first append (or was refused by it), and its history holds the check's answer and
+    the patch's marker. Code that skipped the check for it (the patch removed too early, or
+    not asked) could not replay it."""
+    monkeypatch.setattr(workflow, "patched", with_patch(CHECKED_OPENING, False))
+    result = await replayer(sandboxed=False).replay_workflow(
+        await load(path), raise_on_replay_failure=False)
+    failure = str(result.replay_failure)
+    if path in OPENED:  # the check's answer read as the append's
+        assert "validation errors for Appended" in failure
+    else:  # refused: nothing was appended, but the patch's marker is there
+        assert isinstance(result.replay_failure, NondeterminismError)
+        assert f"patch marker encountered for change {CHECKED_OPENING}" in failure

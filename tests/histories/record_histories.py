@@ -10,11 +10,17 @@ cases started before and after the change are both replayed:
     .venv/bin/python tests/histories/record_histories.py            # full_journey.json, …
     .venv/bin/python tests/histories/record_histories.py timer-kept # full_journey.timer-kept.json
     .venv/bin/python tests/histories/record_histories.py "" peer_selection   # one journey only
+
+The payloads are signed, as every command a production worker accepts is
+(runtime/signing.py), with a key made for the recording and then thrown away: a history
+replays without the key (runtime.converter.READING_CONVERTER, as `cases audit replay` does).
+Generations recorded before signing (every one before `checked-opening`) are unsigned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 import uuid
@@ -22,25 +28,27 @@ from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
 
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowFailureError, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from application.cases import CaseClient
+from application.cases import ActionRefused, CaseClient
 from application.journey import demo_team, document
 from application.setup import register_search_attributes
 from domain import commands as cmd
-from domain.deadlines import DeadlinePolicy
 from domain.peers import demo_pool
+from domain.rules import approval_request_id
 from domain.vocabulary import CaseKind, Stage, VisitMode
 from eventstore import open_store
 from eventstore.peers import import_pool
 from runtime.binaries import time_skipping_test_server
-from runtime.converter import DATA_CONVERTER
+from runtime.converter import signed_converter
 from worker import build_worker
-from workflows.messages import CaseView, workflow_id_for_case
+from workflows.messages import CaseView, case_id_for, workflow_id_for_case
 
 HERE = Path(__file__).parent
 OFFICER = "officer:recorder"
+APPROVER = "lga_adviser:recorder-adviser"
+"""The second pair of eyes: a hand-picked team, a correction and a withdrawal need one."""
 Journey = Callable[[WorkflowEnvironment, CaseClient], Awaitable[str]]
 
 
@@ -52,8 +60,16 @@ async def _open(env: WorkflowEnvironment, cases: CaseClient, council: str) -> st
     view = await cases.start(council=council, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                              reason="Budget gap flagged by the s151 officer", actor=OFFICER,
                              scope=["finance"], budget_gap_pence=420_000_000,
-                             policy=DeadlinePolicy(), now=await env.get_current_time())
+                             deadline_policy="standard", now=await env.get_current_time())
     return view.state.case_id
+
+
+async def _approved(cases: CaseClient, case_id: str, command: cmd.AnyCommand) -> CaseView:
+    """A sensitive action, asked for by its actor and approved by APPROVER."""
+    asked = await cases.act(case_id, command)
+    request_id = approval_request_id(command.action, asked.state.version)
+    assert request_id in {a.request_id for a in asked.state.awaiting_approval}, request_id
+    return await cases.act(case_id, cmd.ApproveRequest(actor=APPROVER, request_id=request_id))
 
 
 async def _to_draft(env: WorkflowEnvironment, cases: CaseClient, case_id: str,
@@ -62,10 +78,11 @@ async def _to_draft(env: WorkflowEnvironment, cases: CaseClient, case_id: str,
     team = demo_team(council)
     await cases.act(case_id, cmd.ScopeCase(actor=OFFICER, scope=["finance", "governance"],
                                            visit_mode=VisitMode.ON_SITE))
-    await cases.act(case_id, cmd.ProposePeerTeam(actor=OFFICER, team=team))
+    await _approved(cases, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=team))
     await cases.act(case_id, cmd.ObjectToPeer(actor=f"council:{council}",
                                               peer_id=team[2].peer_id, reason="A conflict"))
-    await cases.act(case_id, cmd.ProposePeerTeam(actor=OFFICER, team=team[:2] + team[3:]))
+    await _approved(cases, case_id, cmd.ProposePeerTeam(actor=OFFICER,
+                                                        team=team[:2] + team[3:]))
     await cases.act(case_id, cmd.ConfirmPeerTeam(actor=OFFICER))
     today = await _today(env)
     await cases.act(case_id, cmd.ScheduleVisit(actor=OFFICER, mode=VisitMode.ON_SITE,
@@ -108,8 +125,8 @@ async def full_journey(env: WorkflowEnvironment, cases: CaseClient) -> str:
     await cases.act(case_id, cmd.SubmitFactualAccuracyComments(
         actor=f"council:{council}", comments="Paragraph 4: reserves are £12m."))
     await cases.act(case_id, cmd.FinaliseReport(actor=OFFICER, document_sha256=document("final")))
-    await cases.act(case_id, cmd.CorrectReport(actor=OFFICER, reason="A name misspelt",
-                                               document_sha256=document("corrected")))
+    await _approved(cases, case_id, cmd.CorrectReport(actor=OFFICER, reason="A name misspelt",
+                                                      document_sha256=document("corrected")))
     await env.sleep(timedelta(days=30))
     await cases.act(case_id, cmd.PublishReport(
         actor=f"council:{council}", published_on=await _today(env),
@@ -176,18 +193,40 @@ async def peer_selection(env: WorkflowEnvironment, cases: CaseClient) -> str:
     await cases.act(case_id, cmd.ConfirmPeerTeam(actor=OFFICER))
     await cases.act(case_id, cmd.ScheduleVisit(actor=OFFICER, mode=VisitMode.ON_SITE,
                                                starts_on=visit_from, ends_on=visit_to))
-    return (await cases.act(case_id, cmd.WithdrawCase(actor=OFFICER,
-                                                      reason="Recorded enough"))).state.case_id
+    withdrawn = await _approved(cases, case_id, cmd.WithdrawCase(actor=OFFICER,
+                                                                 reason="Recorded enough"))
+    assert withdrawn.state.stage == Stage.WITHDRAWN
+    return withdrawn.state.case_id
+
+
+async def opening_refused(env: WorkflowEnvironment, cases: CaseClient) -> str:
+    """A start the server refuses: a deadline policy it does not have. The opening check
+    fails, `opened` answers with the refusal, the workflow fails and nothing is recorded."""
+    now = await env.get_current_time()
+    council = "E10000014"
+    try:
+        await cases.start(council=council, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
+                          reason="On deadlines of my own", actor=OFFICER,
+                          deadline_policy="forever", now=now)
+    except ActionRefused as refused:
+        assert "deadline policy 'forever' is not one of this server's" in str(refused), refused
+    else:
+        raise AssertionError("the server opened a case on a policy it does not have")
+    return case_id_for(CaseKind.CORPORATE_PEER_CHALLENGE, council, now.year)
 
 
 JOURNEYS: dict[str, Journey] = {
     "full_journey": full_journey,
     "lapse_and_escalate": lapse_and_escalate,
     "peer_selection": peer_selection,
+    "opening_refused": opening_refused,
 }
+REFUSED = {"opening_refused"}
+"""Journeys whose workflow fails (the server refused the start)."""
 
 
-async def record(env: WorkflowEnvironment, journey: Journey) -> WorkflowHistory:
+async def record(env: WorkflowEnvironment, journey: Journey,
+                 refused: bool = False) -> WorkflowHistory:
     """Run one journey on `env` (time-skipping) with its own worker and store; its history."""
     with tempfile.TemporaryDirectory() as scratch:
         store = open_store(f"sqlite:///{scratch}/cases.db")
@@ -200,7 +239,14 @@ async def record(env: WorkflowEnvironment, journey: Journey) -> WorkflowHistory:
                 case_id = await journey(env, cases)
                 handle = env.client.get_workflow_handle(workflow_id_for_case(case_id),
                                                         result_type=CaseView)
-                await handle.result()
+                try:
+                    await handle.result()
+                except WorkflowFailureError:
+                    if not refused:
+                        raise
+                else:
+                    assert not refused, "the refused start's workflow did not fail"
+                assert refused == (store.head(case_id)[0] == 0)
                 return await handle.fetch_history()
         finally:
             store.dispose()
@@ -210,14 +256,14 @@ async def main(out: Path = HERE, generation: str = "",
                names: list[str] | None = None) -> list[Path]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=time_skipping_test_server(),
-        data_converter=DATA_CONVERTER)
+        data_converter=signed_converter(os.urandom(32)))
     written: list[Path] = []
     async with env:
         await register_search_attributes(env.client)
         for name, journey in JOURNEYS.items():
             if names and name not in names:
                 continue
-            history = await record(env, journey)
+            history = await record(env, journey, refused=name in REFUSED)
             path = out / (f"{name}.{generation}.json" if generation else f"{name}.json")
             path.write_text(history.to_json() + "\n")
             written.append(path)
