@@ -10,6 +10,7 @@ from domain import commands as cmd
 from domain.vocabulary import CaseKind
 from eventstore.verify import verify
 from tests.conftest import CaseWorld
+from tests.support import register_council
 
 
 async def test_two_officers_finalising_at_once_one_applies_the_other_is_refused(
@@ -17,6 +18,7 @@ async def test_two_officers_finalising_at_once_one_applies_the_other_is_refused(
 ) -> None:
     """Promise: conflicting actions never both apply; the loser hears why; nothing is lost."""
     cases = case_world.cases
+    register_council(case_world.store, "E06000006")  # a case opens only for a council it knows
     view = await cases.start(council="E06000006", kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                              reason="Conflict test", actor="officer:a")
     case_id = view.state.case_id

@@ -1,21 +1,35 @@
-"""The engine's data converter: pydantic's payloads, with TypeAdapters shared per process."""
+"""The engine's data converter: pydantic's payloads, with TypeAdapters shared per process;
+and its signing codec, which lets a worker read only what the engine's API signed."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import stat
 import typing
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 
 from application.journey import journey
+from domain import commands as cmd
 from domain.commands import AnyCommand
 from domain.state import CaseState
-from runtime.converter import DATA_CONVERTER, CasePayloadConverter, shared_adapters
+from runtime.converter import (
+    DATA_CONVERTER,
+    READING_CONVERTER,
+    CasePayloadConverter,
+    shared_adapters,
+    signed_converter,
+)
+from runtime.signing import KEY_FILE_VARIABLE, SIGNED, NoCommandKey, command_key, write_key
 from workflows.improvement_case import ImprovementCase
 from workflows.messages import CaseView
 
@@ -67,3 +81,69 @@ def test_a_malformed_command_is_checked_against_its_own_action_only() -> None:
         DATA_CONVERTER.payload_converter.from_payloads([payload], [AS_THE_SDK_READS_IT])
     errors = refused.value.errors()
     assert [error["loc"] for error in errors] == [("scope", "visit_mode")]
+
+
+# --- signed commands (runtime/signing.py) ---------------------------------------------------
+
+KEY = bytes(range(32))
+WITHDRAW = cmd.WithdrawCase(actor="case_officer:siân.jones", case_id="cpc-E09000008-2026",
+                            reason="The council asked us to stop")
+
+
+async def test_a_signed_payload_is_the_plain_payload_wrapped_and_reads_back() -> None:
+    """Signing wraps the same pydantic payload (so it reads the same), with an HMAC of it."""
+    [signed] = await signed_converter(KEY).encode([WITHDRAW])
+    assert signed.metadata["encoding"] == SIGNED
+    inner = Payload.FromString(signed.data)
+    assert inner == DATA_CONVERTER.payload_converter.to_payloads([WITHDRAW])[0]
+    assert signed.metadata["signature"] == hmac.new(KEY, signed.data, hashlib.sha256).digest()
+    assert await signed_converter(KEY).decode([signed], [COMMAND_UNION]) == [WITHDRAW]
+
+
+async def refusal(payload: Payload) -> ApplicationError:
+    """What a worker holding KEY makes of `payload`: it must refuse it."""
+    with pytest.raises(ApplicationError) as refused:
+        await signed_converter(KEY).decode([payload], [AS_THE_SDK_READS_IT])
+    assert refused.value.type == "UnsignedCommand" and refused.value.non_retryable
+    return refused.value
+
+
+async def test_an_unsigned_payload_is_refused_not_read() -> None:
+    [plain] = await DATA_CONVERTER.encode([WITHDRAW])
+    assert "it is not signed by the engine's API" in (await refusal(plain)).message
+
+
+async def test_a_payload_signed_with_another_key_is_refused() -> None:
+    [forged] = await signed_converter(bytes(32)).encode([WITHDRAW])
+    assert "its signature does not match" in (await refusal(forged)).message
+
+
+async def test_a_signed_payload_altered_after_signing_is_refused() -> None:
+    """The signature covers the whole payload: another actor in it breaks the signature."""
+    [signed] = await signed_converter(KEY).encode([WITHDRAW])
+    inner = Payload.FromString(signed.data)
+    inner.data = inner.data.replace(b"case_officer:si", b"lga_adviser:si")
+    altered = Payload(metadata=dict(signed.metadata), data=inner.SerializeToString())
+    assert "its signature does not match" in (await refusal(altered)).message
+
+
+async def test_the_reading_converter_reads_signed_and_unsigned_payloads_without_the_key(
+) -> None:
+    """Auditors replay histories of either generation and need no key."""
+    [signed] = await signed_converter(KEY).encode([WITHDRAW])
+    [plain] = await DATA_CONVERTER.encode([WITHDRAW])
+    assert await READING_CONVERTER.decode([signed, plain], [COMMAND_UNION] * 2) == [WITHDRAW] * 2
+    assert await READING_CONVERTER.encode([WITHDRAW]) == [plain]  # it signs nothing
+
+
+def test_the_command_key_file_is_private_and_must_exist_when_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "keys" / "command.key"
+    monkeypatch.setenv(KEY_FILE_VARIABLE, str(path))
+    with pytest.raises(NoCommandKey, match="no command key at"):
+        command_key()  # named but absent: never made up on the spot
+    write_key(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(command_key()) == 32
+    with pytest.raises(FileExistsError):
+        write_key(path)  # never overwritten

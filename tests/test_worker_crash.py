@@ -15,10 +15,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from application.cases import CaseClient
 from application.journey import journey
+from domain import commands as cmd
 from domain.vocabulary import CaseKind, Stage
 from eventstore import open_store
 from eventstore.outbox import for_case
 from eventstore.verify import verify_all
+from tests.support import register_council
 
 BIN = Path(sys.executable).parent
 TASK_QUEUE = "crash-test"
@@ -49,27 +51,30 @@ async def test_sigkill_mid_journey_and_mid_append_loses_and_duplicates_nothing(
     database = tmp_path / "cases.db"
     store = open_store(f"sqlite:///{database}")
     store.migrate()
+    register_council(store, "E06000002")  # a case opens only for a council it knows
     cases = CaseClient(dev_server_env.client, task_queue=TASK_QUEUE, store=store)
     steps = list(journey("E06000002", datetime.now(UTC).date()))
+    visit = next(i for i, step in enumerate(steps) if isinstance(step, cmd.RecordVisit))
+    visited = visit + 3  # the request, the actions before it, the team's approval, the visit
     workers = [start_worker(dev_server_env, database)]
     try:
         view = await cases.start(council="E06000002", kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                                  reason="Crash test", actor="officer:crash")
         case_id = view.state.case_id
-        for step in steps[:4]:
+        for step in steps[:visit]:
             await cases.act(case_id, step)
         kill(workers[-1])  # idle, mid-journey
         workers.append(start_worker(dev_server_env, database, pause_after_append=30))
-        in_flight = asyncio.create_task(cases.act(case_id, steps[4]))
+        in_flight = asyncio.create_task(cases.act(case_id, steps[visit]))
         deadline = time.monotonic() + 60
-        while store.head(case_id)[0] < 6:  # committed; the activity now pauses
+        while store.head(case_id)[0] < visited:  # committed; the activity now pauses
             assert time.monotonic() < deadline, "the append never committed"
             await asyncio.sleep(0.1)
         kill(workers[-1])  # between the store's commit and the workflow's knowing
         workers.append(start_worker(dev_server_env, database))
         view = await asyncio.wait_for(in_flight, timeout=120)
-        assert view.state.stage == Stage.VISITED and view.state.version == 6
-        for step in steps[5:]:
+        assert view.state.stage == Stage.VISITED and view.state.version == visited
+        for step in steps[visit + 1:]:
             view = await asyncio.wait_for(cases.act(case_id, step), timeout=120)
         assert view.state.stage == Stage.CLOSED
     finally:
@@ -77,7 +82,8 @@ async def test_sigkill_mid_journey_and_mid_append_loses_and_duplicates_nothing(
             kill(process)
 
     stored = store.read_case(case_id)
-    assert [e.version for e in stored] == list(range(1, len(steps) + 2))
+    # the request, one event per action, and the approved team beside its approval
+    assert [e.version for e in stored] == list(range(1, len(steps) + 3))
     assert len({e.event_id for e in stored}) == len(stored)
     assert stored[0].type == "CaseRequested" and stored[-1].type == "CaseClosed"
     assert verify_all(store).ok

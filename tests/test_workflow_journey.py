@@ -42,6 +42,7 @@ from domain import commands as cmd
 from domain import events as ev
 from domain.deadlines import LADDER
 from domain.events import PeerPlace
+from domain.rules import approval_request_id
 from domain.state import CaseState, fold
 from domain.vocabulary import CaseKind, DeadlineName, Stage, VisitMode
 from eventstore import EventStore, StoredEvent
@@ -65,6 +66,8 @@ POLICIES = ("standard", "short-hours")
 """Named policies of the tests' workers (tests/support.py, TEST_POLICIES)."""
 
 ONLY_LGA_STAFF = "only a case officer or an LGA principal adviser may"
+APPROVED = ("ApprovalRequested", "RequestApproved")
+"""A sensitive action's request and its approval, recorded before the action's effect."""
 
 
 def a_council() -> str:
@@ -225,12 +228,23 @@ async def assert_refused(j: Journeys, case_id: str, command: cmd.AnyCommand,
 
 async def approved(j: Journeys, case_id: str, command: cmd.AnyCommand, stage: Stage,
                    *records: type[ev.Event]) -> CaseView:
-    """A sensitive action (BRIEF §5): recorded as a request, then approved by an LGA adviser,
-    when it takes effect with `records`."""
-    asked = await j.cases.act(case_id, command)
+    """A sensitive action (BRIEF §5): recorded only as a request, the case otherwise as it
+    was; then approved by an LGA adviser, when it takes effect with `records`, recorded under
+    the approver's name after the approval."""
+    before = (await j.cases.view(case_id)).state
+    assert before.stage is not None
+    asked = await act(j, case_id, command, before.stage, ev.ApprovalRequested)
+    assert asked.state.model_dump(exclude={"version", "last_event_at", "awaiting_approval"}) \
+        == before.model_dump(exclude={"version", "last_event_at", "awaiting_approval"})
     [waiting] = [a for a in asked.state.awaiting_approval if a.action == command.action]
-    return await act(j, case_id, cmd.ApproveRequest(actor=ADVISER, request_id=waiting.request_id),
+    assert waiting.requested_by == command.actor
+    assert waiting.request_id == approval_request_id(command.action, asked.state.version)
+    view = await act(j, case_id, cmd.ApproveRequest(actor=ADVISER, request_id=waiting.request_id),
                      stage, ev.RequestApproved, *records)
+    assert waiting not in view.state.awaiting_approval
+    took_effect = j.store.read_case(case_id)[asked.state.version:]
+    assert {e.actor for e in took_effect} == {ADVISER}
+    return view
 
 
 async def withdraw(cases: CaseClient, case_id: str, reason: str) -> CaseView:
@@ -258,7 +272,7 @@ async def to_visited(j: Journeys, case_id: str, council: str) -> CaseView:
                                         visit_mode=VisitMode.ON_SITE),
               Stage.SCOPED, ev.CaseScoped)
     await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=demo_team(council)),
-              Stage.SCOPED, ev.PeerTeamProposed)
+                   Stage.SCOPED, ev.PeerTeamProposed)
     await act(j, case_id, cmd.ConfirmPeerTeam(actor=OFFICER), Stage.PEERS_SELECTED,
               ev.PeerTeamConfirmed)
     today = await j.today()
@@ -303,14 +317,14 @@ async def test_a_corporate_peer_challenge_from_request_to_close(journeys: Journe
                                         visit_mode=VisitMode.ON_SITE),
               Stage.SCOPED, ev.CaseScoped)
     await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=team,
-                                              rationale=["fewest days served"]),
-              Stage.SCOPED, ev.PeerTeamProposed)
+                                                   rationale=["fewest days served"]),
+                   Stage.SCOPED, ev.PeerTeamProposed)
     await act(j, case_id, cmd.ObjectToPeer(actor=contact(council), peer_id=objected.peer_id,
                                            reason="Worked here until last year"),
               Stage.SCOPED, ev.PeerObjectedTo)
     second_team = [replacement if p == objected else p for p in team]
     await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=second_team),
-              Stage.SCOPED, ev.PeerTeamProposed)
+                   Stage.SCOPED, ev.PeerTeamProposed)
     view = await act(j, case_id, cmd.ConfirmPeerTeam(actor=OFFICER), Stage.PEERS_SELECTED,
                      ev.PeerTeamConfirmed)
     assert list(view.state.team) == second_team
@@ -342,10 +356,10 @@ async def test_a_corporate_peer_challenge_from_request_to_close(journeys: Journe
     await j.skip(timedelta(days=5))
     await act(j, case_id, cmd.FinaliseReport(actor=OFFICER, document_sha256=document("final")),
               Stage.REPORT_FINAL, ev.ReportMadeFinal)
-    view = await approved(j, case_id, cmd.CorrectReport(actor=OFFICER,
-                                                   document_sha256=document("final, corrected"),
-                                                   reason="A councillor's name misspelt"),
-                     Stage.REPORT_FINAL, ev.ReportCorrected)
+    view = await approved(j, case_id, cmd.CorrectReport(
+        actor=OFFICER, document_sha256=document("final, corrected"),
+        reason="A councillor's name misspelt"),
+                          Stage.REPORT_FINAL, ev.ReportCorrected)
     assert [(r.report_version, r.status) for r in view.state.reports] == [(1, "final"),
                                                                           (2, "final")]
 
@@ -374,11 +388,13 @@ async def test_a_corporate_peer_challenge_from_request_to_close(journeys: Journe
 
     stored = assert_store_agrees(j, closed)
     assert types_of(stored) == [
-        "CaseRequested", "CaseScoped", "PeerTeamProposed", "PeerObjectedTo", "PeerTeamProposed",
-        "PeerTeamConfirmed", "VisitScheduled", "VisitHeld", "FeedbackGiven", "ReportDrafted",
-        "FactualAccuracyCommentsReceived", "ReportMadeFinal", "ReportCorrected",
-        "ReportPublished", "ActionPlanPublished", "ProgressReviewHeld",
-        "ProgressReviewPublished", "CaseClosed"]
+        "CaseRequested", "CaseScoped", *APPROVED, "PeerTeamProposed", "PeerObjectedTo",
+        *APPROVED, "PeerTeamProposed", "PeerTeamConfirmed", "VisitScheduled", "VisitHeld",
+        "FeedbackGiven", "ReportDrafted", "FactualAccuracyCommentsReceived", "ReportMadeFinal",
+        *APPROVED, "ReportCorrected", "ReportPublished", "ActionPlanPublished",
+        "ProgressReviewHeld", "ProgressReviewPublished", "CaseClosed"]
+    assert stored[0].payload["four_eyes"] is True
+    assert stored[0].payload["deadline_policy"] == "standard"
     by_type = {e.type: e for e in stored}
     assert by_type["ReportMadeFinal"].payload["factual_accuracy_check"] == "comments_considered"
     assert by_type["ReportPublished"].payload["report_version"] == 2
@@ -482,10 +498,10 @@ async def test_each_deadline_lapses_and_the_ladder_climbs_to_three(journeys: Jou
 
     stored = assert_store_agrees(j, published)
     assert types_of(stored) == [
-        "CaseRequested", "CaseScoped", "PeerTeamProposed", "PeerTeamConfirmed", "VisitScheduled",
-        "VisitHeld", "FeedbackGiven", "ReportDrafted", "DeadlineMissed", "ReportMadeFinal",
-        "DeadlineMissed", "EscalationRaised", "EscalationRaised", "EscalationRaised",
-        "ReportPublished", "EscalationResolved"]
+        "CaseRequested", "CaseScoped", *APPROVED, "PeerTeamProposed", "PeerTeamConfirmed",
+        "VisitScheduled", "VisitHeld", "FeedbackGiven", "ReportDrafted", "DeadlineMissed",
+        "ReportMadeFinal", "DeadlineMissed", "EscalationRaised", "EscalationRaised",
+        "EscalationRaised", "ReportPublished", "EscalationResolved"]
 
     # One notification per lapse, per step up the ladder and per resolution, to the ladder.
     outbox: dict[str, list[str]] = {}
@@ -502,7 +518,7 @@ async def test_each_deadline_lapses_and_the_ladder_climbs_to_three(journeys: Jou
     assert {k: v for k, v in outbox.items() if k in expected} == expected
 
     withdrawn = await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."),
-                          Stage.WITHDRAWN, ev.CaseWithdrawn)
+                               Stage.WITHDRAWN, ev.CaseWithdrawn)
     assert await handle.result() == withdrawn
 
 
@@ -518,7 +534,7 @@ async def test_withdrawal_mid_journey_closes_the_case_and_refuses_what_follows(
 
     reason = "The council entered statutory intervention instead."
     withdrawn = await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason=reason),
-                          Stage.WITHDRAWN, ev.CaseWithdrawn)
+                               Stage.WITHDRAWN, ev.CaseWithdrawn)
     assert withdrawn.state.withdrawal_reason == reason
     assert withdrawn.pending == [] and withdrawn.next_deadline is None
     assert await j.handle(case_id).result() == withdrawn
@@ -532,6 +548,71 @@ async def test_withdrawal_mid_journey_closes_the_case_and_refuses_what_follows(
                                   "nothing more can be recorded on it")
     assert j.store.last_position() == position
     assert types_of(assert_store_agrees(j, withdrawn))[-1] == "CaseWithdrawn"
+
+
+async def test_a_sensitive_action_takes_effect_only_when_a_second_person_approves(
+        journeys: Journeys) -> None:
+    """The four-eyes rule on a running case (every case the workflow opens has it): a
+    hand-picked team is recorded as a request and proposes nobody; its requester cannot
+    approve it, not even under another role, nor can the council; a second request waits
+    behind the first; a declined request never takes effect; an approved one does, and
+    either LGA role may approve the other's."""
+    j = journeys
+    council = a_council()
+    opened = await j.open(council)
+    assert opened.state.four_eyes and opened.state.deadline_policy == "standard"
+    case_id = opened.state.case_id
+    await act(j, case_id, cmd.ScopeCase(actor=OFFICER, scope=["finance"],
+                                        visit_mode=VisitMode.ON_SITE), Stage.SCOPED,
+              ev.CaseScoped)
+    team = demo_team(council)
+    await assert_refused(j, case_id, cmd.CorrectReport(actor=OFFICER, reason="Typo",
+                                                       document_sha256=document("v2")),
+                         "cannot correct: the report is not final yet; revise the draft instead")
+    asked = await act(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=team), Stage.SCOPED,
+                      ev.ApprovalRequested)
+    [waiting] = asked.state.awaiting_approval
+    request_id = waiting.request_id
+    assert request_id == "propose-team-3" and asked.state.proposed_team == ()
+    assert [n.subject for n in for_case(j.store, case_id)] == []  # nobody told of a team yet
+
+    own = (f"cannot approve {request_id}: it is your own request; the four-eyes rule needs "
+           "another case officer or an LGA principal adviser")
+    await assert_refused(j, case_id, cmd.ApproveRequest(actor=OFFICER, request_id=request_id),
+                         own)
+    await assert_refused(j, case_id, cmd.ApproveRequest(actor="lga_adviser:siân.jones",
+                                                        request_id=request_id), own)
+    await assert_refused(j, case_id, cmd.ApproveRequest(actor=contact(council),
+                                                        request_id=request_id),
+                         f"cannot approve a request: {ONLY_LGA_STAFF}, not {contact(council)}")
+    await assert_refused(j, case_id, cmd.ProposePeerTeam(actor=ADVISER, team=team[:4]),
+                         f"a request to propose team ({request_id}, by {OFFICER}) already "
+                         "waits for approval; approve or decline it first")
+    await assert_refused(j, case_id, cmd.ApproveRequest(actor=ADVISER, request_id="withdraw-9"),
+                         "cannot approve: no request withdraw-9 waits for approval (waiting: "
+                         f"{request_id} (propose team))")
+
+    declined = await act(j, case_id, cmd.DeclineRequest(
+        actor=ADVISER, request_id=request_id, reason="Two peers from one region"),
+        Stage.SCOPED, ev.RequestDeclined)
+    assert declined.state.awaiting_approval == () and declined.state.proposed_team == ()
+    await assert_refused(j, case_id, cmd.ApproveRequest(actor=ADVISER, request_id=request_id),
+                         f"cannot approve: no request {request_id} waits for approval "
+                         "(waiting: none)")
+
+    view = await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=team),
+                          Stage.SCOPED, ev.PeerTeamProposed)
+    assert list(view.state.proposed_team) == team
+    asked = await act(j, case_id, cmd.WithdrawCase(actor=ADVISER, reason="Council withdrew"),
+                      Stage.SCOPED, ev.ApprovalRequested)
+    [waiting] = asked.state.awaiting_approval
+    withdrawn = await act(j, case_id, cmd.ApproveRequest(actor=OFFICER,
+                                                         request_id=waiting.request_id),
+                          Stage.WITHDRAWN, ev.RequestApproved, ev.CaseWithdrawn)
+    assert withdrawn.state.withdrawal_reason == "Council withdrew"
+    assert types_of(assert_store_agrees(j, withdrawn)) == [
+        "CaseRequested", "CaseScoped", "ApprovalRequested", "RequestDeclined", *APPROVED,
+        "PeerTeamProposed", *APPROVED, "CaseWithdrawn"]
 
 
 async def test_refused_actions_record_nothing_anywhere(journeys_anywhere: Journeys) -> None:
@@ -561,7 +642,7 @@ async def test_refused_actions_record_nothing_anywhere(journeys_anywhere: Journe
         actor=OFFICER, team=[team[0], team[0]]), f"cannot propose: peer {team[0].peer_id} "
         "appears twice")
     await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=team), Stage.SCOPED,
-              ev.PeerTeamProposed)
+                   ev.PeerTeamProposed)
     await assert_refused(j, case_id, cmd.ObjectToPeer(actor=OFFICER, peer_id=team[2].peer_id,
                                                       reason="Conflict"),
                          f"cannot object to a peer: only the council may, not {OFFICER}")
@@ -576,7 +657,7 @@ async def test_refused_actions_record_nothing_anywhere(journeys_anywhere: Journe
                          "choose someone else")
     leaderless = [p for p in team if p.role != "lead_member" and p.peer_id != team[2].peer_id]
     await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=leaderless), Stage.SCOPED,
-              ev.PeerTeamProposed)
+                   ev.PeerTeamProposed)
     await assert_refused(j, case_id, cmd.ConfirmPeerTeam(actor=OFFICER),
                          "cannot confirm: a corporate peer challenge needs a lead member peer")
     await approved(j, case_id, cmd.ProposePeerTeam(actor=OFFICER, team=[
@@ -637,8 +718,8 @@ async def test_refused_actions_record_nothing_anywhere(journeys_anywhere: Journe
     final = await j.cases.view(case_id)
     assert final.state.stage == Stage.REPORT_FINAL
     assert_store_agrees(j, final)
-    await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."), Stage.WITHDRAWN,
-              ev.CaseWithdrawn)
+    await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."),
+                   Stage.WITHDRAWN, ev.CaseWithdrawn)
 
 
 async def admitted(env: WorkflowEnvironment, workflow_id: str, update_id: str) -> None:
@@ -730,11 +811,12 @@ async def test_one_open_case_per_council_and_kind(journeys: Journeys) -> None:
     assert other_kind == f"fin-{council}-{year}"
 
     await approved(j, first, cmd.WithdrawCase(actor=OFFICER, reason="Wrong kind of review."),
-              Stage.WITHDRAWN, ev.CaseWithdrawn)
+                   Stage.WITHDRAWN, ev.CaseWithdrawn)
     second = await j.open(council)
     assert second.state.case_id == f"cpc-{council}-{year}-2"
     assert second.state.stage == Stage.REQUESTED and second.state.version == 1
-    assert j.store.head(first)[0] == 3 and j.store.head(second.state.case_id)[0] == 1
+    # requested, scoped, the withdrawal asked for and approved (with its effect)
+    assert j.store.head(first)[0] == 5 and j.store.head(second.state.case_id)[0] == 1
     assert verify(j.store, first).ok and verify(j.store, second.state.case_id).ok
 
     # The workflow id is the council's slot; the older run is found by its CaseId search
@@ -743,13 +825,13 @@ async def test_one_open_case_per_council_and_kind(journeys: Journeys) -> None:
         await j.cases.view(first)
     for case_id in (second.state.case_id, other_kind):
         await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."),
-                  Stage.WITHDRAWN, ev.CaseWithdrawn)
+                       Stage.WITHDRAWN, ev.CaseWithdrawn)
 
 
 async def test_an_opened_case_is_listed_at_once_without_an_upsert(journeys: Journeys) -> None:
     """The start carries what the recorded request makes the case's search attributes, so
     opening costs no visibility write of ours (the only upsert is the SDK's own
-    TemporalChangeVersion, for the workflow's patch)."""
+    TemporalChangeVersion, for the workflow's patches)."""
     j = journeys
     council = a_council()
     case_id = (await j.open(council)).state.case_id
@@ -763,8 +845,8 @@ async def test_an_opened_case_is_listed_at_once_without_an_upsert(journeys: Jour
                 for name in event.upsert_workflow_search_attributes_event_attributes
                 .search_attributes.indexed_fields}
     assert upserted <= {"TemporalChangeVersion"}, upserted
-    await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."), Stage.WITHDRAWN,
-              ev.CaseWithdrawn)
+    await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."),
+                   Stage.WITHDRAWN, ev.CaseWithdrawn)
 
 
 async def test_search_attributes_follow_the_case(journeys: Journeys) -> None:
@@ -781,8 +863,8 @@ async def test_search_attributes_follow_the_case(journeys: Journeys) -> None:
         "CaseStage": Stage.VISITED.value, "EscalationLevel": 0,
         "NextDeadline": visited.state.visit_recorded_at + timedelta(days=91),
     }
-    await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."), Stage.WITHDRAWN,
-              ev.CaseWithdrawn)
+    await approved(j, case_id, cmd.WithdrawCase(actor=OFFICER, reason="Test over."),
+                   Stage.WITHDRAWN, ev.CaseWithdrawn)
 
 
 async def test_an_older_case_of_a_reopened_slot_is_still_reachable(dev_world: CaseWorld) -> None:
