@@ -5,9 +5,10 @@ rules) → handler under a lock → local activity appending hash-chained events
 attributes → answer. This measures what that whole path costs next to the least a Temporal
 case could do: `bare_workflow.BareCase`, whose update runs one activity inserting one plain
 row, as issue 3 specifies its baseline (`--bare local-activity`: a local activity instead, a
-stricter reference, since the engine appends through a local activity too). Both make 15
-updates a case (the start with its first update, then 14 actions; the engine's journey is
-`application.journey.journey()` with its default hand-picked team, so 15 there too), at the same
+stricter reference, since the engine appends through a local activity too). The bare makes
+15 updates a case (the start with its first update, then 14 actions); the engine's journey
+is `application.journey.journey()` with its default hand-picked team, which since the
+four-eyes rule also needs its approval: 16 updates (15 actions) and 17 events, at the same
 concurrency, on the same store's database. Each side's worker is a process of its own, as
 deployed (the engine's is `cases-worker` itself, logging JSON as in production; the bare's
 `bench/bare_worker.py`), and this process only drives the cases, as officers' tools would;
@@ -33,6 +34,7 @@ SQLite lives in a temporary file; PostgreSQL gets a schema of its own, dropped a
 A case is a real council's slot: current English councils from the register in
 /work/shared/data (`--councils-csv`), taking one kind of case after another once every
 council has a corporate peer challenge, since a council holds one open case of each kind.
+They are imported into the store's register first (a case opens only for a council in it).
 """
 
 from __future__ import annotations
@@ -81,9 +83,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from application.cases import CaseClient
 from application.journey import journey
+from domain.councils import BUILT_IN_COUNCILS, Council, parse_register
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, open_store
 from eventstore.config import normalise_url
+from eventstore.councils import import_councils
 from eventstore.schema import events
 from runtime import logging as case_logging
 from runtime.binaries import temporal_cli
@@ -101,6 +105,9 @@ KINDS = [CaseKind.CORPORATE_PEER_CHALLENGE,
 ACTOR = "officer:bench"
 TARGET_RATE_RATIO = 1.0
 TARGET_P50_RATIO = 1.0
+ENGINE_ROWS_PER_CASE = 17
+"""Events an engine case stores: the request, one per action, and the hand-picked team
+recorded with its approval."""
 WHERE_WORKERS = {"processes": "in processes of their own", "in-process": "in this process"}
 
 
@@ -123,6 +130,20 @@ def councils(path: Path) -> list[str]:
         return sorted(row["gss-code"] for row in csv.DictReader(file)
                       if row["nation"] == "England" and row["current-authority"] == "True"
                       and row["local-authority-type"] not in NOT_COUNCILS)
+
+
+def register(store: EventStore, codes: Sequence[str], path: Path) -> None:
+    """Put the councils `codes` in the store's register: from the register file, or made up
+    (as `councils` made their codes up) when it is absent."""
+    wanted = set(codes) - set(BUILT_IN_COUNCILS)
+    if path.exists():
+        with path.open(newline="", encoding="utf-8") as file:
+            found = [c for c in parse_register(csv.DictReader(file)) if c.gss_code in wanted]
+    else:
+        found = [Council(gss_code=code, code="BENCH", name=f"Bench {code}",
+                         short_name=f"Bench {code}", type="UA", nation="England")
+                 for code in sorted(wanted)]
+    import_councils(store, found)
 
 
 def slots(codes: Sequence[str], n: int) -> list[Slot]:
@@ -231,7 +252,7 @@ def dev_server_cpu() -> float:
 
 def engine_updates(cases: CaseClient, today: date) -> CaseRun:
     """A case through `CaseClient`, as officers' tools drive it: `start`, then every command of
-    the journey (the default, hand-picked team: 14 actions) through `act`."""
+    the journey (the default, hand-picked team and its approval: 15 actions) through `act`."""
     async def run_case(slot: Slot) -> list[float]:
         commands = list(journey(slot.council, today, officer=ACTOR))
         took = []
@@ -338,6 +359,7 @@ class Side:
     run_case: CaseRun
     stored: Callable[[], int]
     worker_cpu: Callable[[], float]
+    rows_per_case: int
     rounds: list[Figures] = field(default_factory=list)
 
     def total(self) -> Figures:
@@ -434,10 +456,11 @@ def chunks(work: Sequence[Slot], n: int) -> list[Sequence[Slot]]:
 
 
 async def compare(sides: Sequence[Side], work: Sequence[Slot], warmup: Sequence[Slot],
-                  concurrency: int, rounds: int, expected_before: int) -> None:
+                  concurrency: int, rounds: int, cases_before: int) -> None:
     """Warm each side up, then run the work in rounds, alternating which side goes first
     (ABBA…), so that a load that comes and goes on the machine falls on both sides alike.
-    Afterwards each side must have stored `expected_before` rows plus 15 a case."""
+    Afterwards each side must have stored its rows a case for `cases_before` (the warm-up's
+    among them) and for the work."""
     for side in sides:
         if warmup:
             await drive("warm-up", side.run_case, warmup, concurrency, side.worker_cpu)
@@ -451,7 +474,7 @@ async def compare(sides: Sequence[Side], work: Sequence[Slot], warmup: Sequence[
                   f"{figures.cpu_ms_per_case:4.0f} + {figures.worker_cpu_ms_per_case:4.0f} + "
                   f"{figures.server_cpu_ms_per_case:4.0f} ms/case  ({load()})", flush=True)
     for side in sides:
-        expected = expected_before + STEPS_PER_CASE * len(work)
+        expected = side.rows_per_case * (cases_before + len(work))
         if (stored := side.stored()) != expected:
             raise RuntimeError(f"{side.name}: {stored} rows stored, {expected} expected")
 
@@ -486,14 +509,15 @@ async def compare_levels(client: Client, store: EventStore, cases: CaseClient,
         if args.only in (None, "bare"):
             sides.append(Side("bare", bare_updates(client, queues["bare"],
                                                    uuid.uuid4().hex[:6], args.bare),
-                              lambda: count_rows(store.engine), worker_cpu["bare"]))
+                              lambda: count_rows(store.engine), worker_cpu["bare"],
+                              STEPS_PER_CASE))
         if args.only in (None, "engine"):
             sides.append(Side("engine", engine_updates(cases, today),
-                              lambda: count_events(store), worker_cpu["engine"]))
+                              lambda: count_events(store), worker_cpu["engine"],
+                              ENGINE_ROWS_PER_CASE))
         print(f"{concurrency} at a time:", flush=True)
         await compare(sides, work, warmup if number == 0 else [], concurrency, args.rounds,
-                      expected_before=STEPS_PER_CASE * number * len(work)
-                      + STEPS_PER_CASE * len(warmup))
+                      cases_before=number * len(work) + len(warmup))
         results.append((concurrency, [side.total() for side in sides]))
     return results
 
@@ -537,6 +561,7 @@ async def bench(args: argparse.Namespace) -> int:
     every = slots(codes, args.warmup + args.cases)
     warmup, work = every[:args.warmup], every[args.warmup:]
     with quiet_logs(not args.no_logs), bench_store(args.database_url) as (store, store_url):
+        register(store, sorted({slot.council for slot in every}), args.councils_csv)
         database = store.engine.url.render_as_string(hide_password=True)
         print(f"{os.cpu_count()} cores, {platform.platform()}, Python "
               f"{platform.python_version()}, temporalio {temporalio.__version__}\n"

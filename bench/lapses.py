@@ -8,17 +8,21 @@ a real `cases-worker` process, changing nothing in the engine.
 
 How it works:
 
-1. Starts the Temporal dev server (as tests/conftest.py does) and `cases-worker` in a
-   subprocess (env TEMPORAL_ADDRESS, CASES_DATABASE_URL; its log goes to a file).
-2. Opens N cases and drives each to `visit_scheduled` (start + scope, propose-team, confirm,
-   schedule), `--concurrency` at a time.
+1. Starts the Temporal dev server (as tests/conftest.py does) and the worker in a
+   subprocess (`worker.main`, what `cases-worker` runs; env TEMPORAL_ADDRESS,
+   CASES_DATABASE_URL; its log goes to a file), serving the benchmark's deadline policies.
+2. Puts the N made-up councils in the store's register (a case opens only for a council
+   in it), opens N cases and drives each to `visit_scheduled` (start + scope, propose-team
+   and its approval, confirm, schedule), `--concurrency` at a time.
 3. Records the visits at a steady `--visit-rate` per second. `report_publication` counts
    from the recorded visit and the policy is fixed when a case starts, so each case gets its
-   own DeadlinePolicy: case i's `report_publication` is lead + (N - i) / rate + i * W / N
-   seconds (everything else stays months long). Visit i lands near start + i / rate, so the
-   due times fall evenly across one `--window` of W seconds (default 60: the same minute),
-   `--lead` seconds after the last visit; W = 0 makes them all due at once. The realised
-   window (from each stored `due_at`) is what is printed.
+   own named policy (`bench-i`, in the PolicyBook the worker is given: a case names its
+   policy, the server holds the durations): case i's `report_publication` is
+   lead + (N - i) / rate + i * W / N seconds (everything else stays months long). Visit i
+   lands near start + i / rate, so the due times fall evenly across one `--window` of W
+   seconds (default 60: the same minute), `--lead` seconds after the last visit; W = 0
+   makes them all due at once. The realised window (from each stored `due_at`) is what is
+   printed.
 4. A reader thread tails the store (`read_after`, every `--poll` seconds) and notes when each
    `DeadlineMissed` first becomes visible. Lag = (start of the first read that returned the
    event) − the event's own `due_at`. The event was committed before that read began and
@@ -48,8 +52,9 @@ With PostgreSQL the store goes in a fresh schema (dropped afterwards). `--worker
 max_cached_workflows=4000` (repeatable) runs the same `worker.main` with those keyword
 arguments added to its `temporalio.worker.Worker` (overriding what `build_worker` reads from
 CASES_MAX_CACHED_WORKFLOWS / CASES_WORKFLOW_TASK_POLLERS); `--worker-option activity_threads=32`
-replaces its activity thread pool. Without any, the worker is the unmodified `cases-worker`
-console script with its defaults.
+replaces its activity thread pool. Without any, the worker is `cases-worker`'s `worker.main`
+with its defaults, except that it opens cases by the benchmark's policies (`--cases`,
+`--lead`, `--visit-rate` and `--window` are handed to it) instead of the environment's.
 """
 
 from __future__ import annotations
@@ -83,10 +88,13 @@ from temporalio.testing import WorkflowEnvironment
 from application.cases import CaseClient
 from application.journey import journey
 from domain.commands import AnyCommand
+from domain.councils import Council
 from domain.deadlines import DeadlinePolicy, DeadlineRules
+from domain.policies import PolicyBook
 from domain.vocabulary import CaseKind, DeadlineName, Stage
 from eventstore import EventStore, StoredEvent, open_store
 from eventstore.config import normalise_url
+from eventstore.councils import import_councils
 from eventstore.schema import events
 from eventstore.verify import verify_all
 from runtime.binaries import temporal_cli
@@ -284,13 +292,15 @@ def parse_worker_options(options: Sequence[str]) -> dict[str, int]:
     return parsed
 
 
-def serve_worker(options: dict[str, int]) -> None:
-    """`cases-worker`, with extra keyword arguments for its Worker (benchmark tuning only)."""
+def serve_worker(options: dict[str, int], policies: PolicyBook) -> None:
+    """`cases-worker`, opening cases by `policies`, with extra keyword arguments for its
+    Worker (benchmark tuning only)."""
     import temporalio.worker
 
     import worker as worker_module
 
     threads = options.pop("activity_threads", None)
+    worker_module.__dict__["policies_from_environment"] = lambda environ=None: policies
 
     def tuned_worker(*args: Any, **kwargs: Any) -> temporalio.worker.Worker:
         if threads is not None:
@@ -301,15 +311,15 @@ def serve_worker(options: dict[str, int]) -> None:
     worker_module.main(["--log-format", "json"])
 
 
-def start_worker(address: str, database_url: str, options: Sequence[str],
+def start_worker(address: str, database_url: str, args: argparse.Namespace,
                  log_path: Path) -> subprocess.Popen[bytes]:
+    """The worker, in a process of its own, with the options and policies of `args`."""
     env = {**os.environ, "TEMPORAL_ADDRESS": address, "CASES_DATABASE_URL": database_url}
-    if options:
-        argv = [sys.executable, str(Path(__file__).resolve()), "--serve-worker"]
-        for option in options:
-            argv += ["--worker-option", option]
-    else:
-        argv = [str(Path(sys.executable).parent / "cases-worker"), "--log-format", "json"]
+    argv = [sys.executable, str(Path(__file__).resolve()), "--serve-worker",
+            "--cases", str(args.cases), "--lead", repr(args.lead),
+            "--visit-rate", repr(args.visit_rate), "--window", repr(args.window)]
+    for option in args.worker_option:
+        argv += ["--worker-option", option]
     with log_path.open("wb") as log:
         return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -364,6 +374,22 @@ def policy_for(i: int, args: argparse.Namespace) -> DeadlinePolicy:
     return DeadlinePolicy(default=DeadlineRules(report_publication=timedelta(seconds=seconds)))
 
 
+def policy_name(i: int) -> str:
+    return f"bench-{i}"
+
+
+def bench_policies(args: argparse.Namespace) -> PolicyBook:
+    """The worker's named policies: case i opens on `bench-i` (see `policy_for`)."""
+    return PolicyBook(named={policy_name(i): policy_for(i, args) for i in range(args.cases)})
+
+
+def register_councils(store: EventStore, n: int) -> None:
+    """The benchmark's made-up councils, in the store's register (cases open only for those)."""
+    import_councils(store, [Council(gss_code=council(i), code="BENCH", name=f"Bench {i}",
+                                    short_name=f"Bench {i}", type="UA", nation="England")
+                            for i in range(n)])
+
+
 # --- the benchmark --------------------------------------------------------------------------
 
 def system_cpu() -> tuple[float, float]:
@@ -388,7 +414,8 @@ async def bench(args: argparse.Namespace) -> int:
         data_converter=signed_converter(command_key()), ui=False, dev_server_log_level="error")
     address = env.client.service_client.config.target_host
     log_path = workdir / "worker.log"
-    worker = start_worker(address, setup.worker_url, args.worker_option, log_path)
+    register_councils(setup.store, args.cases)
+    worker = start_worker(address, setup.worker_url, args, log_path)
     sampler = Sampler(worker.pid)
     sampler.start()
     tail = Tail(setup.store, args.poll)
@@ -428,7 +455,10 @@ async def measure(args: argparse.Namespace, env: WorkflowEnvironment, store: Eve
     today = date.today()
     n = args.cases
     case_ids = [""] * n
-    scripts = [list(journey(council(i), today, OFFICER))[:5] for i in range(n)]
+    scripts = [list(journey(council(i), today, OFFICER))[:6] for i in range(n)]
+    # To `visit_scheduled` (scope, propose-team, its approval, confirm, schedule), then the
+    # visit; the case's version after each (the approval records the team with it).
+    versions = [2, 3, 5, 6, 7, 8]
     for _ in range(300):  # the worker imports, migrates and connects
         if worker.poll() is not None:
             raise SystemExit(f"the worker exited with {worker.returncode}")
@@ -443,7 +473,8 @@ async def measure(args: argparse.Namespace, env: WorkflowEnvironment, store: Eve
     async def retrying(i: int, version: int,
                        action: Callable[[], Awaitable[CaseView]]) -> CaseView:
         """Run a driving step; on a transient failure (a workflow task failed under load, the
-        update rejected), look whether it was recorded (1 event per step) and retry if not."""
+        update rejected), look whether it was recorded (the case at `version`) and retry if
+        not."""
         for attempt in range(1, 11):
             try:
                 return await action()
@@ -464,9 +495,9 @@ async def measure(args: argparse.Namespace, env: WorkflowEnvironment, store: Eve
         async def job() -> None:
             view = await retrying(i, 1, partial(
                 cases.start, council=council(i), kind=KIND, reason="Benchmark case.",
-                actor=OFFICER, policy=policy_for(i, args)))
-            for step, command in enumerate(scripts[i][:4], start=2):
-                view = await retrying(i, step, partial(act, i, command))
+                actor=OFFICER, deadline_policy=policy_name(i)))
+            for version, command in zip(versions[:5], scripts[i][:5], strict=True):
+                view = await retrying(i, version, partial(act, i, command))
             assert view.state.stage == Stage.VISIT_SCHEDULED, view.state.stage
             case_ids[i] = view.state.case_id
         return job
@@ -477,7 +508,7 @@ async def measure(args: argparse.Namespace, env: WorkflowEnvironment, store: Eve
     if retried:
         print(f"  {len(retried)} steps retried; first: {retried[0]}", flush=True)
     print(f"opened and scheduled in {driving.seconds:.1f} s "
-          f"({n * 5 / driving.seconds:.0f} actions/s); load {os.getloadavg()[0]:.2f}",
+          f"({n * 6 / driving.seconds:.0f} actions/s); load {os.getloadavg()[0]:.2f}",
           flush=True)
 
     visiting = Phase()
@@ -488,7 +519,7 @@ async def measure(args: argparse.Namespace, env: WorkflowEnvironment, store: Eve
         async def job() -> None:
             slot = visiting.started + i / args.visit_rate
             await asyncio.sleep(max(0.0, slot - time.time()))
-            view = await retrying(i, 6, partial(act, i, scripts[i][4]))
+            view = await retrying(i, versions[5], partial(act, i, scripts[i][5]))
             assert view.state.stage == Stage.VISITED
             assert view.next_deadline is not None
             assert view.next_deadline.deadline == DeadlineName.REPORT_PUBLICATION
@@ -620,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--serve-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_worker:
-        serve_worker(parse_worker_options(args.worker_option))
+        serve_worker(parse_worker_options(args.worker_option), bench_policies(args))
         return
     parse_worker_options(args.worker_option)
     exit_now(asyncio.run(bench(args)))
