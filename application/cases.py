@@ -45,7 +45,7 @@ from workflows.messages import (
     workflow_id_for_case,
 )
 
-_GSS = re.compile(r"^[EKNSW]\d{8}$")
+_GSS = re.compile(r"^[EKNSW][0-9]{8}$")
 CaseHandle = WorkflowHandle[Any, CaseView]
 """A case workflow's handle (typed by its result: the SDK's typed-by-method form trips mypy)."""
 

@@ -31,7 +31,7 @@ from runtime import logging as case_logging
 from runtime.process import exit_now
 from workflows.messages import CaseView
 
-_GSS = re.compile(r"^[EKNSW]\d{8}$")
+_GSS = re.compile(r"^[EKNSW][0-9]{8}$")
 
 
 def _common() -> argparse.ArgumentParser:

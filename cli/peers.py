@@ -33,7 +33,7 @@ from eventstore.peers import (
     pool_versions,
 )
 
-_GSS = re.compile(r"^[EKNSW]\d{8}$")
+_GSS = re.compile(r"^[EKNSW][0-9]{8}$")
 _NO_POOL = ("no peer pool yet: import one with `cases peers import PATH.csv` "
             "(or `cases peers import --demo`)")
 

@@ -21,7 +21,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 _NAME = re.compile(r"^[^\s:]{1,120}$")
-_GSS = re.compile(r"^[EKNSW]\d{8}$")
+_GSS = re.compile(r"^[EKNSW][0-9]{8}$")
 
 
 class Role(StrEnum):

@@ -40,7 +40,7 @@ PEER_COLUMNS = (
 Each is the `Peer` field of the same name."""
 
 SEPARATOR = ";"
-_GSS = re.compile(r"^[EKNSW]\d{8}$")
+_GSS = re.compile(r"^[EKNSW][0-9]{8}$")
 _KINDS = ", ".join(k.value for k in PeerKind)
 _RANKS = ", ".join(s.value for s in Seniority)
 

@@ -15,7 +15,7 @@ from domain.peers import SelectionRules
 STANDARD = "standard"
 """The LGA's published deadlines (BRIEF §2)."""
 
-_DEMO = re.compile(r"^demo-(\d{1,4})s$")
+_DEMO = re.compile(r"^demo-([0-9]{1,4})s$")
 MAX_DEMO_UNIT_SECONDS = 3600
 
 

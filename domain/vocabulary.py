@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, StringConstraints, WithJsonSchema
 
 
 class Stage(StrEnum):
@@ -109,14 +109,14 @@ def _no_control_characters_but_lines(text: str) -> str:
 
 
 def _not_blank(text: str) -> str:
-    if not text.strip():
+    if not text.replace("\ufeff", "").strip():  # blank as JSON Schema's \s counts it too
         raise ValueError("must not be blank")
     return text
 
 
 GssCode = Annotated[
     str,
-    StringConstraints(pattern=r"^[EKNSW]\d{8}$"),
+    StringConstraints(pattern=r"^[EKNSW][0-9]{8}$"),
 ]
 """An official GSS code of a council, e.g. E09000008 (Croydon)."""
 
@@ -129,17 +129,30 @@ Actor = Annotated[
     str,
     StringConstraints(
         pattern=r"^(?:(?:officer|case_officer|lga_adviser|auditor|admin|system):[^\s:]{1,120}"
-                r"|council:[EKNSW]\d{8}(?::[^\s:]{1,120})?)$"),
+                r"|council:[EKNSW][0-9]{8}(?::[^\s:]{1,120})?)$"),
     AfterValidator(_no_control_characters),
 ]
 """Who did it: `role:name`, or `council:GSS:name` for a council's user (see domain/actors.py),
 e.g. `case_officer:siân.jones` or `council:E06000001:sam.lee`."""
+
+_BIDI = r"\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_SHORT_FORBIDDEN = r"\u0000-\u0008\u000b-\u001f\u007f-\u009f" + _BIDI
+_TEXT_FORBIDDEN = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f" + _BIDI
+
+
+def _text_schema(max_length: int, forbidden: str) -> WithJsonSchema:
+    """What the validators below enforce, said in JSON Schema for the API's document: not
+    blank, no control characters or bidirectional overrides."""
+    return WithJsonSchema({"type": "string", "maxLength": max_length,
+                           "pattern": f"^[^{forbidden}]*[^\\s{forbidden}][^{forbidden}]*$"})
+
 
 ShortText = Annotated[
     str,
     StringConstraints(max_length=200),
     AfterValidator(_no_control_characters),
     AfterValidator(_not_blank),
+    _text_schema(200, _SHORT_FORBIDDEN),
 ]
 
 Text = Annotated[
@@ -147,6 +160,7 @@ Text = Annotated[
     StringConstraints(max_length=4000),
     AfterValidator(_no_control_characters_but_lines),
     AfterValidator(_not_blank),
+    _text_schema(4000, _TEXT_FORBIDDEN),
 ]
 """Free text from a person: a reason, a summary, comments. Newlines and tabs allowed."""
 
