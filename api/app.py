@@ -12,6 +12,7 @@ import structlog
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -119,20 +120,25 @@ class ProblemBody(BaseModel):
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemBody, "description": words} for status, words in (
         (401, "not signed in"), (403, "the role table refuses"), (404, "no such case"),
-        (409, "the case's rules refuse; nothing was recorded"), (429, "too many sign-ins"),
+        (400, "the body could not be read"), (409, "the case's rules refuse; nothing was "
+                                                  "recorded"),
+        (422, "bad input, named by field; nothing was recorded"), (429, "too many sign-ins"),
         (503, "Temporal or the database cannot be reached; try again"))}
 
 
-def signed_in(request: Request) -> User:
+BEARER = HTTPBearer(auto_error=False, description="an API token (`cases users add` prints "
+                                                 "one; `POST /api/tokens` issues one)")
+
+
+def signed_in(request: Request,
+              bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> User:
     """The user behind a bearer token, or behind the session cookie (whose unsafe requests
     must also carry the session's CSRF token)."""
     engine: Engine = request.app.state.engine
-    header = request.headers.get("authorization")
-    if header is not None:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotSignedIn("not signed in: send `Authorization: Bearer TOKEN`")
-        return user_for_api_token(engine.store, token.strip())
+    if bearer is not None:
+        return user_for_api_token(engine.store, bearer.credentials.strip())
+    if request.headers.get("authorization") is not None:
+        raise NotSignedIn("not signed in: send `Authorization: Bearer TOKEN`")
     name = request.session.get("user")
     if not isinstance(name, str):
         raise NotSignedIn("not signed in: send an API token, or sign in")
@@ -219,7 +225,7 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
 
     @app.get("/api/cases", responses=PROBLEMS)
     async def cases(user: SignedIn, stage: Stage | None = None,
-                    council: Annotated[str | None, Query(pattern=r"^[EKNSW]\d{8}$")] = None,
+                    council: Annotated[str | None, Query(pattern=r"^[EKNSW][0-9]{8}$")] = None,
                     kind: CaseKind | None = None, escalated: bool = False,
                     include_ended: bool = False) -> list[CaseRow]:
         """Open cases (ended ones too with include_ended), soonest deadline first. A council
@@ -238,7 +244,8 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
         rows += [{"case": case.case_id, "council": council_of_case(case.case_id) or "",
                   "kind": "", "stage": "", "next_deadline": None, "escalation_level": 0,
                   "status": case.workflow_status, "problem": str(case)}
-                 for case in stuck.values() if stage is None and kind is None]
+                 for case in stuck.values()
+                 if stage is None and kind is None and not escalated]
         return [CaseRow.model_validate(row) for row in rows]
 
     @app.get("/api/cases/{case_id}", responses=PROBLEMS)
@@ -295,7 +302,10 @@ def _handle_problems(app: FastAPI) -> None:
         assert isinstance(error, RequestValidationError)
         problems = []
         for item in error.errors():
-            where = ".".join(str(p) for p in item.get("loc", ()) if p not in ("body",))
+            if item.get("type") == "json_invalid":
+                problems.append("the body is not valid JSON")
+                continue
+            where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
             problems.append(f"{where or 'input'}: {item.get('msg', 'invalid')}")
         return answer(422, "; ".join(problems) + " (nothing was recorded)")
 

@@ -32,7 +32,10 @@ class StartCase(BaseModel):
 def _body_for(command_class: type[cmd.Command]) -> type[BaseModel]:
     fields: dict[str, Any] = {
         name: (info.annotation, info) for name, info in command_class.model_fields.items()
-        if name not in NOT_FROM_THE_CALLER}
+        if name not in NOT_FROM_THE_CALLER and name != "action"}
+    action = command_class.model_fields["action"]
+    fields["action"] = (action.annotation, Field(description="which action (required: it "
+                                                              "tells the bodies apart)"))
     return create_model(f"{command_class.__name__}Body",
                         __config__=ConfigDict(extra="forbid"),
                         __doc__=(command_class.__doc__ or "").strip() or None, **fields)
