@@ -12,19 +12,25 @@ import contextlib
 import importlib
 import re
 import secrets
+import warnings
 from typing import Any
 
 import httpx
 import structlog
-from authlib.integrations.base_client import (  # type: ignore[import-untyped]
-    MismatchingStateError,
-    OAuthError,
-)
-from authlib.integrations.starlette_client import OAuth  # type: ignore[import-untyped]
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from joserfc.errors import JoseError
 from starlette.concurrency import run_in_threadpool
+
+with warnings.catch_warnings():
+    # authlib 1.9 warns, on import, that its httpx integration will move to `httpx2`: a note
+    # for its maintainers, not for an operator reading our logs.
+    warnings.simplefilter("ignore")
+    from authlib.integrations.base_client import (  # type: ignore[import-untyped]
+        MismatchingStateError,
+        OAuthError,
+    )
+    from authlib.integrations.starlette_client import OAuth  # type: ignore[import-untyped]
 
 from api.settings import OidcSettings
 from application.users import NotSignedIn, User, user_named
