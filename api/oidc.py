@@ -25,7 +25,9 @@ from starlette.concurrency import run_in_threadpool
 with warnings.catch_warnings():
     # authlib 1.9 warns, on import, that its httpx integration will move to `httpx2`: a note
     # for its maintainers, not for an operator reading our logs.
-    warnings.simplefilter("ignore")
+    import authlib.deprecate  # type: ignore[import-untyped]  # it sets its own filter first
+
+    warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
     from authlib.integrations.base_client import (  # type: ignore[import-untyped]
         MismatchingStateError,
         OAuthError,
