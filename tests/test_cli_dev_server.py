@@ -329,3 +329,17 @@ def test_a_hand_written_temporal_update_records_nothing(
         assert "not signed by the engine's API" in done.stderr + done.stdout
     assert open_store(f"sqlite:///{shell.database}").head(case)[0] == before
     assert json.loads(shell.cases("status", case, "--json").stdout)["state"]["stage"] == "requested"
+
+
+@pytest.mark.parametrize("taken", ["--port", "--web-port"])
+def test_cases_dev_on_a_busy_port_names_it_and_never_says_ready(
+        shell: Shell, taken: str) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        ports = {"--port": str(free_port()), "--web-port": str(free_port()), taken: str(busy)}
+        done = shell.cases("dev", "--port", ports["--port"], "--web-port", ports["--web-port"],
+                           expect=1)
+    assert f"port {busy} on 127.0.0.1 is in use" in done.stderr
+    assert "ready" not in done.stdout + done.stderr
