@@ -1,4 +1,9 @@
-"""How cases look in a terminal: a status block, a timeline, a table of open cases."""
+"""How cases look in a terminal: a status block, a timeline, a table of open cases.
+
+Every line and every cell goes through `visible`: a field may hold anything someone with the
+database file wrote into it, and no field may reach past its line (a newline), redraw it (a
+carriage return, ESC) or reorder it (a bidirectional override).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from cli.output import visible
 from domain.deadlines import Due
 from eventstore import StoredEvent
 from workflows.messages import CaseView
@@ -58,7 +64,7 @@ def status(view: CaseView) -> str:
                      f"{waiting.action.replace('_', ' ')}, asked by {waiting.requested_by} "
                      f"on {when(waiting.requested_at)} (another officer or adviser approves "
                      f"with `cases approve {s.case_id} --request-id {waiting.request_id}`)")
-    return "\n".join(lines)
+    return "\n".join(map(visible, lines))
 
 
 def _brief(payload: dict[str, Any]) -> str:
@@ -70,13 +76,14 @@ def _brief(payload: dict[str, Any]) -> str:
 def timeline(events: Sequence[StoredEvent]) -> str:
     if not events:
         return "no events"
-    return "\n".join(f"v{e.version:<3} {when(e.occurred_at)}  {e.actor:<24} {e.type:<32} "
-                     f"{_brief(e.payload)}" for e in events)
+    return "\n".join(visible(f"v{e.version:<3} {when(e.occurred_at)}  {e.actor:<24} "
+                             f"{e.type:<32} {_brief(e.payload)}") for e in events)
 
 
 def table(rows: Sequence[dict[str, str]], columns: Sequence[str]) -> str:
     if not rows:
         return "no cases"
+    rows = [{c: visible(r.get(c, "")) for c in columns} for r in rows]
     widths = {c: max(len(c), *(len(r.get(c, "")) for r in rows)) for c in columns}
     header = "  ".join(c.upper().ljust(widths[c]) for c in columns)
     body = ["  ".join(r.get(c, "").ljust(widths[c]) for c in columns) for r in rows]

@@ -6,7 +6,7 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints, WithJsonSchema
+from pydantic import AfterValidator, StringConstraints, ValidationInfo, WithJsonSchema
 
 
 class Stage(StrEnum):
@@ -92,20 +92,46 @@ class ActorRole(StrEnum):
     SYSTEM = "system"
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-"""Control characters and bidirectional overrides: they change what a reader is shown."""
+_BIDI = r"\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_SHORT_FORBIDDEN = r"\u0000-\u001f\u007f-\u009f" + _BIDI
+"""Every C0 and C1 control (tab, newline and carriage return too), line and paragraph
+separators and the bidirectional embeddings, overrides and isolates: each changes what a
+reader is shown (ESC recolours a terminal, CR overwrites a line, U+202E reorders it)."""
+_TEXT_FORBIDDEN = r"\u0000-\u0008\u000b-\u001f\u007f-\u009f" + _BIDI
+"""The same, but a newline or tab may break free text into lines (a carriage return may not:
+it moves back over what is already shown)."""
+_IN_A_LINE = re.compile(f"[{_SHORT_FORBIDDEN}]")
+_IN_TEXT = re.compile(f"[{_TEXT_FORBIDDEN}]")
+"""One source for both the validators and the JSON Schema the API publishes (see
+`_text_schema`), so the two never disagree."""
 
 
-def _no_control_characters(text: str) -> str:
-    match = _CONTROL.search(text)
+_RECORDED_BEFORE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+"""What was refused when events recorded before today's rules were written: a stored event is
+read by the rules it was recorded under (escaped on output), never refused on reading, or a
+case recorded yesterday could not be read or replayed today."""
+STORED = {"stored": True}
+"""The validation context of an event read back from the store (domain.upcasting)."""
+
+
+def _refuse(forbidden: re.Pattern[str], text: str, info: ValidationInfo) -> str:
+    if isinstance(info.context, dict) and info.context.get("stored"):
+        forbidden = _RECORDED_BEFORE
+        text_seen = text.replace("\n", " ").replace("\t", " ").replace("\r", " ")
+    else:
+        text_seen = text
+    match = forbidden.search(text_seen)
     if match:
         raise ValueError(f"contains a control character (U+{ord(match.group()):04X})")
     return text
 
 
-def _no_control_characters_but_lines(text: str) -> str:
-    _no_control_characters(text.replace("\n", " ").replace("\t", " ").replace("\r", " "))
-    return text
+def _no_control_characters(text: str, info: ValidationInfo) -> str:
+    return _refuse(_IN_A_LINE, text, info)
+
+
+def _no_control_characters_but_lines(text: str, info: ValidationInfo) -> str:
+    return _refuse(_IN_TEXT, text, info)
 
 
 def _not_blank(text: str) -> str:
@@ -135,11 +161,6 @@ Actor = Annotated[
 """Who did it: `role:name`, or `council:GSS:name` for a council's user (see domain/actors.py),
 e.g. `case_officer:siân.jones` or `council:E06000001:sam.lee`."""
 
-_BIDI = r"\u2028\u2029\u202a-\u202e\u2066-\u2069"
-_SHORT_FORBIDDEN = r"\u0000-\u0008\u000b-\u001f\u007f-\u009f" + _BIDI
-_TEXT_FORBIDDEN = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f" + _BIDI
-
-
 def _text_schema(max_length: int, forbidden: str) -> WithJsonSchema:
     """What the validators below enforce, said in JSON Schema for the API's document: not
     blank, no control characters or bidirectional overrides."""
@@ -162,7 +183,8 @@ Text = Annotated[
     AfterValidator(_not_blank),
     _text_schema(4000, _TEXT_FORBIDDEN),
 ]
-"""Free text from a person: a reason, a summary, comments. Newlines and tabs allowed."""
+"""Free text from a person: a reason, a summary, comments. Newlines and tabs allowed, carriage
+returns not (a line's end is a newline alone)."""
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 """Lowercase hex SHA-256 of a document, so a report's text is pinned without storing it."""

@@ -3,12 +3,18 @@
 `stage_chart` draws cases by stage as horizontal bars; `publication_histogram` draws the days
 from visit to publication in bins, with the 3-month deadline (91 days) marked; `annual_chart`
 puts both in one SVG document. The output is deterministic (same input, same bytes), UTF-8,
-and every text is escaped, so it can be written straight to a `.svg` file.
+and every text is escaped, so it can be written straight to a `.svg` file; `write_chart` writes
+it so that no symlink is followed and nothing is overwritten unless asked.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import stat
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 WIDTH = 720
@@ -134,3 +140,56 @@ def annual_chart(counts: Mapping[str, int], days: Sequence[int], *, title: str,
     hist, more = _histogram_panel(days, 44 + height, "Days from visit to publication",
                                   bin_width, deadline_days)
     return _document(WIDTH, int(44 + height + more) + 10, title, [*body, *stages, *hist])
+
+
+class ChartRefused(Exception):
+    """Why a chart was not written, in one sentence that says what to do instead."""
+
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+
+
+def write_chart(path: Path, svg: str, *, replace: bool = False) -> None:
+    """Write `svg` to `path` as a new file readable by its owner only (0600).
+
+    An output path is often one someone else could prepare: a symlink there would make us
+    overwrite whatever it points at, so a symlink is refused, even with `replace`. An existing
+    file is refused unless `replace`; then the chart goes to a new file beside it that is
+    renamed over it, which replaces the name and never writes through it."""
+    try:
+        found = path.lstat()
+    except FileNotFoundError:
+        found = None
+    except OSError as error:
+        raise ChartRefused(f"{path}: {error.strerror}") from None
+    if found is not None and stat.S_ISLNK(found.st_mode):
+        raise ChartRefused(f"{path} is a symbolic link: a chart is never written through one, "
+                           "even with --force; give the path of a new file")
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        raise ChartRefused(f"{path} exists and is not a file; give the path of a new file")
+    if found is not None and not replace:
+        raise ChartRefused(f"{path} exists: add --force to replace it, or give a new path")
+    data = svg.encode("utf-8")
+    if found is None:
+        _write_new(path, data)
+        return
+    spare = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    _write_new(spare, data)
+    try:
+        os.replace(spare, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            spare.unlink()
+        raise ChartRefused(f"{path}: {error.strerror}; the chart was not written") from None
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    try:
+        descriptor = os.open(path, _NEW_FILE, 0o600)
+    except FileExistsError:  # made (a symlink, say) between our look and our write
+        raise ChartRefused(f"{path} appeared while the chart was being written; nothing "
+                           "was written through it") from None
+    except OSError as error:
+        raise ChartRefused(f"{path}: {error.strerror}; the chart was not written") from None
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)

@@ -9,11 +9,13 @@ is shared SQL.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 import sqlalchemy as sa
@@ -217,10 +219,17 @@ class SqliteEventStore(EventStore):
     writer that arrives just after another may sleep long after the lock is free. The writer
     that gets it commits every append waiting by then in one transaction (group commit: one
     fsync for all of them). Other processes (a `cases` command beside the worker) still meet
-    at SQLite's lock."""
+    at SQLite's lock.
+
+    A database file that does not exist yet is created here, empty and readable by its owner
+    only (0600), before SQLite first opens it; SQLite gives the -wal, -shm and -journal files
+    beside it the database's own mode, so they are 0600 too. An existing file's mode is left
+    as it is, never changed silently: who else may read it is its owner's choice (a group
+    shared with a backup job, say), and `chmod 600 cases.db*` makes it private."""
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
+        _create_owner_only(engine.url)
         self._group_commit = GroupCommit(self._commit_group)
         self._events_insert = _DriverInsert(events, _EVENT_COLUMNS, engine.dialect)
         self._outbox_insert = _DriverInsert(outbox, _OUTBOX_COLUMNS, engine.dialect)
@@ -321,6 +330,22 @@ def _as_sqlalchemy_errors(statement: str, driver_error: type[Exception]) -> Iter
 
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+def _create_owner_only(url: sa.URL) -> None:
+    """Create the database file of `url`, empty and mode 0600, if there is none yet (see
+    SqliteEventStore). An in-memory or read-only database, an existing file (or symlink), or a
+    path that cannot be created is left to SQLite, which says what is wrong on first use."""
+    name, query = url.database or "", url.query
+    if name in ("", ":memory:") or query.get("mode") in ("memory", "ro"):
+        return
+    if name.startswith("file:") and query.get("uri") == "true":
+        name = unquote(urlsplit(name).path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        os.close(os.open(name, flags, 0o600))
+    except OSError:
+        return
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
