@@ -1,7 +1,10 @@
 """The peer-selection activity: the pool is in the database, the rules are in `domain/`.
 
 Reading only: it records nothing itself (the workflow appends what it returns), so retries
-are harmless. Pool versions never change once imported, so each is loaded once per worker.
+are harmless. Pool versions never change once imported, so each is loaded once per worker,
+until a peer's personal data is erased: then it is loaded again, so no erased name is proposed.
+What it returns (and Temporal keeps in the case's history) is the event: the team, named, and
+every other pool peer as an id and a reason code only.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ from domain.peer_selection import ALGORITHM, PeerPool, propose_or_explain
 from domain.rules import SelectionInputs
 from eventstore import EventStore
 from eventstore.councils import known_councils
-from eventstore.peers import PoolAltered, UnknownPool, current_pool_version, load_pool, pool_version
+from eventstore.peers import (
+    PoolAltered,
+    UnknownPool,
+    current_pool_version,
+    erasure_mark,
+    load_pool,
+    pool_version,
+)
 
 log = structlog.get_logger("activities")
 
@@ -33,7 +43,8 @@ class PeerSelectionActivities:
 
     def __init__(self, store: EventStore) -> None:
         self.store = store
-        self._pools: OrderedDict[int, tuple[str, PeerPool]] = OrderedDict()
+        self._pools: OrderedDict[int, tuple[int, str, PeerPool]] = OrderedDict()
+        """Pool version: (the erasure mark it was loaded at, its digest, the pool)."""
         self._lock = threading.Lock()
 
     @activity.defn(name=SELECT_PEER_TEAM)
@@ -71,17 +82,18 @@ class PeerSelectionActivities:
         if found is None:
             raise _refuse("no peer pool has been imported: `cases peers import PATH.csv` "
                           "(or `cases peers import --demo`), then select again")
+        mark = erasure_mark(self.store)
         with self._lock:
             cached = self._pools.get(found.version)
-            if cached is not None:
+            if cached is not None and cached[0] == mark:
                 self._pools.move_to_end(found.version)
-                return found.version, *cached
+                return found.version, cached[1], cached[2]
         try:
             pool = PeerPool(load_pool(self.store, found.version))
         except PoolAltered as altered:
             raise _refuse(str(altered)) from None
         with self._lock:
-            self._pools[found.version] = (found.digest, pool)
+            self._pools[found.version] = (mark, found.digest, pool)
             while len(self._pools) > POOLS_KEPT:
                 self._pools.popitem(last=False)
         return found.version, found.digest, pool

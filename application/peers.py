@@ -1,4 +1,9 @@
-"""Explaining a case's peer selections: every engine proposal re-run from its event."""
+"""Explaining a case's peer selections: every engine selection re-run from its event.
+
+An event records each pool peer as an id and a reason code; the words are derived here from
+the pool version the event names, so they can be shown without being kept forever. A peer whose
+personal data has been erased since is shown by id and code, their words marked erased.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,12 @@ from typing import Any
 
 from domain import events as ev
 from domain.councils import register_digest
-from domain.peer_selection import propose_or_explain, reproduce
-from domain.peers import Peer
+from domain.peer_selection import CandidateDecision, PeerPool, reproduce
 from domain.state import fold
 from domain.upcasting import parse_event
 from eventstore import EventStore
 from eventstore.councils import known_councils
-from eventstore.peers import PoolAltered, UnknownPool, load_pool
+from eventstore.peers import PoolAltered, UnknownPool, load_pool, pool_version
 
 
 class SelectionUnexplained(ValueError):
@@ -20,9 +24,10 @@ class SelectionUnexplained(ValueError):
 
 
 def explain_selections(store: EventStore, case_id: str) -> list[dict[str, Any]]:
-    """Re-run every team proposal of a case from its event, on the pool version it names: one
-    result a proposal, saying whether it yields the same team. Hand-picked teams are named as
-    such: there is no selection to re-run."""
+    """Re-run every team proposal of a case (and every team that could not be filled) from its
+    event, on the pool version it names: one result each, saying whether it yields the same
+    outcome and every candidate's reason in words. Hand-picked teams are named as such: there
+    is no selection to re-run."""
     stored = store.read_case(case_id)
     if not stored:
         raise SelectionUnexplained(f"case {case_id} is not in the store")
@@ -34,7 +39,7 @@ def explain_selections(store: EventStore, case_id: str) -> list[dict[str, Any]]:
             f"case {case_id}: council {state.council} is not in the register; import it with "
             "`cases councils import`")
     register_now = register_digest(councils)
-    pools: dict[int, list[Peer]] = {}
+    pools: dict[int, PeerPool] = {}
     results: list[dict[str, Any]] = []
     for event in stored:
         if event.type not in ("PeerTeamProposed", "PeerTeamCannotBeFilled"):
@@ -54,28 +59,34 @@ def explain_selections(store: EventStore, case_id: str) -> list[dict[str, Any]]:
                    "pool_version": record.pool_version, "pool_digest": record.pool_digest,
                    "excluded": record.excluded,
                    "register_changed": record.councils_digest not in (None, register_now)}
+        if isinstance(recorded, ev.PeerTeamCannotBeFilled):
+            result["requirement"] = recorded.requirement
+        else:
+            result["team"] = [p.model_dump(mode="json") for p in recorded.team]
         try:
-            pool = pools.get(record.pool_version) or load_pool(store, record.pool_version)
-        except (UnknownPool, PoolAltered) as missing:
-            result |= {"reproduced": False, "differences": [str(missing)]}
+            named = pool_version(store, record.pool_version)
+            if named.digest != record.pool_digest:
+                raise SelectionUnexplained(
+                    f"the event names pool version {record.pool_version} with digest "
+                    f"{record.pool_digest}, but that version's digest is {named.digest}")
+            pool = pools.get(record.pool_version) or PeerPool(
+                load_pool(store, record.pool_version))
+        except (UnknownPool, PoolAltered, SelectionUnexplained) as missing:
+            result |= {"reproduced": False, "differences": [str(missing)], "candidates": []}
             continue
         pools[record.pool_version] = pool
-        if isinstance(recorded, ev.PeerTeamCannotBeFilled):
-            rerun = propose_or_explain(record, subject, councils, pool, state.kind)
-            same = (isinstance(rerun, ev.PeerTeamCannotBeFilled)
-                    and rerun.requirement == recorded.requirement)
-            result |= {"reproduced": same, "requirement": recorded.requirement,
-                       "differences": [] if same else [
-                           f"the re-run gives {_outcome(rerun)}, not "
-                           f"{recorded.requirement} unfilled"]}
-            continue
         again = reproduce(recorded, subject, councils, pool, state.kind)
+        erased = {pool.peers[i].peer_id for i in pool.erased}
+        team = recorded.team if isinstance(recorded, ev.PeerTeamProposed) else []
         result |= {"reproduced": again.same, "differences": again.differences,
-                   "team": [p.model_dump(mode="json") for p in recorded.team]}
+                   "from_record": list(again.from_record),
+                   "erased_team": [p.peer_id for p in team if p.peer_id in erased],
+                   "candidates": [_candidate(d, d.peer_id in erased)
+                                  for d in again.considered]}
     return results
 
 
-def _outcome(event: ev.PeerTeamProposed | ev.PeerTeamCannotBeFilled) -> str:
-    if isinstance(event, ev.PeerTeamCannotBeFilled):
-        return f"{event.requirement} unfilled"
-    return "a team of " + ", ".join(p.peer_id for p in event.team)
+def _candidate(decision: CandidateDecision, erased: bool) -> dict[str, Any]:
+    return {"peer_id": decision.peer_id, "admitted": decision.admitted,
+            "reason_code": decision.rule.value, "reason": decision.reason,
+            "role": decision.role, "erased": erased}

@@ -1,5 +1,6 @@
-"""`cases peers import|list|pools|explain`: the pool peer teams are chosen from, in versions,
-and any recorded selection re-run from its event."""
+"""`cases peers import|list|pools|explain|erase`: the pool peer teams are chosen from, in
+versions; any recorded selection re-run from its event; a peer's personal data erased on
+request (see docs/data-protection.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from application.peers import SelectionUnexplained, explain_selections
 from cli import render
 from cli.actions import BadInput
@@ -20,13 +23,16 @@ from cli.output import EXIT_TAMPERED, emit
 from domain.councils import Council
 from domain.peer_register import PeerFileError, parse_peers
 from domain.peers import Peer, PeerKind, demo_pool
+from domain.vocabulary import Text
 from eventstore import EventStore
 from eventstore.councils import known_councils
 from eventstore.peers import (
+    NothingToErase,
     PoolAltered,
     PoolVersion,
     UnknownPool,
     current_pool_version,
+    erase_peer,
     import_pool,
     load_pool,
     pool_version,
@@ -36,19 +42,27 @@ from eventstore.peers import (
 _GSS = re.compile(r"^[EKNSW][0-9]{8}$")
 _NO_POOL = ("no peer pool yet: import one with `cases peers import PATH.csv` "
             "(or `cases peers import --demo`)")
+_REASON: TypeAdapter[str] = TypeAdapter(Text)
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     peers = sub.add_parser("peers", parents=[common],
-                           help="import the peer pool, list its peers and its versions")
+                           help="import the peer pool, list its peers and its versions, "
+                                "explain a selection, erase a peer's personal data")
     peers.add_argument("what", choices=list(_COMMANDS))
-    peers.add_argument("path", nargs="?", metavar="PATH.csv | CASE",
+    peers.add_argument("path", nargs="?", metavar="PATH.csv | CASE | PEER_ID",
                        help="import: a pool file, one peer a row (see README.md); "
-                            "explain: a case id")
+                            "explain: a case id; erase: a peer id")
     peers.add_argument("--demo", action="store_true",
                        help="import: a made-up pool over the built-in councils, no file")
     peers.add_argument("--pool", type=int, metavar="N",
-                       help="list: this pool version (default: the newest)")
+                       help="list: this pool version (default: the newest); erase: from this "
+                            "pool version only")
+    peers.add_argument("--all-pools", action="store_true",
+                       help="erase: from every pool version that holds the peer")
+    peers.add_argument("--reason", metavar="TEXT",
+                       help="erase: why, as recorded with the erasure (e.g. the request's "
+                            "reference; not the person's name)")
     peers.add_argument("--council", metavar="GSS", help="list: peers of this home council")
     peers.add_argument("--kind", choices=[k.value for k in PeerKind],
                        help="list: councillors, officers or challenge managers only")
@@ -123,10 +137,20 @@ def _list(args: argparse.Namespace, store: EventStore) -> int:
                f"{len(chosen)} of {version.peer_count} peers")
     columns = ["id", "name", "kind", "home council", "group or rank", "accredited until",
                "days served"]
-    emit(args, {"pool": _pool_json(version), "peers": [p.model_dump(mode="json")
-                                                       for p in chosen]},
+    erased = sum(p.erased for p in chosen)
+    if erased:
+        heading += f" ({erased} with personal data erased)"
+    emit(args, {"pool": _pool_json(version), "peers": [_peer_json(p) for p in chosen]},
          heading + ("\n" + render.table(rows, columns) if rows else ""))
     return 0
+
+
+def _peer_json(peer: Peer) -> dict[str, Any]:
+    """The peer as JSON; an erased peer's personal fields are null (unknown, not empty)."""
+    if peer.erased:
+        return peer.model_dump(mode="json") | {"name": None, "political_group": None,
+                                               "declared_interests": None, "erased": True}
+    return peer.model_dump(mode="json") | {"erased": False}
 
 
 def _chosen_pool(args: argparse.Namespace, store: EventStore) -> PoolVersion | None:
@@ -143,8 +167,9 @@ def _peer_row(peer: Peer, names: dict[str, str]) -> dict[str, str]:
     if home in names:
         home = f"{home} {names[home]}"
     rank = peer.seniority.label if peer.seniority else ""
+    group = "(erased)" if peer.erased and peer.kind == PeerKind.COUNCILLOR else None
     return {"id": peer.peer_id, "name": peer.name, "kind": peer.kind.value.replace("_", " "),
-            "home council": home, "group or rank": peer.political_group or rank,
+            "home council": home, "group or rank": group or peer.political_group or rank,
             "accredited until": str(peer.accredited_until or "never"),
             "days served": str(peer.days_served_last_3_years)}
 
@@ -189,20 +214,77 @@ def _explanation(case_id: str, results: list[dict[str, Any]]) -> str:
         if r["selected_by"] == "officer":
             lines.append(head + "HAND-PICKED by an officer; no rules chose this team")
         else:
-            verdict = "reproduced exactly" if r["reproduced"] else "NOT REPRODUCED"
+            verdict = "NOT REPRODUCED"
+            if r["reproduced"]:
+                taken = r.get("from_record", [])
+                verdict = "reproduced exactly" if not taken else (
+                    f"reproduced, {len(taken)} decision(s) about peers whose personal data "
+                    f"was erased taken from the record ({', '.join(taken)})")
             what = (f"{r['requirement']} could not be filled" if "requirement" in r
                     else "team proposed")
             lines.append(head + f"{what} by the engine (seed {r['seed']}, pool version "
                          f"{r['pool_version']}, objected to: "
                          f"{', '.join(r['excluded']) or 'none'}): {verdict}")
             lines += [f"  {d}" for d in r.get("differences", [])]
+            if not r["reproduced"] and r.get("from_record"):
+                lines.append(f"  note: {len(r['from_record'])} decision(s) rested on personal "
+                             f"data erased since, taken from the record: "
+                             f"{', '.join(r['from_record'])}")
             if r["register_changed"]:
                 lines.append("  note: the council register has changed since this selection "
                              "(its digest differs); the locality rules read it")
+        erased_team = set(r.get("erased_team", []))
         lines += [f"  {p['role'].replace('_', ' ')}: {p['peer_id']} {p['name']}"
                   + (f" ({p['home_council']})" if p["home_council"] else "")
+                  + (" (as recorded; personal data since erased from the pool)"
+                     if p["peer_id"] in erased_team else "")
                   for p in r.get("team", [])]
+        candidates = r.get("candidates", [])
+        if candidates:
+            lines.append(f"  every candidate of pool version {r['pool_version']}, in words "
+                         "derived from the pool now:")
+            lines += [f"    {_candidate_line(c)}" for c in candidates]
     return "\n".join(lines)
+
+
+def _candidate_line(candidate: dict[str, Any]) -> str:
+    verdict = "admitted" if candidate["admitted"] else "excluded"
+    seat = f"; selected as {candidate['role']}" if candidate["role"] else ""
+    return (f"{candidate['peer_id']}: {verdict} ({candidate['reason_code']}) "
+            f"{candidate['reason']}{seat}")
+
+
+def _erase(args: argparse.Namespace, store: EventStore) -> int:
+    """Erase a peer's personal data from the pool (the operator's, on a request): the pool
+    rows, their digests and every case's events stay, so everything still verifies."""
+    if args.path is None:
+        raise BadInput("peers erase: give the PEER_ID, e.g. P012")
+    if (args.pool is None) == (not args.all_pools):
+        raise BadInput("peers erase: say where from: --pool N (one pool version) or "
+                       "--all-pools (every version holding the peer)")
+    if args.reason is None:
+        raise BadInput("peers erase: give --reason TEXT (why; it is recorded with the "
+                       "erasure)")
+    try:
+        reason = _REASON.validate_python(args.reason)
+    except ValidationError as invalid:
+        message = str(invalid.errors()[0].get("msg", "is not valid"))
+        raise BadInput(f"peers erase: --reason {message.removeprefix('Value error, ')}"
+                       ) from None
+    store.migrate()
+    try:
+        done = erase_peer(store, str(args.path), reason, pool=args.pool)
+    except (UnknownPool, NothingToErase) as refused:
+        raise BadInput(str(refused)) from None
+    versions = [e.pool_version for e in done]
+    listed = ", ".join(map(str, versions))
+    emit(args, {"peer_id": str(args.path), "pool_versions": versions,
+                "erased_at": done[0].erased_at.isoformat(), "reason": reason},
+         f"erased the name, political group and declared interests of peer {args.path} "
+         f"from pool version{'s' * (len(versions) != 1)} {listed}; the pool rows, their "
+         f"digests and every case still verify (`cases peers explain CASE` shows the peer "
+         f"as erased)")
+    return 0
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace, EventStore], int]] = {
@@ -210,5 +292,6 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, EventStore], int]] = {
     "list": _list,
     "pools": _pools,
     "explain": _explain,
+    "erase": _erase,
 }
 """Each `cases peers WHAT` and the function that does it; a new one is one entry here."""

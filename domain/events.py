@@ -7,9 +7,10 @@ An event is a fact that happened; it is never edited. A change of shape raises t
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal
+from enum import StrEnum
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.peers import SelectionRules
 from domain.vocabulary import (
@@ -105,25 +106,80 @@ class PeerSelectionRecord(BaseModel):
     read counties, combined authorities and positions from it)."""
 
 
+class ReasonCode(StrEnum):
+    """Why the engine admitted or excluded one peer of the pool: the first rule it broke, or
+    ELIGIBLE. An event records only this code against the peer's id; the words (which council,
+    which dates) are derived from the pool version when shown, so nothing personal about a
+    peer who was not chosen is kept in the permanent record."""
+
+    OBJECTED = "objected"
+    SUBJECT_COUNCIL = "subject_council"
+    UNKNOWN_COUNCIL = "unknown_council"
+    SAME_COUNTY = "same_county"
+    SAME_COMBINED_AUTHORITY = "same_combined_authority"
+    DISTANCE = "distance"
+    COOLING_OFF = "cooling_off"
+    DECLARED_INTEREST = "declared_interest"
+    ACCREDITATION = "accreditation"
+    AVAILABILITY = "availability"
+    ERASED = "erased"
+    """The peer's personal data had been erased from the pool on request: nobody can be
+    proposed without a name, so an erased peer has left the pool."""
+    ELIGIBLE = "eligible"
+
+
+MAX_REASONS = 100_000
+"""Most pool peers one selection records a code for; a larger pool records the team alone."""
+
+ReasonCodes = dict[ReasonCode, list[ShortText]]
+"""Every pool peer's id under the code that decided it, in peer-id order within each code."""
+
+
+def _at_most_max_reasons(reasons: ReasonCodes | None) -> None:
+    if reasons is not None and sum(map(len, reasons.values())) > MAX_REASONS:
+        raise ValueError(f"reasons: more than {MAX_REASONS} peers")
+
+
 class PeerTeamProposed(Event):
     """Version 2 added `selected_by` and `selection`: before the engine selected teams, every
-    team was proposed by a case officer."""
+    team was proposed by a case officer. Version 3 keeps the words out: an engine selection's
+    `rationale` is its two header lines (algorithm, seed, case, visit; the rules), and each
+    pool peer is `reasons`: its id under a reason code. A version 2 row wrote a line of words
+    per candidate; it reads with `reasons` taken from those lines (see `upcasting.py`)."""
 
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
     team: list[PeerPlace] = Field(min_length=1, max_length=12)
+    """The decision: the peers on the team are named."""
     rationale: list[ShortText] = Field(default_factory=list, max_length=10000)
     selected_by: Literal["engine", "officer"]
     """`officer`: hand-picked, and shown as such to everyone who reads the case."""
     selection: PeerSelectionRecord | None = None
     """The engine's inputs (None for a hand-picked team)."""
+    reasons: ReasonCodes | None = None
+    """The engine's code for every pool peer (None for a hand-picked team, a pool over
+    `MAX_REASONS`, or a version 2 row whose words were summarised)."""
+
+    @model_validator(mode="after")
+    def _reasons_bounded(self) -> Self:
+        _at_most_max_reasons(self.reasons)
+        return self
 
 
 class PeerTeamCannotBeFilled(Event):
-    """The engine's selection ran out of eligible peers for one requirement of the team."""
+    """The engine's selection ran out of eligible peers for one requirement of the team.
+    Version 2 added `reasons`, every pool peer's code, as `PeerTeamProposed` records them;
+    `reason` counts peers by rule and names no political group."""
 
+    schema_version: ClassVar[int] = 2
     requirement: ShortText
     reason: Text
     selection: PeerSelectionRecord
+    reasons: ReasonCodes | None = None
+
+    @model_validator(mode="after")
+    def _reasons_bounded(self) -> Self:
+        _at_most_max_reasons(self.reasons)
+        return self
 
 
 class PeerObjectedTo(Event):

@@ -14,6 +14,11 @@ Cells holding several values separate them with `;`:
 - `declared_interests`: councils: `E06000001;E09000008`
 
 An empty cell means none (and 0 days served).
+
+Sealing (how the store keeps a pool, see docs/data-protection.md): `sealed_row` is a peer
+without its personal fields (name, political group, declared interests) but with their salted
+hash; `sealed_pool_digest` covers the sealed rows, so erasing the personal data, held apart
+with its salt, breaks no digest; `unseal` checks the personal data against the hash.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from domain.councils import Council
-from domain.peers import Peer, PeerKind, Seniority
+from domain.peers import ERASED_NAME, PERSONAL_FIELDS, Peer, PeerKind, Seniority
 from domain.table_rows import CellProblem, RowReader, TableError
 
 PEER_COLUMNS = (
@@ -191,7 +196,7 @@ def _check_header(first: Mapping[str, str | None]) -> None:
 
 
 _RULE_COLUMNS = (("home council", "home_council"), ("political group", "political_group"),
-                 ("seniority", "seniority"))
+                 ("seniority", "seniority"), ("name of an erased peer", "name"))
 """The `Peer` model's whole-row rules (which fields a kind of peer has) name the field they
 are about; the column is found by that name."""
 
@@ -247,7 +252,9 @@ def _row(peer: Peer) -> dict[str, str]:
 
 def pool_digest(peers: Iterable[Peer]) -> str:
     """Lowercase hex SHA-256 naming a pool's exact content, whatever the order of its rows:
-    a selection records it so that an auditor can re-run it on the very same pool."""
+    the digest pools imported before sealing (migration 0006) were named by, and still are.
+    It covers the personal fields, so it can be recomputed only while none is erased; a
+    sealed pool is named by `sealed_pool_digest` instead."""
     return pool_digest_of_json(peer.model_dump(mode="json") for peer in peers)
 
 
@@ -255,5 +262,65 @@ def pool_digest_of_json(peers: Iterable[Mapping[str, Any]]) -> str:
     """`pool_digest` over peers as JSON objects (as a store keeps them), sorted by `peer_id`:
     the SHA-256 of their canonical JSON array (keys sorted, no spaces, UTF-8)."""
     ordered = sorted(peers, key=lambda peer: str(peer["peer_id"]))
-    text = json.dumps(ordered, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_canonical(ordered)).hexdigest()
+
+
+def _canonical(value: Any) -> bytes:
+    """RFC 8785 (JCS) for these values: ASCII keys, no floats."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8")
+
+
+# --- sealing: personal data held apart, committed to by a salted hash ------------------------
+
+SALT_HEX_LENGTH = 64
+"""A salt is 32 random bytes, as 64 lowercase hex digits (the store draws it)."""
+
+
+def personal_data(peer: Peer) -> dict[str, Any]:
+    """The fields erasure removes (`domain.peers.PERSONAL_FIELDS`), as JSON."""
+    dumped = peer.model_dump(mode="json", include=set(PERSONAL_FIELDS))
+    return {field: dumped[field] for field in PERSONAL_FIELDS}
+
+
+def personal_sha256(peer_id: str, personal: Mapping[str, Any], salt: str) -> str:
+    """The salted hash a sealed row keeps of a peer's personal data: SHA-256 of the canonical
+    JSON of the personal fields with `peer_id` and `salt` added. Without the salt (erased with
+    the data) nobody can test a guess, such as each political group, against it."""
+    if len(salt) != SALT_HEX_LENGTH or salt.strip("0123456789abcdef"):
+        raise ValueError(f"a salt is {SALT_HEX_LENGTH} lowercase hex digits")
+    return hashlib.sha256(_canonical({**personal, "peer_id": peer_id, "salt": salt})
+                          ).hexdigest()
+
+
+def sealed_row(peer: Peer, salt: str) -> dict[str, Any]:
+    """The peer as the append-only pool row keeps them: every field the rules read but the
+    personal ones, which are replaced by `personal_sha256`."""
+    row = peer.model_dump(mode="json", exclude=set(PERSONAL_FIELDS))
+    row["personal_sha256"] = personal_sha256(peer.peer_id, personal_data(peer), salt)
+    return row
+
+
+def sealed_pool_digest(rows: Iterable[Mapping[str, Any]]) -> str:
+    """The digest of a sealed pool: `pool_digest_of_json` over its sealed rows. Erasing a peer's
+    personal data leaves every sealed row, so the digest still verifies."""
+    return pool_digest_of_json(rows)
+
+
+class SealBroken(ValueError):
+    """Personal data that does not hash to what its sealed row committed to."""
+
+
+def unseal(row: Mapping[str, Any], personal: Mapping[str, Any] | None,
+           salt: str | None) -> Peer:
+    """The peer from a sealed row and its personal data, checked against the salted hash; with
+    no personal data (erased), the peer without it (`Peer.erased`)."""
+    fields = {key: value for key, value in row.items() if key != "personal_sha256"}
+    peer_id = str(row["peer_id"])
+    if personal is None or salt is None:
+        return Peer.model_validate({**fields, "name": ERASED_NAME, "political_group": None,
+                                    "declared_interests": [], "erased": True})
+    if personal_sha256(peer_id, personal, salt) != row.get("personal_sha256"):
+        raise SealBroken(f"the personal data of peer {peer_id} does not match the salted "
+                         "hash its pool row keeps")
+    return Peer.model_validate({**fields, **personal})

@@ -35,6 +35,13 @@ the fairness order who fits:
 
 A seat that nobody can fill raises `TeamCannotBeFilled` naming the requirement and counting,
 among the peers who could have filled it, how many each rule excluded.
+
+What an event records (`Selection.to_event`): the team, the inputs, and for every pool peer its
+id and reason code, never the words; `reproduce` re-runs the selection from the pool the event
+names and derives the words again. A peer whose personal data was erased from the pool since
+(`Peer.erased`) cannot be chosen by a new selection (reason `erased`); in a re-run, what the
+rules would have read from their erased fields (a declared interest, a political group) is taken
+from the record instead, and the re-run says for whom (`Selection.from_record`).
 """
 
 from __future__ import annotations
@@ -47,17 +54,19 @@ import struct
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from enum import StrEnum
 from functools import cached_property
 from typing import NamedTuple, overload
 
 from domain.councils import Council, haversine_km
 from domain.events import (
+    MAX_REASONS,
     PeerPlace,
     PeerRole,
     PeerSelectionRecord,
     PeerTeamCannotBeFilled,
     PeerTeamProposed,
+    ReasonCode,
+    ReasonCodes,
 )
 from domain.peers import Peer, PeerKind, SelectionRules, Seniority, TeamShape
 from domain.vocabulary import CaseKind
@@ -76,20 +85,20 @@ RATIONALE_LINE = 200
 """Longest rationale line, as `PeerTeamProposed.rationale` takes them."""
 
 
-class Rule(StrEnum):
-    """The rule that decided a candidate: the first one it broke, or ELIGIBLE."""
+Rule = ReasonCode
+"""The rule that decided a candidate: the first one it broke, or ELIGIBLE (its code is what an
+event records)."""
 
-    OBJECTED = "objected"
-    SUBJECT_COUNCIL = "subject_council"
-    UNKNOWN_COUNCIL = "unknown_council"
-    SAME_COUNTY = "same_county"
-    SAME_COMBINED_AUTHORITY = "same_combined_authority"
-    DISTANCE = "distance"
-    COOLING_OFF = "cooling_off"
-    DECLARED_INTEREST = "declared_interest"
-    ACCREDITATION = "accreditation"
-    AVAILABILITY = "availability"
-    ELIGIBLE = "eligible"
+_AFTER_INTEREST = frozenset({Rule.ACCREDITATION, Rule.AVAILABILITY})
+"""The rules assessed after the declared-interest rule: an erased peer's declared interest
+would have come before them."""
+
+LEFT_THE_POOL = "personal data erased from the pool on request"
+"""The reason of an erased peer in a new selection."""
+
+WORDS_ERASED = "(words erased with the peer's personal data)"
+"""The reason shown for an erased peer when a selection is re-run: the code stays, the words
+that would say more about them do not."""
 
 
 class CandidateDecision(NamedTuple):
@@ -124,6 +133,9 @@ class Selection:
     """Peer ids objected to, sorted."""
     decide: Callable[[], list[CandidateDecision]] = field(repr=False, compare=False)
     """Makes `considered` from what `select_team` worked out (see there)."""
+    from_record: tuple[str, ...] = ()
+    """Peers whose decision rested on erased data (theirs, or the group of an erased member
+    already seated), taken from the record (a re-run only; sorted)."""
 
     @cached_property
     def considered(self) -> list[CandidateDecision]:
@@ -166,6 +178,11 @@ class Selection:
                    for rule in Rule if rule in counts]
         return [*self.header(), *selected, *summary, *admitted][:max_lines]
 
+    def reasons(self) -> ReasonCodes | None:
+        """Every candidate's id under its reason code, for the event (None for a pool of more
+        than `MAX_REASONS` peers)."""
+        return codes_of(self.considered)
+
     def record(self, pool_version: int, pool_digest: str,
                councils_digest: str | None = None) -> PeerSelectionRecord:
         """Every input of this selection, for its event; the pool is named, not copied."""
@@ -175,14 +192,45 @@ class Selection:
             visit_to=self.visit_to, rules=self.rules, excluded=list(self.excluded),
             councils_digest=councils_digest)
 
-    def to_event(self, pool_version: int, pool_digest: str, max_lines: int = 10_000,
+    def to_event(self, pool_version: int, pool_digest: str,
                  councils_digest: str | None = None) -> PeerTeamProposed:
-        """The `PeerTeamProposed` event of this selection: the team, the rationale, and the
-        inputs that reproduce it from pool `pool_version` (whose digest is `pool_digest`)."""
-        return PeerTeamProposed(team=self.team, rationale=self.rationale(max_lines),
-                                selected_by="engine",
+        """The `PeerTeamProposed` event of this selection: the team, the header of the
+        rationale, every candidate's reason code, and the inputs that reproduce it from pool
+        `pool_version` (whose digest is `pool_digest`). No candidate's words: they would copy
+        what the pool says about each peer into a record that is never erased."""
+        return PeerTeamProposed(team=self.team, rationale=self.header(), selected_by="engine",
                                 selection=self.record(pool_version, pool_digest,
-                                                      councils_digest))
+                                                      councils_digest),
+                                reasons=self.reasons())
+
+
+def codes_of(considered: Sequence[CandidateDecision]) -> ReasonCodes | None:
+    """Peer ids grouped under their reason codes (in the codes' order, ids in the order
+    given); None for more than `MAX_REASONS` peers."""
+    if len(considered) > MAX_REASONS:
+        return None
+    grouped: dict[ReasonCode, list[str]] = {}
+    for decision in considered:
+        grouped.setdefault(decision.rule, []).append(decision.peer_id)
+    return {code: grouped[code] for code in ReasonCode if code in grouped}
+
+
+@dataclass(frozen=True)
+class RecordedOutcome:
+    """What an event recorded, for re-running its selection on a pool from which some peers'
+    personal data has since been erased: each peer's reason code, and the member peers (the
+    lead member first, then the others in the order they were seated)."""
+
+    codes: Mapping[str, ReasonCode]
+    members: tuple[str, ...]
+
+    @classmethod
+    def of(cls, event: PeerTeamProposed | PeerTeamCannotBeFilled) -> RecordedOutcome:
+        codes = {peer_id: code for code, ids in (event.reasons or {}).items()
+                 for peer_id in ids}
+        members = (tuple(p.peer_id for p in event.team if p.role in ("lead_member", "member"))
+                   if isinstance(event, PeerTeamProposed) else ())
+        return cls(codes, members)
 
 
 class TeamCannotBeFilled(ValueError):
@@ -192,12 +240,16 @@ class TeamCannotBeFilled(ValueError):
     team_size, challenge_manager; `reason` says how the candidates for it ran out."""
 
     def __init__(self, requirement: str, reason: str, *, seed: int,
-                 considered: Sequence[CandidateDecision]) -> None:
+                 considered: Sequence[CandidateDecision],
+                 recorded_reason: str | None = None) -> None:
         super().__init__(reason)
         self.requirement = requirement
         self.reason = reason
+        self.recorded_reason = reason if recorded_reason is None else recorded_reason
+        """The reason as the event records it: counts, and no political group by name."""
         self.seed = seed
         self.considered = list(considered)
+        self.from_record: tuple[str, ...] = ()
 
 
 # --- eligibility ----------------------------------------------------------------------------
@@ -232,6 +284,7 @@ class PeerPool(Sequence[Peer]):
         self.days: list[int] = [p.days_served_last_3_years for p in ordered]
         self.kinds: list[PeerKind] = [p.kind for p in ordered]
         self.specialisms: list[frozenset[str]] = [frozenset(p.specialisms) for p in ordered]
+        self.erased: tuple[int, ...] = tuple(i for i, p in enumerate(ordered) if p.erased)
         for i, peer in enumerate(ordered):
             if peer.home_council is not None:
                 self.by_council.setdefault(peer.home_council, []).append(i)
@@ -294,6 +347,10 @@ class _Assessor:
     visit_from: date
     visit_to: date
     excluded: frozenset[str]
+    recorded: RecordedOutcome | None = None
+    """In a re-run: the record, which answers for erased peers' erased fields."""
+    from_record: list[str] = field(default_factory=list)
+    """Peers whose decision was taken from `recorded`."""
     cooling_from: date = field(init=False)
     _by_council: dict[str, Verdict] = field(init=False, default_factory=dict)
 
@@ -373,12 +430,33 @@ class _Assessor:
         for first, last, i, text in pool.long_spells:
             if first <= visit_to and last >= visit_from and verdicts[i] is None:
                 verdicts[i] = (Rule.AVAILABILITY, text)
+        if pool.erased:
+            self.erased(pool, verdicts)
         objected: Verdict = (Rule.OBJECTED, "objected to by the council")
         for peer_id in self.excluded:
             index = pool.positions.get(peer_id)
             if index is not None:
                 verdicts[index] = objected
         return verdicts
+
+    def erased(self, pool: PeerPool, verdicts: list[Verdict]) -> None:
+        """Erased peers: out of a new selection; in a re-run, their declared interest (which
+        would have come before accreditation and availability) is what the record says."""
+        recorded = self.recorded
+        for i in pool.erased:
+            if recorded is None:
+                verdicts[i] = (Rule.ERASED, LEFT_THE_POOL)
+                continue
+            peer_id = pool.peers[i].peer_id
+            code = recorded.codes.get(peer_id)
+            if code == Rule.ERASED:
+                verdicts[i] = (Rule.ERASED, LEFT_THE_POOL)
+                continue
+            verdict = verdicts[i]
+            if verdict is None or verdict[0] in _AFTER_INTEREST:
+                self.from_record.append(peer_id)
+                if code == Rule.DECLARED_INTEREST:
+                    verdicts[i] = (Rule.DECLARED_INTEREST, WORDS_ERASED)
 
     def phrase(self, rule: Rule) -> str:
         """How `rule` reads after a count: '9 from councils within 50 km'."""
@@ -395,6 +473,7 @@ class _Assessor:
             Rule.DECLARED_INTEREST: f"who declared an interest in {s}",
             Rule.ACCREDITATION: f"not accredited through {self.visit_to}",
             Rule.AVAILABILITY: f"unavailable between {self.visit_from} and {self.visit_to}",
+            Rule.ERASED: "whose personal data was erased",
             Rule.ELIGIBLE: "eligible",
         }[rule]
 
@@ -444,6 +523,8 @@ class _Builder:
         self.seats: list[tuple[Peer, PeerRole]] = []
         self.chosen: set[str] = set()
         self.groups: dict[str, int] = {}
+        self.erased_members = 0
+        """Member peers on the team whose group was erased (a re-run only)."""
         self.members = 0
         self.covered: set[str] = set()
         self.decide = decide
@@ -457,8 +538,10 @@ class _Builder:
         self.seats.append((peer, role))
         self.chosen.add(peer.peer_id)
         if peer.kind == PeerKind.COUNCILLOR:
-            assert peer.political_group is not None
-            self.groups[peer.political_group] = self.groups.get(peer.political_group, 0) + 1
+            if peer.political_group is None:
+                self.erased_members += 1
+            else:
+                self.groups[peer.political_group] = self.groups.get(peer.political_group, 0) + 1
             self.members += 1
         elif peer.kind == PeerKind.OFFICER:
             self.covered.update(peer.specialisms)
@@ -470,32 +553,63 @@ class _Builder:
         return None
 
     def balanced_with(self, peer: Peer, cap: int) -> bool:
-        assert peer.political_group is not None
-        return self.groups.get(peer.political_group, 0) + 1 <= cap
+        """Whether the team's groups stay within `cap` with `peer` too. Where an erased group
+        (the peer's, or a member's already seated) could tip it, the record says."""
+        group = peer.political_group
+        held = (self.groups.get(group, 0) if group is not None
+                else max(self.groups.values(), default=0))
+        if group is not None and held + 1 > cap:
+            return False
+        if held + self.erased_members + 1 <= cap:
+            return True
+        return self.from_record(peer)
+
+    def from_record(self, peer: Peer) -> bool:
+        """Whether the recorded selection seated `peer` here: councillors are seated in the
+        recorded team's order, so they were if and only if they are the next recorded member
+        not yet seated (the re-run has seated the same peers so far, or the teams differ and
+        the comparison says so)."""
+        recorded = self.assessor.recorded
+        assert recorded is not None, "only a re-run meets an erased group"
+        self.assessor.from_record.append(peer.peer_id)
+        upcoming = next((m for m in recorded.members if m not in self.chosen), None)
+        return peer.peer_id == upcoming
 
     def cannot(self, requirement: str, what: str, kinds: Callable[[Peer], bool],
-               extra: Callable[[Peer], str | None] | None = None) -> TeamCannotBeFilled:
+               extra: Callable[[Peer], tuple[str, str] | None] | None = None,
+               recorded_what: str | None = None) -> TeamCannotBeFilled:
         """The error for a seat no one can take: counts, among the pool's peers who could
-        have taken it, how many each rule excluded (and why eligible ones did not fit)."""
+        have taken it, how many each rule excluded (and why eligible ones did not fit).
+        `extra` says why in words and in the words an event records (no political group by
+        name); `recorded_what` is `what` as the event records it."""
         candidates = [(i, p) for i, p in enumerate(self.pool.peers) if kinds(p)]
+        recorded_what = recorded_what or what
         if not candidates:
             reason = f"no {what}: the pool has no such peer"
+            recorded = f"no {recorded_what}: the pool has no such peer"
         else:
             by_rule: dict[Rule, int] = {}
             other: dict[str, int] = {}
+            withheld: dict[str, int] = {}
             for i, peer in candidates:
                 verdict = self.verdicts[i]
                 if verdict is not None:
                     by_rule[verdict[0]] = by_rule.get(verdict[0], 0) + 1
                 elif peer.peer_id in self.chosen:
                     other["already on the team"] = other.get("already on the team", 0) + 1
+                    withheld["already on the team"] = withheld.get("already on the team", 0) + 1
                 elif extra is not None and (why := extra(peer)) is not None:
-                    other[why] = other.get(why, 0) + 1
-            parts = [f"{by_rule[r]} {self.assessor.phrase(r)}" for r in Rule if r in by_rule]
-            parts += [f"{count} {why}" for why, count in sorted(other.items())]
-            reason = f"no {what}: {len(candidates)} considered, " + ", ".join(parts)
+                    other[why[0]] = other.get(why[0], 0) + 1
+                    withheld[why[1]] = withheld.get(why[1], 0) + 1
+            counted = [f"{by_rule[r]} {self.assessor.phrase(r)}" for r in Rule if r in by_rule]
+            considered = f"{len(candidates)} considered, "
+            reason = f"no {what}: {considered}" + ", ".join(
+                [*counted, *(f"{count} {why}" for why, count in sorted(other.items()))])
+            recorded = f"no {recorded_what}: {considered}" + ", ".join(
+                [*counted, *(f"{count} {why}" for why, count in sorted(withheld.items()))])
         return TeamCannotBeFilled(requirement, _clip_reason(reason), seed=self.seed,
-                                  considered=self.decide())
+                                  considered=self.decide(),
+                                  recorded_reason=_clip_reason(recorded))
 
     def build(self, scope: Sequence[str]) -> None:
         shape, rules = self.shape, self.rules
@@ -520,13 +634,15 @@ class _Builder:
         while self.members < shape.member_peers:
             member = self.first(self.councillors, lambda p: self.balanced_with(p, cap))
             if member is None:
-                held = ", ".join(sorted(self.groups)) or "none"
+                held = ", ".join([*sorted(self.groups), *["erased"] * self.erased_members])
+                wanted = (f"member peer to make {shape.member_peers} politically balanced "
+                          "member peers")
                 raise self.cannot(
-                    "member_peers",
-                    f"member peer to make {shape.member_peers} politically balanced member "
-                    f"peers (groups on the team: {held})",
+                    "member_peers", f"{wanted} (groups on the team: {held or 'none'})",
                     lambda p: p.kind == PeerKind.COUNCILLOR,
-                    lambda p: f"of the {p.political_group} group, which would hold a majority")
+                    lambda p: (f"of the {p.political_group or 'erased'} group, which would "
+                               "hold a majority", "of a group that would hold a majority"),
+                    recorded_what=wanted)
             self.take(member, "member")
 
         if shape.cover_scope:
@@ -539,8 +655,9 @@ class _Builder:
                     "team_size", f"peer to make the team up to {rules.min_team_size} "
                     f"(it has {self.size})",
                     lambda p: p.kind != PeerKind.CHALLENGE_MANAGER,
-                    lambda p: f"councillors of the {p.political_group} group, which would "
-                    "hold a majority")
+                    lambda p: (f"councillors of the {p.political_group or 'erased'} group, "
+                               "which would hold a majority",
+                               "councillors of a group that would hold a majority"))
             self.take(extra, "officer" if extra.kind == PeerKind.OFFICER else "member")
 
         if shape.challenge_manager:
@@ -645,19 +762,23 @@ def select_team(
     rules: SelectionRules,
     seed: int,
     excluded: Iterable[str] = frozenset(),
+    recorded: RecordedOutcome | None = None,
 ) -> Selection:
     """Propose a team for a case of `kind` at `subject`, visiting from `visit_from` to
     `visit_to` (both included), from `pool` (a `PeerPool`, or any sequence of peers), never
     choosing a peer in `excluded` (the peers the council objected to). Raises
     `TeamCannotBeFilled` when a seat cannot be filled, and ValueError for bad input (visit
-    dates reversed, a seed outside 0..2**53-1, a peer id twice in the pool)."""
+    dates reversed, a seed outside 0..2**53-1, a peer id twice in the pool).
+
+    `recorded` re-runs a recorded selection: it answers for what erased peers' erased fields
+    would have decided (see the module's docstring); a new selection leaves erased peers out."""
     if visit_to < visit_from:
         raise ValueError(f"the visit ends ({visit_to}) before it starts ({visit_from})")
     if not 0 <= seed < MAX_SEED:
         raise ValueError(f"seed {seed} is outside 0..2**53-1")
     indexed = pool if isinstance(pool, PeerPool) else PeerPool(pool)
     objected = frozenset(excluded)
-    assessor = _Assessor(subject, councils, rules, visit_from, visit_to, objected)
+    assessor = _Assessor(subject, councils, rules, visit_from, visit_to, objected, recorded)
     verdicts = assessor.verdicts(indexed)
 
     fair = [i for i, verdict in enumerate(verdicts) if verdict is None]
@@ -675,16 +796,24 @@ def select_team(
         for i, peer in enumerate(indexed.peers):
             verdict = verdicts[i]
             if verdict is None:
+                words = (WORDS_ERASED if peer.erased else
+                         f"eligible; {peer.days_served_last_3_years} days served in the last "
+                         f"{window} years; fairness rank {rank[i]}")
                 decisions.append(CandidateDecision(
-                    peer.peer_id, True, Rule.ELIGIBLE,
-                    f"eligible; {peer.days_served_last_3_years} days served in the last "
-                    f"{window} years; fairness rank {rank[i]}", roles.get(peer.peer_id)))
+                    peer.peer_id, True, Rule.ELIGIBLE, words, roles.get(peer.peer_id)))
+            elif peer.erased and verdict[0] not in (Rule.ERASED, Rule.OBJECTED):
+                decisions.append(CandidateDecision(peer.peer_id, False, verdict[0],
+                                                   WORDS_ERASED))
             else:
                 decisions.append(CandidateDecision(peer.peer_id, False, *verdict))
         return decisions
 
     builder = _Builder(assessor, indexed, fair, verdicts, rules.shape(kind), seed, decide)
-    builder.build(scope)
+    try:
+        builder.build(scope)
+    except TeamCannotBeFilled as unfilled:
+        unfilled.from_record = tuple(sorted(set(assessor.from_record)))
+        raise
 
     seats = sorted(builder.seats, key=lambda s: _ROLE_ORDER[s[1]])
     roles.update((peer.peer_id, role) for peer, role in seats)
@@ -692,7 +821,8 @@ def select_team(
                       home_council=peer.home_council) for peer, role in seats]
     return Selection(team=team, seed=seed, subject=subject.gss_code, kind=kind,
                      scope=tuple(scope), visit_from=visit_from, visit_to=visit_to, rules=rules,
-                     excluded=tuple(sorted(objected)), decide=decide)
+                     excluded=tuple(sorted(objected)), decide=decide,
+                     from_record=tuple(sorted(set(assessor.from_record))))
 
 
 def reselect(selection: Selection, subject: Council, councils: Mapping[str, Council],
@@ -713,64 +843,150 @@ def seed_for_case(case_id: str) -> int:
 
 def select_for_record(record: PeerSelectionRecord, subject: Council,
                       councils: Mapping[str, Council], pool: Sequence[Peer],
-                      kind: CaseKind) -> Selection:
-    """Run the selection a record describes (on the pool it names: the caller loads it)."""
+                      kind: CaseKind, recorded: RecordedOutcome | None = None) -> Selection:
+    """Run the selection a record describes (on the pool it names: the caller loads it);
+    `recorded` when re-running an event's selection (see `select_team`)."""
     if record.algorithm != ALGORITHM:
         raise ValueError(f"the selection used {record.algorithm}; this code runs {ALGORITHM}")
     return select_team(subject, councils, pool, record.scope, kind, record.visit_from,
-                       record.visit_to, record.rules, record.seed, record.excluded)
+                       record.visit_to, record.rules, record.seed, record.excluded, recorded)
 
 
 def propose_or_explain(record: PeerSelectionRecord, subject: Council,
                        councils: Mapping[str, Council], pool: Sequence[Peer],
                        kind: CaseKind) -> PeerTeamProposed | PeerTeamCannotBeFilled:
     """The event an engine selection records: the team proposed, or which requirement ran
-    out of candidates and why."""
+    out of candidates and why; with every pool peer's reason code either way."""
     try:
         selection = select_for_record(record, subject, councils, pool, kind)
     except TeamCannotBeFilled as unfilled:
-        return PeerTeamCannotBeFilled(requirement=unfilled.requirement,
-                                      reason=_clip_reason(unfilled.reason), selection=record)
+        return _unfilled(unfilled, record)
     return selection.to_event(record.pool_version, record.pool_digest,
                               councils_digest=record.councils_digest)
 
 
+def _unfilled(unfilled: TeamCannotBeFilled, record: PeerSelectionRecord) -> PeerTeamCannotBeFilled:
+    return PeerTeamCannotBeFilled(requirement=unfilled.requirement,
+                                  reason=_clip_reason(unfilled.recorded_reason),
+                                  selection=record, reasons=codes_of(unfilled.considered))
+
+
 @dataclass(frozen=True)
 class Reproduction:
-    """A recorded proposal re-run: the same team and rationale, or where they differ."""
+    """A recorded selection re-run on the pool it names: the same outcome, or where it differs;
+    and every candidate's decision in words, derived from the pool now."""
 
-    recorded: PeerTeamProposed
+    recorded: PeerTeamProposed | PeerTeamCannotBeFilled
     rerun: PeerTeamProposed | PeerTeamCannotBeFilled
     differences: list[str]
+    considered: list[CandidateDecision]
+    """Every pool peer, in peer-id order, as the re-run decided it (erased peers' words are
+    `WORDS_ERASED`)."""
+    from_record: tuple[str, ...] = ()
+    """Peers whose decision rested on erased data, which the re-run took from the record."""
 
     @property
     def same(self) -> bool:
         return not self.differences
 
 
-def reproduce(recorded: PeerTeamProposed, subject: Council, councils: Mapping[str, Council],
-              pool: Sequence[Peer], kind: CaseKind) -> Reproduction:
-    """Re-run an engine proposal from its event on the pool it names and compare: the team
-    seat by seat, then the rationale line by line."""
-    if recorded.selection is None:
+def reproduce(recorded: PeerTeamProposed | PeerTeamCannotBeFilled, subject: Council,
+              councils: Mapping[str, Council], pool: Sequence[Peer],
+              kind: CaseKind) -> Reproduction:
+    """Re-run an engine selection from its event on the pool it names and compare: the team
+    seat by seat (or the requirement that ran out), every peer's reason code, then the
+    rationale (its header; line by line where an older event wrote words for every peer).
+    An erased peer is compared by id, role, council and code: their words are gone."""
+    record = recorded.selection
+    if record is None:
         raise ValueError("a hand-picked team has no selection to re-run")
-    rerun = propose_or_explain(recorded.selection, subject, councils, pool, kind)
+    indexed = pool if isinstance(pool, PeerPool) else PeerPool(pool)
+    try:
+        selection: Selection | None = select_for_record(record, subject, councils, indexed,
+                                                        kind, RecordedOutcome.of(recorded))
+    except TeamCannotBeFilled as unfilled:
+        selection = None
+        rerun: PeerTeamProposed | PeerTeamCannotBeFilled = _unfilled(unfilled, record)
+        considered, from_record = unfilled.considered, unfilled.from_record
+    else:
+        assert selection is not None
+        rerun = selection.to_event(record.pool_version, record.pool_digest,
+                                   councils_digest=record.councils_digest)
+        considered, from_record = selection.considered, selection.from_record
+    erased = {indexed.peers[i].peer_id for i in indexed.erased}
+    differences = _outcome_differences(recorded, rerun, erased)
+    differences += _code_differences(recorded.reasons, considered)
+    if (not differences and selection is not None
+            and isinstance(recorded, PeerTeamProposed)):
+        differences += _rationale_differences(recorded.rationale, selection)
+    return Reproduction(recorded, rerun, differences, considered, from_record)
+
+
+def _outcome_differences(recorded: PeerTeamProposed | PeerTeamCannotBeFilled,
+                         rerun: PeerTeamProposed | PeerTeamCannotBeFilled,
+                         erased: set[str]) -> list[str]:
+    if isinstance(recorded, PeerTeamCannotBeFilled):
+        if isinstance(rerun, PeerTeamProposed):
+            return [f"the re-run gives a team of {', '.join(p.peer_id for p in rerun.team)}, "
+                    f"not {recorded.requirement} unfilled"]
+        if rerun.requirement != recorded.requirement:
+            return [f"the re-run runs out at {rerun.requirement}, not "
+                    f"{recorded.requirement}"]
+        return []
     if isinstance(rerun, PeerTeamCannotBeFilled):
-        return Reproduction(recorded, rerun, [
-            f"the re-run cannot fill the team: {rerun.requirement}: {rerun.reason}"])
+        return [f"the re-run cannot fill the team: {rerun.requirement}: {rerun.reason}"]
     differences: list[str] = []
-    seats = max(len(recorded.team), len(rerun.team))
-    for seat in range(seats):
+    for seat in range(max(len(recorded.team), len(rerun.team))):
         was = recorded.team[seat] if seat < len(recorded.team) else None
         now = rerun.team[seat] if seat < len(rerun.team) else None
-        if was != now:
+        if not _same_seat(was, now, erased):
             differences.append(f"seat {seat + 1}: recorded {_place(was)}, re-run {_place(now)}")
-    if not differences and recorded.rationale != rerun.rationale:
-        lines = zip(recorded.rationale, rerun.rationale, strict=False)
-        first = next((i for i, (a, b) in enumerate(lines) if a != b),
-                     min(len(recorded.rationale), len(rerun.rationale)))
-        differences.append(f"rationale line {first + 1} differs (same team)")
-    return Reproduction(recorded, rerun, differences)
+    return differences
+
+
+def _same_seat(was: PeerPlace | None, now: PeerPlace | None, erased: set[str]) -> bool:
+    """The same place; for an erased peer, the name aside (the pool no longer holds it)."""
+    if was is None or now is None or now.peer_id not in erased:
+        return was == now
+    return was.model_copy(update={"name": now.name}) == now
+
+
+def _code_differences(reasons: ReasonCodes | None,
+                      considered: Sequence[CandidateDecision]) -> list[str]:
+    if reasons is None:
+        return []
+    was = {peer_id: code for code, ids in reasons.items() for peer_id in ids}
+    now = {d.peer_id: d.rule for d in considered}
+    differing = [peer_id for peer_id in sorted(was.keys() | now.keys())
+                 if was.get(peer_id) != now.get(peer_id)]
+    if not differing:
+        return []
+    shown = "; ".join(f"{peer_id} recorded {was.get(peer_id, 'absent')}, re-run "
+                      f"{now.get(peer_id, 'absent')}" for peer_id in differing[:5])
+    more = f" and {len(differing) - 5} more" if len(differing) > 5 else ""
+    return [f"{len(differing)} peers decided differently: {shown}{more}"]
+
+
+def _rationale_differences(recorded: Sequence[str], selection: Selection) -> list[str]:
+    """The header, or (an event from before reason codes) every line of words; an erased
+    peer's line is compared up to its code."""
+    header = selection.header()
+    rerun = header if len(recorded) <= len(header) else selection.rationale()
+    same = len(recorded) == len(rerun) and all(
+        _same_line(was, now) for was, now in zip(recorded, rerun, strict=True))
+    if same:
+        return []
+    lines = zip(recorded, rerun, strict=False)
+    first = next((i for i, (a, b) in enumerate(lines) if not _same_line(a, b)),
+                 min(len(recorded), len(rerun)))
+    return [f"rationale line {first + 1} differs (same team)"]
+
+
+def _same_line(was: str, now: str) -> bool:
+    if was == now:
+        return True
+    cut = now.find(WORDS_ERASED)
+    return cut > 0 and was.startswith(now[:cut])
 
 
 def _place(place: PeerPlace | None) -> str:

@@ -5,6 +5,11 @@ managers (`kind="challenge_manager"`, no home council). A peer challenge manager
 team but is not one of its peers: the team size (4 to 7 by default) counts councillors and
 officers only, and the manager is added on top when the kind of case calls for one.
 
+A peer's personal data (name, political group, declared interests) can be erased from the
+pool on request (see docs/data-protection.md). An erased peer stays in the pool as the rest of
+its row, `erased` set, named `ERASED_NAME`, with no group and no interests: what the rules
+read from those fields is then known only from the selections that recorded it.
+
 `synthetic_pool` makes a reproducible pool over any councils, for demos, tests and benchmarks.
 """
 
@@ -46,6 +51,13 @@ class Seniority(StrEnum):
 DateRange = tuple[date, date]
 """First and last day, both included."""
 
+PERSONAL_FIELDS = ("name", "political_group", "declared_interests")
+"""What erasure removes from the pool: who the peer is, their political opinion (special
+category data) and the councils they declared an interest in."""
+
+ERASED_NAME = "(erased)"
+"""The name an erased peer is shown by."""
+
 
 class Peer(BaseModel):
     """One person in the peer pool, as the selection rules need to see them."""
@@ -70,6 +82,9 @@ class Peer(BaseModel):
     former_employers: list[tuple[GssCode, date]] = Field(default_factory=list, max_length=100)
     """(council, last day employed there)."""
     declared_interests: list[GssCode] = Field(default_factory=list, max_length=100)
+    erased: bool = Field(default=False, exclude=True)
+    """The personal fields were erased: `name` is `ERASED_NAME`, the group and interests
+    unknown. Never part of a dump: a pool file or a digest holds only real peers."""
 
     @field_validator("unavailable")
     @classmethod
@@ -81,13 +96,19 @@ class Peer(BaseModel):
 
     @model_validator(mode="after")
     def _consistent_with_kind(self) -> Self:
+        if self.erased:
+            if (self.name, self.political_group, self.declared_interests) != (ERASED_NAME,
+                                                                              None, []):
+                raise ValueError("an erased peer keeps no name, group or interests")
+        elif self.name == ERASED_NAME:
+            raise ValueError(f"{ERASED_NAME} is the name of an erased peer")
         if self.kind == PeerKind.CHALLENGE_MANAGER:
             if self.home_council is not None:
                 raise ValueError("a challenge manager works for the LGA: no home council")
         elif self.home_council is None:
             raise ValueError(f"a {self.kind.value} peer needs a home council")
         if self.kind == PeerKind.COUNCILLOR:
-            if self.political_group is None:
+            if self.political_group is None and not self.erased:
                 raise ValueError("a councillor peer needs a political group")
             if self.seniority is not None:
                 raise ValueError("seniority is for officers; a councillor has a group")
@@ -97,6 +118,12 @@ class Peer(BaseModel):
             if self.kind == PeerKind.OFFICER and self.seniority is None:
                 raise ValueError("an officer peer needs a seniority")
         return self
+
+    def without_personal_data(self) -> Peer:
+        """This peer as the pool holds them once their personal data is erased."""
+        return Peer.model_validate({**self.model_dump(), "name": ERASED_NAME,
+                                    "political_group": None, "declared_interests": [],
+                                    "erased": True})
 
 
 class TeamShape(BaseModel):

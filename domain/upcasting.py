@@ -6,10 +6,12 @@ schema version. Reading applies them in a chain until the class's current versio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
-from domain.events import EVENT_CLASSES, Event, UnknownEventType
+from domain.events import EVENT_CLASSES, Event, ReasonCode, UnknownEventType
+from domain.vocabulary import STORED
 
 Payload = dict[str, Any]
 Upcaster = Callable[[Payload], Payload]
@@ -37,10 +39,45 @@ def _peer_team_v1_was_hand_picked(payload: Payload) -> Payload:
     return {**payload, "selected_by": "officer", "selection": None}
 
 
+_CANDIDATE_LINE = re.compile(r"^(?P<peer_id>.+?): (?:admitted|excluded) \((?P<code>[a-z_]+)\)")
+"""A version 2 rationale line: `P012: excluded (distance) Leeds is 30 km from …`."""
+_CODES = frozenset(code.value for code in ReasonCode)
+
+
+@upcaster("PeerTeamProposed", 2)
+def _peer_team_v2_wrote_words(payload: Payload) -> Payload:
+    """Version 2 wrote a line of words per candidate after two header lines; the codes are
+    read from those lines (the words stay in the row, which is never rewritten). A rationale
+    summarised for a large pool, or a hand-picked team's, gives no codes."""
+    lines = payload.get("rationale") or []
+    reasons: dict[str, list[str]] | None = None
+    if payload.get("selection") is not None and len(lines) > 2:
+        reasons = {}
+        for line in lines[2:]:
+            found = _CANDIDATE_LINE.match(line)
+            if found is None or found["code"] not in _CODES:
+                reasons = None
+                break
+            reasons.setdefault(found["code"], []).append(found["peer_id"])
+    return {**payload, "reasons": reasons}
+
+
+@upcaster("PeerTeamCannotBeFilled", 1)
+def _unfilled_v1_recorded_no_codes(payload: Payload) -> Payload:
+    """Version 1 recorded the requirement and its reason, and no candidate's code."""
+    return {**payload, "reasons": None}
+
+
 @upcaster("CaseRequested", 1)
 def _case_requested_v1_had_no_terms(payload: Payload) -> Payload:
     """Cases requested before named policies and the four-eyes rule recorded neither."""
     return {**payload, "deadline_policy": None, "selection_rules": None, "four_eyes": False}
+
+
+@upcaster("CheckpointRecorded", 1)
+def _checkpoint_v1_was_unchained(payload: Payload) -> Payload:
+    """Checkpoints recorded before the chain named no predecessor and no verifier."""
+    return {**payload, "previous": None, "verify_py_sha256": None}
 
 
 class NoUpcaster(ValueError):
@@ -64,4 +101,4 @@ def parse_event(type_name: str, schema_version: int, payload: Payload) -> Event:
             f"{type_name} schema version {schema_version} is newer than this code "
             f"({cls.schema_version}); upgrade before reading"
         )
-    return cls.model_validate(payload)
+    return cls.model_validate(payload, context=STORED)  # by the rules it was recorded under

@@ -31,11 +31,12 @@ at sign-in (revoking one is the owner's: an UPDATE).
 
 """
 
-APP_READ_ONLY_TABLES = ("councils", "peer_pools", "peers", "alembic_version", "users")
-"""The application reads these and never writes them: reference data is imported, users are
-managed, and migrations are run, by the owner. (`users` and `api_tokens` are granted when
-they exist.) `alembic_version` lets the worker's start-up migration see
-that the schema is current and do nothing."""
+APP_READ_ONLY_TABLES = ("councils", "peer_pools", "peers", "peer_personal", "peer_erasures",
+                        "alembic_version", "users")
+"""The application reads these and never writes them: reference data is imported, peers'
+personal data erased, users managed, and migrations run, by the owner. (`users` and
+`api_tokens` are granted when they exist.) `alembic_version` lets the worker's start-up
+migration see that the schema is current and do nothing."""
 
 STORE_TABLES = tuple(dict.fromkeys((*APPEND_ONLY_TABLES, *APP_READ_ONLY_TABLES,
                                     *sorted(metadata.tables))))

@@ -61,10 +61,14 @@ peer_pools = sa.Table(
     sa.Column("source", sa.Text, nullable=False),
     sa.Column("peer_count", sa.Integer, nullable=False),
     sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sealed_digest", sa.String(64), nullable=True),
     sqlite_autoincrement=True,
 )
 """One row per imported pool, never edited: the highest version is the pool in use. The
-digest is not unique: importing pool A, then B, then A again makes A current as version 3."""
+digest is not unique: importing pool A, then B, then A again makes A current as version 3.
+`digest` is what selections record; `sealed_digest` is `sealed_pool_digest` of its `peers`
+rows, the same for a pool imported since migration 0006, and for an older one recorded by
+that migration after checking `digest` (None if the rows no longer matched it then)."""
 
 peers = sa.Table(
     "peers",
@@ -74,7 +78,33 @@ peers = sa.Table(
     sa.Column("peer_id", sa.String(200), primary_key=True),
     sa.Column("data", sa.JSON, nullable=False),
 )
-"""Every peer of every pool version, as `Peer.model_dump(mode="json")`; never edited."""
+"""Every peer of every pool version, sealed (`domain.peer_register.sealed_row`): every field
+but the personal ones, and their salted hash. Never edited."""
+
+peer_personal = sa.Table(
+    "peer_personal",
+    metadata,
+    sa.Column("pool_version", sa.Integer, primary_key=True),
+    sa.Column("peer_id", sa.String(200), primary_key=True),
+    sa.Column("salt", sa.String(64), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.ForeignKeyConstraint(["pool_version", "peer_id"], ["peers.pool_version", "peers.peer_id"],
+                            name="fk_peer_personal_peer"),
+)
+"""A peer's personal data in one pool version (`domain.peer_register.personal_data`) and the
+salt of its hash; never edited, deleted to erase it (`eventstore.peers.erase_peer`)."""
+
+peer_erasures = sa.Table(
+    "peer_erasures",
+    metadata,
+    sa.Column("id", Position, primary_key=True, autoincrement=True),
+    sa.Column("pool_version", sa.Integer, sa.ForeignKey("peer_pools.version"), nullable=False),
+    sa.Column("peer_id", sa.String(200), nullable=False),
+    sa.Column("erased_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sqlite_autoincrement=True,
+)
+"""Each erasure of a peer's personal data from a pool version: when and why; never edited."""
 
 users = sa.Table(
     "users",

@@ -1,4 +1,5 @@
-"""The pool file: each column's problems by row and column, the round trip, the digest."""
+"""The pool file: each column's problems by row and column, the round trip, the digest, and
+sealing: a pool row keeps a salted hash of the personal data, which is held apart."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import random
 import re
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -19,12 +21,26 @@ from domain.peer_register import (
     PEER_COLUMNS,
     PeerFileError,
     PeerFileProblem,
+    SealBroken,
     parse_peers,
     peers_to_rows,
+    personal_data,
+    personal_sha256,
     pool_digest,
     pool_digest_of_json,
+    sealed_pool_digest,
+    sealed_row,
+    unseal,
 )
-from domain.peers import SPECIALISMS, Peer, PeerKind, Seniority, demo_pool, synthetic_pool
+from domain.peers import (
+    ERASED_NAME,
+    SPECIALISMS,
+    Peer,
+    PeerKind,
+    Seniority,
+    demo_pool,
+    synthetic_pool,
+)
 
 AS_OF = date(2026, 6, 1)
 COUNCILS = sorted(BUILT_IN_COUNCILS)
@@ -185,8 +201,9 @@ def test_the_demo_pool_round_trips() -> None:
     assert from_csv(as_csv(pool)) == pool
 
 
-_NAME = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cs", "Zl", "Zp")),
+_NAME = st.text(st.characters(codec="utf-8", exclude_categories=("Cc", "Cf", "Cs", "Zl", "Zp")),
                 min_size=1, max_size=40).filter(lambda t: t == t.strip() and t.strip())
+"""Text a person may type: no control, format (BOM, bidi overrides) or separator characters."""
 _DAY = st.dates(date(2000, 1, 1), date(2040, 12, 31))
 _COUNCIL = st.sampled_from(COUNCILS)
 
@@ -247,3 +264,82 @@ def test_the_digest_is_pinned() -> None:
 
 
 PINNED = "e149424ae9e18d7c905a2c9ff967cc064d289fb194f16f1e65ac2455df4ffc5a"
+
+
+# --- sealing -------------------------------------------------------------------------------
+
+SALT = "5a" * 32
+
+
+def test_a_sealed_row_keeps_what_the_rules_read_and_a_salted_hash_of_the_rest() -> None:
+    [peer] = parse_peers([VALID], BUILT_IN_COUNCILS)
+    row = sealed_row(peer, SALT)
+    assert set(row) == set(PEER_COLUMNS) - {"name", "political_group",
+                                            "declared_interests"} | {"personal_sha256"}
+    assert "Siân" not in json.dumps(row, ensure_ascii=False)
+    personal = personal_data(peer)
+    assert personal == {"name": "Siân Jones", "political_group": None,
+                        "declared_interests": ["E09000008"]}
+    assert unseal(row, personal, SALT) == peer
+    assert sealed_row(peer, "00" * 32)["personal_sha256"] != row["personal_sha256"]
+
+
+def test_the_salted_hash_is_pinned() -> None:
+    """SHA-256 of the canonical JSON of the personal fields with `peer_id` and `salt` added,
+    as docs/data-protection.md states it. A change here breaks every sealed pool."""
+    canonical = ('{"declared_interests":["E09000008"],"name":"Siân Jones","peer_id":"P1",'
+                 '"political_group":null,"salt":"' + SALT + '"}')
+    digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    [peer] = parse_peers([VALID], BUILT_IN_COUNCILS)
+    assert personal_sha256("P1", personal_data(peer), SALT) == digest == PINNED_PERSONAL
+    assert PINNED_PERSONAL in (Path(__file__).parents[1] / "docs" / "data-protection.md"
+                               ).read_text(encoding="utf-8"), "the documented test vector"
+    with pytest.raises(ValueError, match="64 lowercase hex"):
+        personal_sha256("P1", personal_data(peer), "not a salt")
+
+
+PINNED_PERSONAL = "d4f33608360169915bc316c66ece381584aac561ec4d36f1bbb51e20239250b0"
+
+
+def test_personal_data_that_does_not_match_its_hash_is_refused() -> None:
+    """The attack: a councillor's political group rewritten where the personal data is kept."""
+    peer = next(p for p in demo_pool(AS_OF) if p.kind == PeerKind.COUNCILLOR)
+    row = sealed_row(peer, SALT)
+    forged = {**personal_data(peer), "political_group": "made_up"}
+    with pytest.raises(SealBroken, match=f"personal data of peer {peer.peer_id} does not match"):
+        unseal(row, forged, SALT)
+    with pytest.raises(SealBroken):
+        unseal(row, personal_data(peer), "00" * 32)
+
+
+def test_an_erased_peer_keeps_every_other_field_and_the_sealed_digest_is_unchanged() -> None:
+    pool = demo_pool(AS_OF)
+    councillor = next(p for p in pool if p.kind == PeerKind.COUNCILLOR)
+    rows = [sealed_row(p, SALT) for p in pool]
+    digest = sealed_pool_digest(rows)
+    row = next(r for r in rows if r["peer_id"] == councillor.peer_id)
+    erased = unseal(row, None, None)
+    assert erased == councillor.without_personal_data()
+    assert (erased.erased, erased.name, erased.political_group, erased.declared_interests) == (
+        True, ERASED_NAME, None, [])
+    assert erased.model_dump(exclude={"name", "political_group", "declared_interests"}) == (
+        councillor.model_dump(exclude={"name", "political_group", "declared_interests"}))
+    assert sealed_pool_digest(rows) == digest  # erasure never touches the rows
+    with pytest.raises(ValueError, match="keeps no name"):
+        Peer.model_validate({**councillor.model_dump(), "erased": True})
+
+
+def test_a_pool_file_cannot_name_a_peer_as_erased() -> None:
+    with pytest.raises(PeerFileError) as caught:
+        parse_peers([{**VALID, "name": ERASED_NAME}], BUILT_IN_COUNCILS)
+    [problem] = caught.value.problems
+    assert (problem.column, problem.message) == ("name",
+                                                 "(erased) is the name of an erased peer")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(peers(), max_size=6, unique_by=lambda p: p.peer_id))
+def test_any_pool_round_trips_through_sealing(pool: list[Peer]) -> None:
+    salts = [f"{i:064x}" for i in range(len(pool))]
+    for peer, salt in zip(pool, salts, strict=True):
+        assert unseal(sealed_row(peer, salt), personal_data(peer), salt) == peer

@@ -8,6 +8,7 @@ reproduction from the recorded seed, and a property test over random pools and c
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 from collections.abc import Mapping, Sequence
@@ -22,11 +23,15 @@ from domain import events as ev
 from domain.councils import BUILT_IN_COUNCILS, Council
 from domain.peer_selection import (
     ALGORITHM,
+    LEFT_THE_POOL,
+    WORDS_ERASED,
     PeerPool,
     Rule,
     Selection,
     TeamCannotBeFilled,
     assess_peer,
+    propose_or_explain,
+    reproduce,
     reselect,
     select_team,
 )
@@ -39,6 +44,7 @@ from domain.peers import (
     TeamShape,
     demo_pool,
 )
+from domain.upcasting import parse_event
 from domain.vocabulary import CORE_ELEMENTS, CaseKind
 
 CPC = CaseKind.CORPORATE_PEER_CHALLENGE
@@ -432,7 +438,8 @@ def test_a_proposal_is_a_valid_event() -> None:
     assert "ce-bir: admitted (eligible) eligible; 5 days served in the last 3 years; fairness" \
         " rank" in "\n".join(rationale)
     event = selection.to_event(pool_version=3, pool_digest="ab" * 32)
-    assert event.team == selection.team and event.rationale == rationale
+    assert event.team == selection.team and event.rationale == rationale[:2]
+    assert event.reasons == {Rule.ELIGIBLE: sorted(p.peer_id for p in good_pool())}
     assert event.selected_by == "engine" and event.selection is not None
     assert (event.selection.seed, event.selection.pool_version) == (7, 3)
     assert event.selection.excluded == [] and event.selection.rules == selection.rules
@@ -642,6 +649,123 @@ def test_bad_inputs_are_refused() -> None:
         select([*good_pool(), good_pool()[0]])
 
 
+# --- what an event keeps, and re-runs after erasure ----------------------------------------
+
+PINNED_AT = ev.PeerSelectionRecord(
+    algorithm=ALGORITHM, seed=7, pool_version=1, pool_digest="ab" * 32,
+    scope=["finance", "governance"], visit_from=VISIT_FROM, visit_to=VISIT_TO, rules=RULES)
+
+
+def interested() -> Peer:
+    """A green councillor far from Croydon who declared an interest in it."""
+    return councillor("cl-int", LEEDS, "green", declared_interests=[CROYDON.gss_code])
+
+
+def erased(pool: Sequence[Peer], *peer_ids: str) -> list[Peer]:
+    """`pool` after these peers' personal data was erased."""
+    return [p.without_personal_data() if p.peer_id in peer_ids else p for p in pool]
+
+
+def proposed(pool: Sequence[Peer], record: ev.PeerSelectionRecord = PINNED_AT
+             ) -> ev.PeerTeamProposed:
+    event = propose_or_explain(record, CROYDON, C, pool, CPC)
+    assert isinstance(event, ev.PeerTeamProposed)
+    return event
+
+
+def test_an_event_names_the_team_and_keeps_only_a_code_for_every_other_peer() -> None:
+    pool = [*good_pool(), interested()]
+    event = proposed(pool)
+    stored = json.dumps(event.payload(), ensure_ascii=False)
+    seated = {p.peer_id for p in event.team}
+    assert {p.name for p in pool if p.peer_id in seated} == {p.name for p in event.team}
+    for peer in pool:
+        if peer.peer_id not in seated:
+            assert peer.name not in stored, peer.peer_id
+    for said in ("labour", "conservative", "green", "declared an interest",
+                 "days served in the last", "fairness rank", "km from", "accredit"):
+        assert said not in stored
+    assert event.reasons == {Rule.DECLARED_INTEREST: ["cl-int"],
+                             Rule.ELIGIBLE: sorted(p.peer_id for p in good_pool())}
+    assert event.rationale == select(pool).header()
+
+
+def test_a_team_that_cannot_be_filled_records_codes_and_no_group_by_name() -> None:
+    pool = [p for p in good_pool() if p.peer_id != "cl-nfk"]
+    unfilled = propose_or_explain(PINNED_AT, CROYDON, C, pool, CPC)
+    assert isinstance(unfilled, ev.PeerTeamCannotBeFilled)
+    assert unfilled.requirement == "member_peers"
+    assert unfilled.reason == (
+        "no member peer to make 2 politically balanced member peers: 2 considered, 1 already "
+        "on the team, 1 of a group that would hold a majority")
+    assert "labour" not in json.dumps(unfilled.payload())
+    assert unfilled.reasons == {Rule.ELIGIBLE: sorted(p.peer_id for p in pool)}
+
+
+def test_a_new_selection_leaves_out_a_peer_whose_personal_data_was_erased() -> None:
+    pool = erased(good_pool(), "cl-bst")
+    selection = select(pool)
+    assert "cl-bst" not in selection.peer_ids
+    [gone] = [d for d in selection.considered if d.peer_id == "cl-bst"]
+    assert (gone.admitted, gone.rule, gone.reason) == (False, Rule.ERASED, LEFT_THE_POOL)
+    assert [p.peer_id for p in selection.team][:3] == ["cl-lds", "ce-man", "cl-nfk"]
+
+
+def test_after_erasure_the_recorded_team_is_reproduced_and_the_words_marked_erased() -> None:
+    """Erased: the lead member (on the team), a councillor the balance rule passed over, and a
+    peer excluded by a declared interest. The record answers for their erased fields."""
+    pool = [*good_pool(), interested()]
+    event = proposed(pool)
+    assert [p.peer_id for p in event.team][:3] == ["cl-bst", "ce-man", "cl-nfk"]
+    again = reproduce(event, CROYDON, C, erased(pool, "cl-bst", "cl-lds", "cl-int"), CPC)
+    assert again.same, again.differences
+    assert isinstance(again.rerun, ev.PeerTeamProposed)
+    assert [p.peer_id for p in again.rerun.team] == [p.peer_id for p in event.team]
+    assert again.rerun.team[0].name == "(erased)" and event.team[0].name == "Cllr cl-bst"
+    assert set(again.from_record) == {"cl-bst", "cl-lds", "cl-int", "cl-nfk"}
+    words = {d.peer_id: (d.rule, d.reason) for d in again.considered}
+    assert words["cl-int"] == (Rule.DECLARED_INTEREST, WORDS_ERASED)
+    assert words["cl-lds"] == (Rule.ELIGIBLE, WORDS_ERASED)
+    assert words["ce-bir"][1].startswith("eligible; 5 days served")
+
+
+def test_after_erasure_the_record_cannot_say_what_the_pool_still_shows() -> None:
+    """The attack: an erased peer's code changed in the record to hide why they were passed
+    over. What the pool still holds (here: their home council, far enough away) outvotes it."""
+    pool = [*good_pool(), interested()]
+    event = proposed(pool)
+    assert event.reasons is not None
+    forged = {**event.reasons, Rule.DISTANCE: ["cl-lds"],
+              Rule.ELIGIBLE: [i for i in event.reasons[Rule.ELIGIBLE] if i != "cl-lds"]}
+    again = reproduce(event.model_copy(update={"reasons": forged}), CROYDON, C,
+                      erased(pool, "cl-lds"), CPC)
+    assert again.differences == [
+        "1 peers decided differently: cl-lds recorded distance, re-run eligible"]
+
+
+def as_stored_at_version_2(event: ev.PeerTeamProposed, selection: Selection) -> dict[str, Any]:
+    """The payload version 2 wrote: a line of words for every candidate, no codes."""
+    payload = event.payload()
+    del payload["reasons"]
+    return payload | {"rationale": selection.rationale()}
+
+
+def test_a_version_2_proposal_still_reproduces_before_and_after_erasure() -> None:
+    pool = [*good_pool(), interested()]
+    old = parse_event("PeerTeamProposed", 2, as_stored_at_version_2(proposed(pool),
+                                                                    select(pool)))
+    assert isinstance(old, ev.PeerTeamProposed) and old.reasons is not None
+    assert old.reasons[Rule.DECLARED_INTEREST] == ["cl-int"]
+    assert reproduce(old, CROYDON, C, pool, CPC).same
+    again = reproduce(old, CROYDON, C, erased(pool, "cl-lds", "cl-int"), CPC)
+    assert again.same, again.differences
+    # its words are still compared, line by line, for every peer not erased
+    altered = old.model_copy(update={"rationale": [
+        line.replace("5 days", "4 days") for line in old.rationale]})
+    assert reproduce(altered, CROYDON, C, erased(pool, "cl-lds"), CPC).differences == [
+        "rationale line 3 differs (same team)"]
+
+
 # --- property: no proposed team ever breaks a rule ------------------------------------------
 
 GROUPS = ("labour", "conservative", "green", "independent")
@@ -797,3 +921,25 @@ def test_roomy_pools_give_valid_teams(scenario: dict[str, Any]) -> None:
         assert objected not in again.peer_ids
         check_team(again, CROYDON, C, s["pool"], s["scope"], CPC, RULES,
                    {*s["excluded"], objected})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios(), st.randoms(use_true_random=False))
+def test_erasing_anyone_leaves_every_recorded_team_reproducible(
+        scenario: dict[str, Any], rnd: random.Random) -> None:
+    """Whoever's personal data is erased (team members, councillors the balance rule passed
+    over, peers with a declared interest), the re-run gives the recorded team and codes."""
+    s = scenario
+    record = ev.PeerSelectionRecord(
+        algorithm=ALGORITHM, seed=s["seed"], pool_version=1, pool_digest="ab" * 32,
+        scope=s["scope"], visit_from=VISIT_FROM, visit_to=VISIT_TO, rules=s["rules"],
+        excluded=sorted(s["excluded"]))
+    recorded = propose_or_explain(record, s["subject"], s["councils"], s["pool"], s["kind"])
+    if not isinstance(recorded, ev.PeerTeamProposed):
+        event("cannot fill")
+        return
+    gone = [p.peer_id for p in s["pool"] if rnd.random() < 0.4]
+    again = reproduce(recorded, s["subject"], s["councils"], erased(s["pool"], *gone),
+                      s["kind"])
+    event("took decisions from the record" if again.from_record else "needed no record")
+    assert again.same, again.differences

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -94,5 +95,65 @@ def test_a_version_1_team_proposal_reads_as_hand_picked() -> None:
                            occurred_at=datetime(2026, 3, 2, tzinfo=UTC), actor="officer:a",
                            event=event))
     assert state.team_selected_by == "officer" and state.selection is None
-    with pytest.raises(ValueError):  # today's shape must say who selected the team
+    with pytest.raises(ValueError):  # since version 2 it must say who selected the team
         parse_event("PeerTeamProposed", 2, {"team": team})
+    with pytest.raises(ValueError):
+        parse_event("PeerTeamProposed", 3, {"team": team})
+
+
+SELECTION: dict[str, Any] = {
+    "algorithm": "peer-selection/1", "seed": 7, "pool_version": 1, "pool_digest": "ab" * 32,
+    "scope": ["finance"], "visit_from": "2027-03-01", "visit_to": "2027-03-04", "rules": {},
+    "excluded": [], "councils_digest": None}
+V2_ENGINE_TEAM: dict[str, Any] = {
+    "team": [{"peer_id": "cl: 1", "name": "Cllr Amina Shah", "role": "lead_member",
+              "home_council": "E09000008"}],
+    "rationale": [
+        "peer-selection/1; seed 7; corporate_peer_challenge at E06000001; visit 2027-03-01 to "
+        "2027-03-04",
+        "rules: 50 km, 5-year cooling off, 4-7 peers, days served over 3 years; 0 objected to",
+        "cl: 1: admitted (eligible) eligible; 0 days served in the last 3 years; fairness rank "
+        "1; selected as lead_member",
+        "ce-2: excluded (declared_interest) declared an interest in Hartlepool",
+        "of-3: excluded (distance) Durham is 20 km from Hartlepool, under 50 km"],
+    "selected_by": "engine", "selection": SELECTION}
+"""A PeerTeamProposed as version 2 stored an engine's selection: a line of words a peer."""
+
+
+def test_a_version_2_engine_proposal_reads_its_codes_from_its_words() -> None:
+    stored = json.loads(json.dumps(V2_ENGINE_TEAM))
+    event = parse_event("PeerTeamProposed", 2, stored)
+    assert isinstance(event, ev.PeerTeamProposed)
+    assert event.reasons == {ev.ReasonCode.ELIGIBLE: ["cl: 1"],
+                             ev.ReasonCode.DECLARED_INTEREST: ["ce-2"],
+                             ev.ReasonCode.DISTANCE: ["of-3"]}
+    assert event.rationale == V2_ENGINE_TEAM["rationale"], "the words are read, not dropped"
+    assert stored == V2_ENGINE_TEAM, "the stored payload is read, never rewritten"
+    state = apply(CaseState(case_id="cpc-E06000001-2026", version=2, stage=Stage.SCOPED),
+                  Recorded(case_id="cpc-E06000001-2026", version=3, event_id="e3",
+                           occurred_at=datetime(2026, 3, 2, tzinfo=UTC), actor="officer:a",
+                           event=event))
+    assert state.team_selected_by == "engine" and [p.peer_id for p in state.proposed_team] == [
+        "cl: 1"]
+
+
+def test_a_version_2_summary_or_hand_picked_team_reads_without_codes() -> None:
+    summarised = {**V2_ENGINE_TEAM, "rationale": [
+        *V2_ENGINE_TEAM["rationale"][:3], "excluded by distance: 9 peers"]}
+    for payload in (summarised, {**V2_ENGINE_TEAM, "selected_by": "officer",
+                                 "selection": None}):
+        event = parse_event("PeerTeamProposed", 2, payload)
+        assert isinstance(event, ev.PeerTeamProposed) and event.reasons is None
+
+
+def test_a_version_1_unfilled_team_reads_without_codes_and_folds() -> None:
+    stored = {"requirement": "lead_member", "reason": "no lead member peer (a councillor): "
+              "the pool has no such peer", "selection": SELECTION}
+    event = parse_event("PeerTeamCannotBeFilled", 1, dict(stored))
+    assert isinstance(event, ev.PeerTeamCannotBeFilled) and event.reasons is None
+    assert parse_event("PeerTeamCannotBeFilled", 2, event.payload()) == event
+    state = apply(CaseState(case_id="cpc-E06000001-2026", version=2, stage=Stage.SCOPED),
+                  Recorded(case_id="cpc-E06000001-2026", version=3, event_id="e3",
+                           occurred_at=datetime(2026, 3, 2, tzinfo=UTC),
+                           actor="system:peer-selection", event=event))
+    assert state.selection_problem == f"lead_member: {stored['reason']}"

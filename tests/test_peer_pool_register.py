@@ -79,8 +79,10 @@ def test_a_corporate_peer_challenge_team_for(subject_code: str, register: dict[s
     assert excluded[Rule.SUBJECT_COUNCIL] >= 15
     assert excluded[Rule.ACCREDITATION] > 0
     event = selection.to_event(pool_version=1, pool_digest="0" * 64)
-    assert (event.team, event.rationale) == (selection.team, selection.rationale())
-    assert len(event.rationale) == len(pool) + 2
+    assert (event.team, event.rationale) == (selection.team, selection.header())
+    assert event.reasons is not None
+    assert sorted(i for ids in event.reasons.values() for i in ids) == [p.peer_id for p in pool]
+    assert len(selection.rationale()) == len(pool) + 2  # the words, when shown
 
     objected = selection.team[1].peer_id
     again = reselect(selection, subject, register, pool, [objected])

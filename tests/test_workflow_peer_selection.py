@@ -3,11 +3,13 @@
 Time-skipping server, a real worker and a SQLite store holding a peer pool (the demo pool
 over the built-in councils, or a deliberately thin one). What an officer and an auditor
 would see: who was proposed and by whom, the objected peer replaced on the same seed and
-pool, a team that cannot be filled saying why, and every proposal reproducible from its event.
+pool, a team that cannot be filled saying why, and every proposal reproducible from its event,
+with no personal data of a peer who is not on the team in the store or in Temporal's history.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -23,7 +25,7 @@ from domain.peers import PeerKind, demo_pool
 from domain.upcasting import parse_event
 from domain.vocabulary import CaseKind, Stage, VisitMode
 from eventstore.outbox import for_case as case_notifications
-from eventstore.peers import import_pool, load_pool
+from eventstore.peers import erase_peer, import_pool, load_pool
 from eventstore.schema import councils
 from tests.conftest import CaseWorld
 from tests.test_workflow_journey import (
@@ -34,6 +36,7 @@ from tests.test_workflow_journey import (
     assert_store_agrees,
     contact,
 )
+from workflows.messages import workflow_id_for_case
 
 CPC_SCOPE = ["finance", "governance"]
 CPC = CaseKind.CORPORATE_PEER_CHALLENGE
@@ -87,6 +90,24 @@ async def test_the_engine_proposes_replaces_an_objected_peer_and_the_team_is_con
     assert (proposed.selection.visit_from, proposed.selection.visit_to) == (visit_from, visit_to)
     assert proposed.selection.councils_digest == register_digest(BUILT_IN_COUNCILS)
     assert proposed.rationale[0].startswith(f"peer-selection/1; seed {seed_for_case(case_id)}")
+    assert len(proposed.rationale) == 2 and proposed.reasons is not None
+
+    # Nobody off the team is named, and no group or interest is kept: not in the store, not
+    # in the history Temporal keeps of the case (the activity's answer is the event).
+    peers = load_pool(j.store, pool.version)
+    seated, named = {p.peer_id for p in first}, {p.name for p in first}
+    stored = json.dumps([e.payload for e in j.store.read_case(case_id)], ensure_ascii=False)
+    history = await j.env.client.get_workflow_handle(
+        workflow_id_for_case(case_id)).fetch_history()
+    kept = b"".join(e.SerializeToString() for e in history.events)
+    assert first[0].name.encode() in kept, "the team is the decision: it is named there"
+    strangers = [p for p in peers if p.peer_id not in seated and p.name not in named]
+    assert len(strangers) > 250
+    for peer in strangers:
+        assert peer.name not in stored and peer.name.encode() not in kept, peer.peer_id
+    for group in {p.political_group for p in peers} - {None}:
+        assert f'"{group}"' not in stored and f'"{group}"'.encode() not in kept
+    assert "declared an interest" not in stored and b"declared an interest" not in kept
 
     objected = next(p for p in first if p.role == "member")
     view = await act(j, case_id, cmd.ObjectToPeer(actor=contact(council), peer_id=objected.peer_id,
@@ -102,7 +123,6 @@ async def test_the_engine_proposes_replaces_an_objected_peer_and_the_team_is_con
     notices = [n.subject for n in case_notifications(j.store, case_id)]
     assert notices.count(f"{case_id}: proposed peer team") == 2
 
-    peers = load_pool(j.store, pool.version)
     for event in (proposed, replaced):  # an auditor re-runs each proposal from its event
         again = reproduce(event, BUILT_IN_COUNCILS[council], BUILT_IN_COUNCILS, peers,
                           view.state.kind or pytest.fail("no kind"))
@@ -120,6 +140,33 @@ async def test_the_engine_proposes_replaces_an_objected_peer_and_the_team_is_con
                                                    starts_on=visit_from, ends_on=visit_to),
                      Stage.VISIT_SCHEDULED, ev.VisitScheduled)
     assert_store_agrees(j, view)
+
+
+async def test_a_peer_erased_from_the_pool_is_never_proposed_again_and_old_teams_reproduce(
+        journeys: Journeys) -> None:
+    """The lead member asks for their personal data to be erased while the council objects to
+    another peer: the re-selection (same seed, same pool) leaves them out, though the worker
+    had the pool loaded already; both proposals still reproduce from their events."""
+    j = journeys
+    today = await j.today()
+    pool = import_pool(j.store, demo_pool(today), "demo pool")
+    council = "E06000001"
+    case_id = await scoped(j, council)
+    view = await act(j, case_id, cmd.SelectPeerTeam(
+        actor=OFFICER, visit_from=today + timedelta(days=30),
+        visit_to=today + timedelta(days=33)), Stage.SCOPED, ev.PeerTeamProposed)
+    lead, objected = view.state.proposed_team[0], view.state.proposed_team[2]
+    assert erase_peer(j.store, lead.peer_id, "erasure request ER-1")
+    view = await act(j, case_id, cmd.ObjectToPeer(actor=contact(council),
+                                                  peer_id=objected.peer_id, reason="Conflict"),
+                     Stage.SCOPED, ev.PeerObjectedTo, ev.PeerTeamProposed)
+    assert lead.peer_id not in {p.peer_id for p in view.state.proposed_team}
+    (_, first), (_, second) = proposals(j, case_id)
+    assert second.reasons is not None and second.reasons[ev.ReasonCode.ERASED] == [lead.peer_id]
+    peers = load_pool(j.store, pool.version)
+    for event in (first, second):
+        again = reproduce(event, BUILT_IN_COUNCILS[council], BUILT_IN_COUNCILS, peers, CPC)
+        assert again.same, again.differences
 
 
 async def test_a_team_that_cannot_be_filled_says_which_requirement_ran_out(
