@@ -189,7 +189,10 @@ returns not (a line's end is a newline alone)."""
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 """Lowercase hex SHA-256 of a document, so a report's text is pinned without storing it."""
 
-Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,500}$")]
+Url = Annotated[str, StringConstraints(
+    pattern=r"^https?://[^\s\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]{1,500}$")]
+"""A public address: no spaces, controls or bidirectional overrides (the same pattern reads
+alike in pydantic's regex engine and in JSON Schema's)."""
 
 ScopeArea = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,59}$")]
 
