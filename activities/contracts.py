@@ -98,6 +98,11 @@ class CheckpointSummary(BaseModel):
     cases: int
     merkle_root: str
     last_position: int
+    path: str | None = None
+    """The signed file the worker published it as; None when the worker has no signing key
+    (CASES_SIGNING_KEY), and in histories from before checkpoints were signed."""
+    public_key_sha256: str | None = None
+    """Which key signed it (lowercase hex SHA-256 of the raw public key)."""
 
 
 SELECT_PEER_TEAM = "select_peer_team"

@@ -23,6 +23,7 @@ from eventstore import (
     NewEvent,
     OutboxMessage,
     VersionConflict,
+    checkpoint_files,
     checkpoints,
 )
 
@@ -74,12 +75,40 @@ class StoreActivities:
 
     @activity.defn(name=RECORD_CHECKPOINT)
     def record_checkpoint(self, request: CheckpointRequest) -> CheckpointSummary:
-        stored = checkpoints.record_checkpoint(self.store, event_id=request.event_id, at=request.at,
-                                               actor="system:checkpoint",
-                                               publish_to=request.publish_to)
+        """Record a checkpoint and, with CASES_SIGNING_KEY set, publish it as a signed file in
+        CASES_CHECKPOINT_DIR. The key is read first, so a bad key records nothing; a retry
+        finds the checkpoint recorded and writes its file if the first attempt did not."""
+        try:
+            signing_key = checkpoint_files.signing_key_from_environment()
+        except checkpoint_files.SigningKeyProblem as bad:
+            raise ApplicationError(str(bad), type="SigningKeyProblem",
+                                   non_retryable=True) from None
+        try:
+            stored = checkpoints.record_checkpoint(
+                self.store, event_id=request.event_id, at=request.at,
+                actor="system:checkpoint", publish_to=request.publish_to)
+        except checkpoints.CheckpointRefused as refused:
+            log.error("checkpoint refused", error=str(refused))
+            raise ApplicationError(str(refused), type="CheckpointRefused",
+                                   non_retryable=True) from None
+        path = key_digest = None
+        if signing_key is not None:
+            url = self.store.engine.url
+            directory = checkpoint_files.checkpoint_directory(
+                url.database if url.get_backend_name() == "sqlite" else None)
+            try:
+                path = str(checkpoint_files.write_checkpoint_file(
+                    directory, checkpoints.statement_of(stored), signing_key))
+            except OSError as failure:
+                raise ApplicationError(
+                    f"checkpoint {stored.version} is recorded but its file could not be "
+                    f"written in {directory}: {failure.strerror or failure}", type="NotPublished",
+                    non_retryable=True) from None
+            key_digest = checkpoint_files.public_key_sha256(signing_key.public_key())
         summary = CheckpointSummary(checkpoint=stored.version,
                                     cases=len(stored.payload["heads"]),
                                     merkle_root=stored.payload["merkle_root"],
-                                    last_position=stored.payload["last_position"])
+                                    last_position=stored.payload["last_position"],
+                                    path=path, public_key_sha256=key_digest)
         log.info("checkpoint recorded", **summary.model_dump())
         return summary

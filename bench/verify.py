@@ -6,7 +6,15 @@ old baseline), the rate of the old verification (those `StoredEvent`s walked by 
 the rate of fetching the raw rows verify_all fetches, and the time to fold a 200-event case as
 of a moment in its middle. verify_all runs in one process and in two (`workers=2`).
 
-    .venv/bin/python bench/verify.py [--events N] [--database-url URL]
+Then anchored verification, as `cases verify --anchor FILE --public-key KEY.pub` does it: read
+the signed checkpoint file recorded after the fill, check its Ed25519 signature, then
+verify_all, the store against the file's heads, and the stored checkpoint chain. It runs in
+the same process, interleaved with verify_all (`--rounds` each), and prints its rate as a share of
+verify_all's (target: at least 0.8), in CPU time (the median of the paired rounds: load from
+other work moves wall time by several times between rounds) and in wall time (best against
+best). Every verification counts the checkpoint's own event too (N + 1).
+
+    .venv/bin/python bench/verify.py [--events N] [--rounds R] [--database-url URL]
 """
 
 from __future__ import annotations
@@ -27,6 +35,14 @@ import sqlalchemy as sa
 
 from domain.timeline import as_of
 from eventstore import EventStore, NewEvent, open_store
+from eventstore.checkpoint_files import (
+    generate_key_pair,
+    load_signing_key,
+    read_checkpoint_file,
+    verify_checkpoint_signature,
+    write_checkpoint_file,
+)
+from eventstore.checkpoints import record_checkpoint, statement_of, verify_anchored
 from eventstore.schema import events
 from eventstore.store import _stored
 from eventstore.verify import Verdict, _Part, _raw_rows, check_chain, verify_all
@@ -79,6 +95,33 @@ def old_verify_all(store: EventStore) -> Verdict:
     return verdict
 
 
+def publish_checkpoint(store: EventStore, scratch: Path) -> tuple[Path, Path]:
+    """Record a checkpoint of every case and publish it signed, as the worker does; (the
+    file, the public key)."""
+    key = scratch / "keys" / "checkpoints.key"
+    public_key, _ = generate_key_pair(key)
+    stored = record_checkpoint(store, event_id=str(uuid.uuid4()), at=T0,
+                               actor="system:checkpoint")
+    return write_checkpoint_file(scratch / "checkpoints", statement_of(stored),
+                                 load_signing_key(key)), public_key
+
+
+def anchored(store: EventStore, file: Path, public_key: Path) -> Verdict:
+    """`cases verify --anchor FILE --public-key KEY.pub`, without the printing."""
+    statement, signature, _ = read_checkpoint_file(file)
+    assert verify_checkpoint_signature(statement, signature, public_key.read_bytes())
+    return verify_anchored(store, statement)
+
+
+def rates(count_events: Callable[[], int]) -> tuple[float, float]:
+    """Events per second of wall time and per second of this process's CPU time: on a machine
+    shared with other work, CPU time is what a comparison of two runs can trust."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    events_seen = count_events()
+    return (events_seen / (time.perf_counter() - wall),
+            events_seen / (time.process_time() - cpu))
+
+
 def rate(count_events: Callable[[], int]) -> float:
     started = time.perf_counter()
     events_seen = count_events()
@@ -92,6 +135,9 @@ def load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="verify_all and anchored verification, interleaved, this many "
+                             "times each (best of each kept)")
     parser.add_argument("--database-url")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -101,9 +147,13 @@ def main() -> None:
         fill(store, args.events)
         print(f"filled {args.events:,} events in {time.perf_counter() - started:.0f}s "
               f"({store.engine.dialect.name}; {os.cpu_count()} CPUs; load {load()})")
+        started = time.perf_counter()
+        anchor, public_key = publish_checkpoint(store, Path(scratch))
+        print(f"recorded and published a signed checkpoint of every case in "
+              f"{time.perf_counter() - started:.1f}s")
 
         def checked(verdict: Verdict) -> int:
-            assert verdict.ok and verdict.events == args.events
+            assert verdict.ok and verdict.events == args.events + 1, verdict.problems[:3]
             return verdict.events
 
         read_rate = rate(lambda: read_all(store))
@@ -120,6 +170,28 @@ def main() -> None:
             print(f"verify_all, workers={workers}                    {verify_rate:>10,.0f} "
                   f"events/s   ({verify_rate / read_rate:.2f}x reading; target 100,000/s; "
                   f"load {load()})")
+        plain: list[tuple[float, float]] = []
+        anchored_rates: list[tuple[float, float]] = []
+        for _ in range(args.rounds):
+            plain.append(rates(lambda: checked(verify_all(store))))
+            anchored_rates.append(rates(lambda: checked(anchored(store, anchor, public_key))))
+        for name, measured in (("verify_all, workers=1, beside the next   ", plain),
+                               ("anchored verification (verify --anchor)  ", anchored_rates)):
+            print(f"{name} {max(w for w, _ in measured):>10,.0f} events/s wall (best), "
+                  f"{statistics.median(c for _, c in measured):>10,.0f} events/s of CPU "
+                  f"(median); rounds: "
+                  + ", ".join(f"{w:,.0f} wall / {c:,.0f} CPU" for w, c in measured))
+        cpu_share = statistics.median(a[1] / p[1] for p, a in zip(plain, anchored_rates,
+                                                                  strict=True))
+        wall_share = max(w for w, _ in anchored_rates) / max(w for w, _ in plain)
+        print(f"anchored / verify_all: {cpu_share:.2f} of its rate in CPU time (median of "
+              f"{args.rounds} paired rounds), {wall_share:.2f} in wall time (best against "
+              f"best); target 0.8; load {load()}")
+        statement, _, _ = read_checkpoint_file(anchor)
+        started = time.perf_counter()
+        verify_anchored(store, statement, "cpc-E00000000-2025")
+        print(f"  of which the published heads and the checkpoint chain, with one case "
+              f"verified: {(time.perf_counter() - started) * 1000:.0f} ms")
 
         history = [e.to_recorded() for e in store.read_case("cpc-E00000000-2025")]
         timings = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from temporalio.client import Client
@@ -13,6 +14,11 @@ from temporalio.testing import WorkflowEnvironment
 from application.checkpoints import SCHEDULE_ID, schedule_checkpoints
 from domain.checkpoints import CHECKPOINT_STREAM, CaseHead, merkle_root
 from eventstore import EventStore
+from eventstore.checkpoint_files import (
+    generate_key_pair,
+    read_checkpoint_file,
+    verify_checkpoint_signature,
+)
 from eventstore.checkpoints import load_checkpoint, record_checkpoint, verify_against
 from eventstore.outbox import for_case
 from eventstore.verify import ProblemKind, verify_all
@@ -94,13 +100,23 @@ def test_recording_is_idempotent_and_published_once(sqlite_store: EventStore) ->
     assert first.payload["merkle_root"] in notice.subject
 
 
-async def test_the_checkpoint_workflow_records_every_head(case_world: CaseWorld) -> None:
+async def test_the_checkpoint_workflow_records_every_head_and_publishes_it_signed(
+    case_world: CaseWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
     fill(case_world.store)
+    key = tmp_path / "signing.key"
+    generate_key_pair(key)
+    monkeypatch.setenv("CASES_SIGNING_KEY", str(key))
+    monkeypatch.setenv("CASES_CHECKPOINT_DIR", str(tmp_path / "published"))
     summary = await case_world.env.client.execute_workflow(
         RecordCheckpoint.run, id=f"checkpoint-{uuid.uuid4()}", task_queue=case_world.task_queue)
     assert (summary.checkpoint, summary.cases) == (1, 3)
     point = load_checkpoint(case_world.store)
     assert point is not None and point.payload["merkle_root"] == summary.merkle_root
+    assert summary.path == str(tmp_path / "published" / "checkpoint-000001.json")
+    statement, signature, _ = read_checkpoint_file(Path(summary.path))
+    assert statement["merkle_root"] == summary.merkle_root
+    assert verify_checkpoint_signature(statement, signature, Path(f"{key}.pub").read_bytes())
 
 
 @pytest.mark.slow
