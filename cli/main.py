@@ -22,11 +22,11 @@ from application.errors import ActionRefused, CaseNotFound
 from cli import auditing, councils, db, peers, render, users
 from cli.actions import ACTIONS, BadInput, add_action_parsers, body_from_args, describe
 from cli.api_client import ApiClient, ApiRefused, ApiUnavailable
-from cli.output import EXIT_BAD_INPUT, emit
+from cli.output import EXIT_BAD_INPUT, emit, visible
 from domain.policies import STANDARD, demo_policy_name
 from domain.vocabulary import CaseKind, Stage
 from eventstore import open_store
-from eventstore.config import database_url
+from eventstore.config import database_url, secrets_in, shown_url, without_secrets
 from runtime import logging as case_logging
 from runtime.process import exit_now
 from workflows.messages import CaseView
@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
         "command-key", parents=[common],
         help="write a new command key (the API and the workers share it) to PATH")
     command_key_parser.add_argument("path", type=Path)
+    signing_key_parser = key_verbs.add_parser(
+        "generate", parents=[common],
+        help="write a new Ed25519 checkpoint signing key to PATH and its public key to PATH.pub")
+    signing_key_parser.add_argument("path", type=Path)
 
     start = sub.add_parser("start", parents=[common], help="open a case for a council")
     start.add_argument("--council", required=True, metavar="GSS", help="e.g. E06000001")
@@ -151,6 +155,8 @@ def _when(value: Any) -> str:
 def _keys(args: argparse.Namespace) -> int:
     from runtime.signing import write_key
 
+    if args.verb == "generate":
+        return _signing_key(args)
     try:
         write_key(args.path)
     except FileExistsError:
@@ -158,6 +164,23 @@ def _keys(args: argparse.Namespace) -> int:
     emit(args, {"path": str(args.path)},
          f"command key written to {args.path} (readable by you only); give the API and every "
          f"worker the same file in CASES_COMMAND_KEY_FILE")
+    return 0
+
+
+def _signing_key(args: argparse.Namespace) -> int:
+    from eventstore.checkpoint_files import generate_key_pair
+
+    try:
+        public_path, digest = generate_key_pair(args.path)
+    except FileExistsError as taken:
+        raise BadInput(f"{taken}: a signing key is never overwritten") from None
+    except OSError as error:
+        raise BadInput(f"{args.path}: cannot write it ({error.strerror or error})") from None
+    emit(args, {"path": str(args.path), "public_key": str(public_path),
+                "public_key_sha256": digest},
+         f"signing key written to {args.path} and its public key to {public_path} (both "
+         f"readable by you only; public key sha256 {digest}); give the worker "
+         f"CASES_SIGNING_KEY={args.path}, and auditors a copy of {public_path}")
     return 0
 
 
@@ -223,8 +246,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"cases: {describe(invalid)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SQLAlchemyError as failure:
-        print(f"cases: cannot use the store at {database_url()}: "
-              f"{str(failure).splitlines()[0]} (has `cases dev` or a worker run yet?)",
+        print(f"cases: cannot use the store at {visible(shown_url(database_url()))}: "
+              f"{_first_line(failure)} (has `cases dev` or a worker run yet?)",
               file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -233,11 +256,17 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"cases: {failure}", file=sys.stderr)
         return 1
     except Exception as failure:
-        first = str(failure).splitlines()[0] if str(failure) else ""
-        print(f"cases: unexpected {type(failure).__name__}: {first}; nothing was recorded "
-              "unless `cases status` shows it; try again, and report it if it recurs",
-              file=sys.stderr)
+        print(f"cases: unexpected {type(failure).__name__}: {_first_line(failure)}; nothing "
+              "was recorded unless `cases status` shows it; try again, and report it if it "
+              "recurs", file=sys.stderr)
         return 1
+
+
+def _first_line(failure: Exception) -> str:
+    """The first line of a failure's message, as it may be shown: a driver's error can quote
+    the database URL, or a piece of its password it took for a host or a port."""
+    said = str(failure).splitlines()[0] if str(failure) else ""
+    return visible(without_secrets(said, secrets_in(database_url())))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
