@@ -9,6 +9,11 @@ case deleted; those need a head (version, hash) held outside the table.
 and only vouches for a case when every check passes on those raw values; any case it cannot
 vouch for is read again through the store and judged by `check_chain`, so the problems it
 names are exactly `check_chain`'s.
+
+A payload that cannot be read at all (nested deeper than `chain.MAX_NESTING`, or not JSON) is
+a verdict too, `altered` at that version: it is read again from its stored text with an explicit
+stack, so that neither the store's JSON reader nor the hash can stop verification with a
+RecursionError that names no case.
 """
 
 from __future__ import annotations
@@ -23,8 +28,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.checkpoints import CHECKPOINT_STREAM
-from eventstore.chain import GENESIS_HASH, event_hash, row_hash
-from eventstore.records import StoredEvent
+from eventstore.chain import GENESIS_HASH, TooDeep, event_hash, parse_json, row_hash
+from eventstore.records import StoredEvent, as_utc
 from eventstore.schema import events
 from eventstore.store import EventStore
 
@@ -72,6 +77,14 @@ class Verdict:
         return self.problems[0] if self.problems else None
 
 
+class UnreadablePayload(dict[str, Any]):
+    """Stands in for a stored payload that cannot be read; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
 def recompute(event: StoredEvent, prev_hash: str | None = None) -> str:
     return event_hash(case_id=event.case_id, version=event.version, event_id=event.event_id,
                       type=event.type, schema_version=event.schema_version,
@@ -88,11 +101,17 @@ def check_chain(case_events: Iterable[StoredEvent]) -> tuple[int, Problem | None
     for event in case_events:
         seen += 1
         case_id = event.case_id
-        computed = recompute(event)
         if event.version != expected_version:
             return seen, Problem(case_id, expected_version, ProblemKind.MISSING, None, None,
                                  f"version {expected_version} is missing; the next stored "
                                  f"is version {event.version}")
+        try:
+            if isinstance(event.payload, UnreadablePayload):
+                raise ValueError(event.payload.reason)
+            computed = recompute(event)
+        except ValueError as unreadable:  # TooDeep, or what JSON cannot hold
+            return seen, Problem(case_id, event.version, ProblemKind.ALTERED, event.hash, None,
+                                 f"{unreadable}: it cannot be verified; treat it as tampered")
         if computed != event.hash:
             return seen, Problem(case_id, event.version, ProblemKind.ALTERED, event.hash,
                                  computed, "the event's content does not match its hash")
@@ -110,8 +129,38 @@ def check_chain(case_events: Iterable[StoredEvent]) -> tuple[int, Problem | None
     return seen, None
 
 
+def read_for_verification(store: EventStore, case_id: str) -> list[StoredEvent]:
+    """The case's events in version order, as `read_case` gives them; if a payload defeats the
+    store's JSON reader, every payload is read again from its text with an explicit stack, and
+    one that still cannot be read comes back as an UnreadablePayload for check_chain to name."""
+    try:
+        return store.read_case(case_id)
+    except (RecursionError, ValueError):
+        pass
+    columns = [c for c in events.c if c.name != "payload"]
+    query = (sa.select(*columns, sa.cast(events.c.payload, sa.Text).label("payload"))
+             .where(events.c.case_id == case_id).order_by(events.c.version))
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    read: list[StoredEvent] = []
+    for row in rows:
+        payload: Any
+        try:
+            payload = parse_json(row.payload)
+        except TooDeep as deep:
+            payload = UnreadablePayload(str(deep))
+        except (TypeError, ValueError) as error:
+            payload = UnreadablePayload(f"the payload is not JSON ({error})")
+        read.append(StoredEvent(position=row.position, case_id=row.case_id, version=row.version,
+                                event_id=row.event_id, type=row.type,
+                                schema_version=row.schema_version,
+                                occurred_at=as_utc(row.occurred_at), actor=row.actor,
+                                payload=payload, prev_hash=row.prev_hash, hash=row.hash))
+    return read
+
+
 def verify(store: EventStore, case_id: str) -> Verdict:
-    count, problem = check_chain(store.read_case(case_id))
+    count, problem = check_chain(read_for_verification(store, case_id))
     return Verdict(cases=1 if count else 0, events=count, problems=[problem] if problem else [])
 
 
@@ -266,7 +315,7 @@ def verify_all(store: EventStore, batch_size: int = 5000, workers: int = 1) -> V
         verdict.cases += result.cases
         verdict.events += result.events
         for case_id in result.suspects:
-            _, problem = check_chain(store.read_case(case_id))
+            _, problem = check_chain(read_for_verification(store, case_id))
             if problem is not None:
                 verdict.problems.append(problem)
     return verdict

@@ -26,7 +26,14 @@ import rfc8785
 
 from domain.events import CaseRequested, CaseScoped
 from eventstore import NewEvent, open_store
-from eventstore.chain import GENESIS_HASH, HASHED_FIELDS, canonical_json, event_hash
+from eventstore.chain import (
+    GENESIS_HASH,
+    HASHED_FIELDS,
+    canonical_json,
+    event_hash,
+    parse_json,
+)
+from eventstore.export import verifier_sha256
 from eventstore.verify import verify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +120,13 @@ def test_the_store_writes_the_worked_examples_with_the_stated_hashes(tmp_path: P
     store.dispose()
     assert [e.hash for e in stored] == [e.hash for e in read_back] == [h for _, h in examples]
     assert [e.prev_hash for e in read_back] == [GENESIS_HASH, examples[0][1]]
+
+
+def test_the_page_publishes_the_sha256_of_the_bundles_verify_py() -> None:
+    """So an auditor can tell the genuine verify.py; it cannot go stale: it is the real one."""
+    published = re.findall(r"^verify\.py SHA-256: `([0-9a-f]{64})`$",
+                           DOC.read_text(encoding="utf-8"), re.MULTILINE)
+    assert published == [verifier_sha256()]
 
 
 def test_the_script_on_the_page_is_docs_verify_case() -> None:
@@ -260,9 +274,14 @@ def test_a_payload_altered_behind_the_stores_back_exits_3_naming_the_version(
          "WHERE {where} AND version = 2", (3, "broken_link")),
         ("UPDATE events SET position = 1000 WHERE {where} AND version = 2", (3, "reordered")),
         ("DELETE FROM events WHERE {where} AND version = 4", None),
+        ("UPDATE events SET payload = '{{\"scope\": " + "[" * 5000 + "]" * 5000 + "}}' "
+         "WHERE {where} AND version = 2", (2, "altered")),
+        ("UPDATE events SET payload = '{{\"scope\": [' WHERE {where} AND version = 3",
+         (3, "altered")),
     ],
     ids=["actor", "time", "float", "schema-version", "deleted", "deleted-first",
-         "rehashed-forgery", "moved", "truncated-tail-is-invisible"],
+         "rehashed-forgery", "moved", "truncated-tail-is-invisible", "nested-5000-deep",
+         "not-json"],
 )
 def test_the_script_agrees_with_the_stores_verifier(
     db: Path, tmp_path: Path, sql: str, expected: tuple[int, str] | None
@@ -319,3 +338,84 @@ def test_the_scripts_canonical_json_is_rfc8785(value: Any) -> None:
 def test_the_scripts_canonical_json_refuses_what_the_store_never_writes(value: Any) -> None:
     with pytest.raises(ValueError):
         load_script().canonical(value)
+
+
+def test_a_payload_nested_past_the_limit_is_named_not_a_crash(db: Path, tmp_path: Path) -> None:
+    """1,000 levels is the limit (the payload object is level 1): 1,000 verifies, 1,001 is
+    tampered, and the message says why, the same in the script and the store."""
+    module = load_script()
+    at_limit = parse_json('{"a": ' + "[" * 999 + "]" * 999 + "}")
+    past = parse_json('{"a": ' + "[" * 1000 + "]" * 1000 + "}", max_depth=2000)
+    assert module.canonical(at_limit).encode("utf-8") == canonical_json(at_limit)
+    with pytest.raises(ValueError, match="nested deeper than 1000 levels"):
+        module.canonical({"payload": past})
+    deep = "{\"scope\": " + "[" * 5000 + "]" * 5000 + "}"
+    tamper(db, f"UPDATE events SET payload = '{deep}' WHERE case_id = '{CASE}' AND version = 2;")
+    result = run_script(str(db), CASE, cwd=tmp_path)
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    assert result.stdout == (f"case {CASE} version 2: altered: the payload is nested deeper "
+                             "than 1000 levels of objects and arrays: it cannot be verified; "
+                             "treat it as tampered\n")
+    store = open_store(f"sqlite:///{db}")
+    try:
+        problem = verify(store, CASE).first_problem
+    finally:
+        store.dispose()
+    assert problem is not None and problem.version == 2
+    assert problem.detail == result.stdout.split("altered: ", 1)[1].strip()
+
+
+def test_the_script_refuses_a_verdict_when_its_hashing_fails_the_test_vector(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    module = load_script()
+    assert module.hashing_works()
+    assert module.TEST_VECTOR == BRIEF_LINE and module.TEST_VECTOR_HASH == BRIEF_HASH
+
+    class Broken:
+        @staticmethod
+        def sha256(data: bytes) -> Any:
+            return hashlib.sha256(data + b" ")
+
+    monkeypatch.setattr(module, "hashlib", Broken)
+    assert module.main([str(db), CASE]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "test vector" in captured.err
+
+
+def test_the_script_started_plainly_restarts_isolated_and_ignores_modules_beside_it(
+    db: Path, tmp_path: Path,
+) -> None:
+    """A hashlib.py that makes every digest "match", beside a copy of the script: started as
+    `python3 verify_case.py`, the script restarts itself with -I -S and never imports it."""
+    tamper(db, f"UPDATE events SET actor = 'officer:mallory' WHERE case_id = '{CASE}' "
+               "AND version = 3;")
+    here = tmp_path / "copy"
+    here.mkdir()
+    script = here / "verify_case.py"
+    script.write_text(SCRIPT.read_text(encoding="utf-8"), encoding="utf-8")
+    (here / "hashlib.py").write_text(
+        "import pathlib\n"
+        "pathlib.Path(__file__).with_name('SHADOWED').touch()\n"
+        "class _Equal(str):\n"
+        "    __eq__ = lambda self, other: True\n"
+        "    __ne__ = lambda self, other: False\n"
+        "    __hash__ = str.__hash__\n"
+        "class sha256:\n"
+        "    def __init__(self, data=b''): pass\n"
+        "    def hexdigest(self): return _Equal('0' * 64)\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, str(script), str(db), CASE], cwd=here,
+                            capture_output=True, text=True, encoding="utf-8", timeout=120,
+                            check=False)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert result.stdout.startswith(f"case {CASE} version 3: altered: stored hash ")
+    assert not (here / "SHADOWED").exists()
+
+
+def test_the_script_escapes_what_it_prints_from_the_database(db: Path, tmp_path: Path) -> None:
+    tamper(db, f"UPDATE events SET hash = char(27) || '[32mintact' || char(8238) "
+               f"WHERE case_id = '{CASE}' AND version = 1;")
+    result = run_script(str(db), CASE, cwd=tmp_path)
+    assert result.returncode == 3
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+    assert "\\x1b[32mintact\\u202e" in result.stdout

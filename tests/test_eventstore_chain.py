@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -14,10 +15,13 @@ from hypothesis import strategies as st
 
 from eventstore.chain import (
     GENESIS_HASH,
+    MAX_NESTING,
     MAX_SAFE_INTEGER,
+    TooDeep,
     canonical_json,
     event_hash,
     format_time,
+    parse_json,
     row_hash,
 )
 
@@ -31,13 +35,13 @@ def json_values(keys: st.SearchStrategy[str]) -> st.SearchStrategy[Any]:
                         | st.dictionaries(keys, inner, max_size=4), max_leaves=20)
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(json_values(st.text(st.characters(codec="ascii"), max_size=8)))
 def test_ascii_keyed_json_is_canonical_by_rfc8785(value: Any) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(json_values(st.text(st.characters(exclude_categories=["Cs"]), max_size=6)))
 def test_any_keyed_json_is_canonical_by_rfc8785(value: Any) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
@@ -68,7 +72,7 @@ tricky_text = st.sampled_from(["\u2028\u2029", "\x7f", "a/b", "\x00\x1f\x08\x0c"
                                "\U0001f600", "\\u00e9", '"\\'])
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(ascii_keyed)
 def test_orjson_sorted_output_is_rfc8785_for_ascii_keys(value: Any) -> None:
     """The fact row_hash stands on: no floats, ASCII keys => orjson's bytes are JCS's."""
@@ -86,7 +90,7 @@ def stored_forms(payload: dict[str, Any]) -> list[str]:
             canonical_json(payload).decode()]
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(payload=st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), max_size=6),
                                any_keyed, max_size=4),
        actor=st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=10),
@@ -126,3 +130,66 @@ def test_row_hash_serialises_a_column_as_what_it_holds() -> None:
     when = "2026-03-02T09:30:00.000000Z"
     assert (row_hash("c", 1, "e", "T", 1, when, "a", "{}", GENESIS_HASH)
             != row_hash("c", as_text, "e", "T", 1, when, "a", "{}", GENESIS_HASH))
+
+
+# --- nesting: read and written with an explicit stack, never by recursion -------------------
+
+def nested(levels: int) -> str:
+    """A payload whose objects and arrays nest `levels` deep (the payload itself is level 1)."""
+    return '{"a": ' + "[" * (levels - 1) + "]" * (levels - 1) + "}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_keyed, st.sampled_from([None, 0, 2]), st.booleans())
+def test_parse_json_reads_what_json_reads(value: Any, indent: int | None, ascii_only: bool) -> None:
+    text = json.dumps(value, indent=indent, ensure_ascii=ascii_only)
+    assert parse_json(text) == json.loads(text)
+    assert parse_json(f" \n\t{text}\r ") == json.loads(f" \n\t{text}\r ")
+
+
+@pytest.mark.parametrize("text", ["", "{", "[1,]", '{"a":1,}', "[1 2]", '{"a" 1}', "{1: 2}",
+                                  "[] []", '{"a":}', '"\\x"', "[01]", "nul", "[", '{"a"'])
+def test_parse_json_refuses_what_json_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        json.loads(text)
+    with pytest.raises(ValueError):
+        parse_json(text)
+
+
+def test_a_repeated_key_reads_as_json_reads_it() -> None:
+    assert parse_json('{"a": 1, "a": 2}') == json.loads('{"a": 1, "a": 2}') == {"a": 2}
+
+
+def test_nesting_up_to_the_limit_is_read_hashed_and_written_as_rfc8785_says() -> None:
+    """1,000 levels: beyond the standard library's recursion here, within the explicit stack."""
+    payload = parse_json(nested(MAX_NESTING))
+    text = nested(MAX_NESTING).replace(" ", "").encode()
+    assert canonical_json(payload) == text
+    moment = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    fields = {"case_id": "c", "version": 1, "event_id": "e", "type": "T", "schema_version": 1,
+              "actor": "a", "prev_hash": GENESIS_HASH}
+    line = ('{"actor":"a","case_id":"c","event_id":"e","occurred_at":"2026-03-02T09:30:00.000000Z",'
+            f'"payload":{text.decode()},"prev_hash":"{GENESIS_HASH}","schema_version":1,'
+            '"type":"T","version":1}')
+    assert event_hash(**fields, occurred_at=moment, payload=payload) == (
+        hashlib.sha256(line.encode()).hexdigest())
+    assert row_hash("c", 1, "e", "T", 1, format_time(moment), "a", nested(MAX_NESTING),
+                    GENESIS_HASH) is None  # too deep for the fast path: read the slow way
+
+
+@pytest.mark.parametrize("levels", [MAX_NESTING + 1, 5000, 100_000])
+def test_nesting_past_the_limit_is_too_deep_not_a_recursion_error(levels: int) -> None:
+    with pytest.raises(TooDeep, match=f"nested deeper than {MAX_NESTING} levels"):
+        parse_json(nested(levels))
+    deep: Any = []
+    for _ in range(levels - 2):
+        deep = [deep]
+    payload = {"a": deep}
+    with pytest.raises(TooDeep):
+        canonical_json(payload)
+    with pytest.raises(TooDeep):
+        event_hash(case_id="c", version=1, event_id="e", type="T", schema_version=1,
+                   occurred_at=datetime(2026, 3, 2, tzinfo=UTC), actor="a", payload=payload,
+                   prev_hash=GENESIS_HASH)
+    assert row_hash("c", 1, "e", "T", 1, "2026-03-02T00:00:00.000000Z", "a", nested(levels),
+                    GENESIS_HASH) is None
