@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,19 @@ from typing import Any
 from application.errors import CaseNotFound
 from cli import render
 from cli.actions import BadInput
-from cli.output import EXIT_TAMPERED, emit
+from cli.output import EXIT_TAMPERED, emit, visible
+from domain.checkpoints import CHECKPOINT_STREAM
 from domain.figures import annual_figures, cases_by_stage
 from domain.timeline import as_of, diff, end_of_day, parse_moment
 from eventstore import EventStore
-from eventstore.charts import annual_chart
-from eventstore.checkpoints import load_checkpoint, verify_against
+from eventstore.charts import ChartRefused, annual_chart, write_chart
+from eventstore.checkpoints import (
+    load_checkpoint,
+    verify_against,
+    verify_anchored,
+    verify_chain,
+)
+from eventstore.config import shown_url
 from eventstore.export import NoSuchCase, case_histories, export_csv, export_json, write_bundle
 from eventstore.verify import verify, verify_all
 from workflows.messages import TASK_QUEUE, CaseView
@@ -42,7 +50,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     export.add_argument("case", metavar="CASE")
     export.add_argument("--format", choices=["json", "csv"], default="json")
     export.add_argument("--bundle", type=Path, metavar="DIR",
-                        help="write events, hashes, the rule and a standalone verifier to DIR")
+                        help="write events, hashes, the rule, a standalone verifier and the "
+                             "case's proof in the newest checkpoint to DIR (a new or empty "
+                             "directory, readable by you only; never a symlink)")
+    export.add_argument("--force", action="store_true",
+                        help="with --bundle: replace an earlier bundle's files in DIR")
     report = sub.add_parser("report", parents=[common],
                             help="the programme's figures for a year, from the events alone")
     report.add_argument("which", choices=["annual"])
@@ -51,13 +63,24 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     report.add_argument("--to", dest="end", type=date.fromisoformat, metavar="YYYY-MM-DD")
     report.add_argument("--csv", action="store_true", help="print the figures as CSV")
     report.add_argument("--chart", type=Path, metavar="FILE.svg",
-                        help="also draw cases by stage and days from visit to publication")
+                        help="also draw cases by stage and days from visit to publication, "
+                             "into a new file (never through a symlink)")
+    report.add_argument("--force", action="store_true",
+                        help="replace an existing --chart file")
     check = sub.add_parser("verify", parents=[common],
                            help="recompute every hash; exit 3 naming the first bad event")
     check.add_argument("case", metavar="CASE", nargs="?")
     check.add_argument("--against-checkpoint", metavar="N", nargs="?", type=int, const=0,
-                       help="also compare with checkpoint N (default: the newest), which "
-                            "catches a truncated tail and a whole case deleted")
+                       help="also compare with checkpoint N (default: the newest) and each "
+                            "stored checkpoint with the one before it, which catches a "
+                            "truncated tail, a whole case deleted and a rewrite under a fresh "
+                            "checkpoint")
+    check.add_argument("--anchor", type=Path, metavar="FILE",
+                       help="also check that the store still extends this published, signed "
+                            "checkpoint file (catches a rewrite of the checkpoint rows too)")
+    check.add_argument("--public-key", type=Path, metavar="KEY.pub",
+                       help="the public key you hold to check --anchor's signature with "
+                            "(default: the .pub beside CASES_SIGNING_KEY)")
     check.add_argument("--no-temporal", action="store_true",
                        help="do not ask Temporal which open cases still have a running "
                             "workflow (asked when TEMPORAL_ADDRESS answers)")
@@ -66,7 +89,9 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     audit.add_argument("what", choices=["replay"])
     audit.add_argument("case", metavar="CASE")
     points = sub.add_parser("checkpoint", parents=[common],
-                            help="record every case's head and a Merkle root")
+                            help="record every case's head and a Merkle root, chained to the "
+                                 "checkpoint before; signed and written to a file when the "
+                                 "worker has CASES_SIGNING_KEY")
     points.add_argument("when", choices=["now", "schedule"],
                         help="now: record one; schedule: record one every --every minutes")
     points.add_argument("--every", type=int, default=60, metavar="MINUTES")
@@ -99,7 +124,7 @@ async def _stuck(store: EventStore) -> tuple[list[Any] | None, str]:
         client = await asyncio.wait_for(connect(signing=False), timeout=5)
         stuck = await asyncio.wait_for(stuck_cases(client, store), timeout=120)
     except Exception:
-        where = connect_options().get("target_host")
+        where = shown_url(str(connect_options().get("target_host")))
         return None, f"(open cases not checked against Temporal at {where}: it did not answer)"
     return stuck, "\n".join(f"STUCK: {case}" for case in stuck)
 
@@ -142,23 +167,42 @@ def _diff(args: argparse.Namespace, store: EventStore) -> int:
     lines = [f"{args.case} from {render.when(start)} to {render.when(end)}:"]
     lines += [f"  {c.field}: {c.old} → {c.new}" for c in change.changes] or ["  no change"]
     lines += [f"  + v{r.version} {r.event.type_name()} by {r.actor}" for r in change.events]
-    emit(args, change.to_json(), "\n".join(lines))
+    emit(args, change.to_json(), "\n".join(map(visible, lines)))
     return 0
 
 
 def _export(args: argparse.Namespace, store: EventStore) -> int:
+    import json
+
+    from eventstore.checkpoint_files import checkpoint_directory, default_public_key
+    from eventstore.export import BundleRefused, UnreadableCase
+
+    if args.force and args.bundle is None:
+        raise BadInput("--force goes with --bundle DIR")
     try:
-        if args.bundle is not None:
-            where = write_bundle(store, args.case, args.bundle)
-            print(f"bundle written to {where}; anyone can check it with "
-                  f"`python3 {where / 'verify.py'}`")
-        else:
+        if args.bundle is None:
             print(export_json(store, args.case) if args.format == "json"
                   else export_csv(store, args.case), end="")
+            return 0
+        url = store.engine.url
+        where = write_bundle(store, args.case, args.bundle, force=args.force,
+                             checkpoint_dir=checkpoint_directory(
+                                 url.database if url.get_backend_name() == "sqlite" else None),
+                             public_key=default_public_key())
     except NoSuchCase as missing:
         raise CaseNotFound(str(missing)) from None
-    except FileExistsError as taken:
-        raise BadInput(f"--bundle {args.bundle}: {taken}") from None
+    except (FileExistsError, BundleRefused) as refused:
+        raise BadInput(f"--bundle {args.bundle}: {refused}") from None
+    except UnreadableCase as unreadable:
+        print(f"cases: {visible(str(unreadable))}", file=sys.stderr)
+        return EXIT_TAMPERED
+    manifest = json.loads((where / "MANIFEST.json").read_text(encoding="utf-8"))
+    emit(args, {"bundle": str(where), "verify_py_sha256": manifest["verify_py_sha256"],
+                "anchor": manifest["anchor"], "anchor_note": manifest["anchor_note"]},
+         f"bundle of {args.case} written to {where} (readable by you only); anyone can check "
+         f"it with `python3 -I -S {where / 'verify.py'}`\n"
+         f"verify.py SHA-256 {manifest['verify_py_sha256']} (docs/event-store.md publishes it)\n"
+         f"{manifest['anchor_note']}")
     return 0
 
 
@@ -182,8 +226,12 @@ def _report(args: argparse.Namespace, store: EventStore) -> int:
     figures = annual_figures(histories.values(), start, end)
     if args.chart is not None:
         counts = cases_by_stage([as_of(h, end_of_day(end)) for h in histories.values()])
-        args.chart.write_text(annual_chart(counts, figures.days_visit_to_publication,
-                                           title=f"Peer challenges {start} to {end}"))
+        chart = annual_chart(counts, figures.days_visit_to_publication,
+                             title=f"Peer challenges {start} to {end}")
+        try:
+            write_chart(args.chart, chart, replace=args.force)
+        except ChartRefused as refused:
+            raise BadInput(f"--chart {refused}") from None
     if args.csv:
         out = io.StringIO()
         writer = csv.writer(out)
@@ -198,10 +246,63 @@ def _report(args: argparse.Namespace, store: EventStore) -> int:
     return 0
 
 
+def _signed_anchor(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    """The statement of `--anchor FILE`, what to show of it, and why its signature does not
+    hold under the auditor's own public key (None when it holds)."""
+    from eventstore.checkpoint_files import (
+        NotACheckpointFile,
+        SigningKeyProblem,
+        default_public_key,
+        load_public_key,
+        public_key_sha256,
+        read_checkpoint_file,
+        verify_checkpoint_signature,
+    )
+
+    key_path = args.public_key or default_public_key()
+    if key_path is None:
+        raise BadInput("--anchor: give --public-key KEY.pub, the public key you hold, or set "
+                       "CASES_SIGNING_KEY (the .pub beside it is used)")
+    try:
+        statement, signature, named = read_checkpoint_file(args.anchor)
+    except NotACheckpointFile as bad:
+        raise BadInput(f"--anchor {bad}") from None
+    try:
+        pem = key_path.read_bytes()
+        holds = public_key_sha256(load_public_key(pem))
+    except OSError as error:
+        raise BadInput(f"--public-key {key_path}: cannot read it "
+                       f"({error.strerror or error})") from None
+    except SigningKeyProblem as bad:
+        raise BadInput(f"--public-key {key_path}: {bad}") from None
+    shown = {"path": str(args.anchor), "number": statement["number"],
+             "recorded_at": statement["recorded_at"], "merkle_root": statement["merkle_root"],
+             "public_key": str(key_path), "public_key_sha256": holds}
+    if verify_checkpoint_signature(statement, signature, pem):
+        return statement, shown, None
+    if named != holds:
+        return statement, shown, (f"checkpoint file {args.anchor} was not signed by "
+                                  f"{key_path}: it names another key (sha256 {named}), "
+                                  f"yours is sha256 {holds}")
+    return statement, shown, (f"checkpoint file {args.anchor}: its signature does not verify "
+                              f"with {key_path}: the statement was altered or the signature "
+                              "forged")
+
+
 async def _verify(args: argparse.Namespace, store: EventStore) -> int:
-    verdict = verify(store, args.case) if args.case else verify_all(store)
-    if args.case and verdict.events == 0 and args.against_checkpoint is None:
-        raise CaseNotFound(f"no case {args.case} in the store")
+    anchor: dict[str, Any] | None = None
+    if args.anchor is not None:
+        statement, anchor, bad_signature = _signed_anchor(args)
+        if bad_signature is not None:
+            emit(args, {"ok": False, "anchor": {**anchor, "signature": "bad"},
+                        "problems": [bad_signature]}, f"TAMPERED: {bad_signature}")
+            return EXIT_TAMPERED
+        try:
+            verdict = verify_anchored(store, statement, args.case)
+        except ValueError as bad:
+            raise BadInput(f"--anchor {args.anchor}: {bad}") from None
+    else:
+        verdict = verify(store, args.case) if args.case else verify_all(store)
     if args.against_checkpoint is not None:
         number = args.against_checkpoint or None
         point = load_checkpoint(store, number)
@@ -209,14 +310,23 @@ async def _verify(args: argparse.Namespace, store: EventStore) -> int:
             which = f"checkpoint {number}" if number else "checkpoint"
             raise CaseNotFound(f"no {which} in the store; record one with "
                                "`cases checkpoint now`")
-        found = verify_against(store, point)
+        found = verify_against(store, point) + verify_chain(store)
         if args.case:
-            found = [p for p in found if p.case_id == args.case]
+            found = [p for p in found if p.case_id in (args.case, CHECKPOINT_STREAM)]
         verdict.problems += [p for p in found if p not in verdict.problems]
+    if args.case and verdict.events == 0 and verdict.ok:
+        raise CaseNotFound(f"no case {args.case} in the store")
     data = {"ok": verdict.ok, "cases": verdict.cases, "events": verdict.events,
             "problems": [vars(p) for p in verdict.problems]}
     text = (f"intact: {verdict.cases} case(s), {verdict.events} event(s), every hash and link "
-            "verified" if verdict.ok else "\n".join(f"TAMPERED: {p}" for p in verdict.problems))
+            "verified" if verdict.ok
+            else "\n".join(f"TAMPERED: {visible(str(p))}" for p in verdict.problems))
+    if anchor is not None:
+        data["anchor"] = {**anchor, "signature": "good"}
+        if verdict.ok:
+            text += (f"; the store extends published checkpoint {anchor['number']} "
+                     f"({anchor['recorded_at']}, root {anchor['merkle_root']}), signed by "
+                     f"{anchor['public_key']}")
     stuck: list[Any] | None = None
     if verdict.ok and not args.case and not args.no_temporal:
         stuck, said = await _stuck(store)
@@ -246,7 +356,12 @@ async def _audit_replay(args: argparse.Namespace, store: EventStore) -> int:
 
 
 async def _checkpoint(args: argparse.Namespace) -> int:
-    from application.checkpoints import SCHEDULE_ID, checkpoint_now, schedule_checkpoints
+    from application.checkpoints import (
+        SCHEDULE_ID,
+        CheckpointFailed,
+        checkpoint_now,
+        schedule_checkpoints,
+    )
     from runtime.temporal import connect
 
     client = await connect(signing=False)
@@ -257,8 +372,17 @@ async def _checkpoint(args: argparse.Namespace) -> int:
         emit(args, {"schedule": SCHEDULE_ID, "every_minutes": args.every},
              f"checkpoint schedule {SCHEDULE_ID}: every {args.every} minutes")
         return 0
-    summary = await checkpoint_now(client)
+    try:
+        summary = await checkpoint_now(client)
+    except CheckpointFailed as failed:
+        if not failed.refused:
+            raise RuntimeError(str(failed)) from None
+        print(f"cases: {visible(str(failed))}", file=sys.stderr)
+        return EXIT_TAMPERED
+    published = (f"signed and written to {summary.path}" if summary.path else
+                 "unsigned: the worker has no CASES_SIGNING_KEY, so no file was written "
+                 "(`cases keys generate PATH` makes a key)")
     emit(args, summary.model_dump(), f"checkpoint {summary.checkpoint}: {summary.cases} cases "
          f"up to position {summary.last_position}, Merkle root {summary.merkle_root} "
-         f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)")
+         f"({datetime.now(UTC):%Y-%m-%d %H:%M} UTC)\n{published}")
     return 0
