@@ -52,7 +52,15 @@ CaseHandle = WorkflowHandle[Any, CaseView]
 
 
 
+def _refused_here(refused: CommandRefused) -> ActionRefused:
+    """The rules' refusal, decided in this process, as the application says it."""
+    if isinstance(refused, CommandNotPermitted):
+        return ActionNotPermitted(str(refused))
+    return ActionRefused(str(refused))
+
+
 def _refusal(cause: ApplicationError) -> ActionRefused:
+    """The rules' refusal, decided in the workflow and carried back by Temporal."""
     if cause.type == CommandNotPermitted.__name__:
         return ActionNotPermitted(cause.message)
     return ActionRefused(cause.message)
@@ -86,10 +94,8 @@ class CaseClient:
                               budget_gap_pence=budget_gap_pence, deadline_policy=deadline_policy)
         try:
             decide(CaseState(case_id=case_id), request, now or datetime.now(UTC))
-        except CommandNotPermitted as refused:
-            raise ActionNotPermitted(str(refused)) from None
         except CommandRefused as refused:
-            raise ActionRefused(str(refused)) from None
+            raise _refused_here(refused) from None
         workflow_id = workflow_id_for(kind, council)
         opening = WithStartWorkflowOperation(
             ImprovementCase.run,
@@ -159,10 +165,8 @@ class CaseClient:
         _handle, current = await self._handle(case_id)
         try:
             decide(current.state, command, datetime.now(UTC))
-        except CommandNotPermitted as refused:
-            raise ActionNotPermitted(str(refused)) from None
         except CommandRefused as refused:
-            raise ActionRefused(str(refused)) from None
+            raise _refused_here(refused) from None
         raise ActionRefused(f"case {case_id} is not open to actions") from None
 
     async def view(self, case_id: str) -> CaseView:
