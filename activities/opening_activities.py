@@ -10,7 +10,7 @@ from temporalio.exceptions import ApplicationError
 from activities.contracts import CHECK_OPENING, OpeningTerms, OpeningToCheck
 from domain.policies import PolicyBook, UnknownPolicy
 from eventstore import EventStore
-from eventstore.councils import known_councils
+from eventstore.councils import known_council
 
 OPENING_REFUSED = "OpeningRefused"
 
@@ -22,7 +22,7 @@ class OpeningActivities:
 
     @activity.defn(name=CHECK_OPENING)
     def check_opening(self, opening: OpeningToCheck) -> OpeningTerms:
-        council = known_councils(self.store).get(opening.council)
+        council = known_council(self.store, opening.council)
         if council is None:
             raise _refused(f"council {opening.council} is not in the register; import it with "
                            "`cases councils import`")

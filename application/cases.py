@@ -33,7 +33,7 @@ from domain.rules import CommandNotPermitted, CommandRefused, NotThisCase, decid
 from domain.state import CaseState, fold
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore
-from eventstore.councils import known_councils
+from eventstore.councils import known_council
 from workflows import search_attributes as sa
 from workflows.improvement_case import ImprovementCase
 from workflows.messages import (
@@ -81,7 +81,7 @@ class CaseClient:
         """Open a case for a council, on the server's deadline policy of that name; refused if
         that council has one of the kind open. The worker checks the council and the policy
         again, and records the terms the case runs by."""
-        known = known_councils(self.store).get(council)
+        known = known_council(self.store, council)
         if known is None:
             raise ActionRefused(f"council {council} is not a council this engine knows; import "
                                 "the register with `cases councils import PATH.csv`")

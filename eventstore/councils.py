@@ -35,3 +35,17 @@ def known_councils(store: EventStore) -> dict[str, Council]:
     except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no table yet: not migrated
         pass
     return known
+
+
+def known_council(store: EventStore, gss_code: str) -> Council | None:
+    """One council as `known_councils` would give it, read alone: opening a case needs only
+    the council it is for, not the whole register (317 rows) each time."""
+    try:
+        with store.engine.connect() as conn:
+            data = conn.execute(sa.select(councils.c.data)
+                                .where(councils.c.gss_code == gss_code)).scalar_one_or_none()
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no table yet: not migrated
+        data = None
+    if data is not None:
+        return Council.model_validate(data)
+    return BUILT_IN_COUNCILS.get(gss_code)
