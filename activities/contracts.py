@@ -54,6 +54,8 @@ class NotificationToSend(BaseModel):
     recipient: str
     subject: str
     body: str
+    notice: dict[str, Any] | None = None
+    """The notice's kind, recipient role and facts, for the relay's email."""
 
 
 class AppendEvents(BaseModel):

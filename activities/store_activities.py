@@ -56,7 +56,7 @@ class StoreActivities:
                           occurred_at=e.occurred_at, actor=e.actor, payload=e.payload)
                  for e in request.events],
                 [OutboxMessage(event_id=n.event_id, recipient=n.recipient, subject=n.subject,
-                               body=n.body) for n in request.notifications],
+                               body=n.body, notice=n.notice) for n in request.notifications],
             )
         except (VersionConflict, EventIdConflict) as conflict:
             bound.error("append refused", error=str(conflict))

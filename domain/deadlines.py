@@ -32,10 +32,18 @@ class DeadlineRules(BaseModel):
     progress_review: timedelta = timedelta(days=304)
     progress_review_publication: timedelta = timedelta(days=365)
     escalation_interval: timedelta = timedelta(days=14)
+    reminders: tuple[timedelta, ...] = ()
+    """How long before each deadline the council is reminded of it. None by default, so a
+    policy recorded before reminders existed keeps meaning none; the standard policy sets
+    STANDARD_REMINDERS."""
 
     def allowed(self, deadline: DeadlineName) -> timedelta:
         allowed: timedelta = getattr(self, deadline.value)
         return allowed
+
+
+STANDARD_REMINDERS = (timedelta(days=14), timedelta(days=2))
+"""Reminders by default: a fortnight and two days before each deadline (issue 19)."""
 
 
 class DeadlinePolicy(BaseModel):
@@ -50,13 +58,25 @@ class DeadlinePolicy(BaseModel):
         return self.by_kind.get(kind, self.default) if kind is not None else self.default
 
     @classmethod
+    def standard(cls) -> DeadlinePolicy:
+        """The LGA's published deadlines (BRIEF §2), with the standard reminders."""
+        return cls(default=DeadlineRules(reminders=STANDARD_REMINDERS))
+
+    @classmethod
     def demo(cls, seconds: int = 5) -> DeadlinePolicy:
         """Seconds instead of months, so a lapse escalates while you watch."""
         unit = timedelta(seconds=seconds)
         return cls(default=DeadlineRules(
             factual_accuracy_check=unit * 2, report_publication=unit * 3,
             action_plan_publication=unit * 6, progress_review=unit * 12,
-            progress_review_publication=unit * 16, escalation_interval=unit))
+            progress_review_publication=unit * 16, escalation_interval=unit,
+            reminders=(unit,)))
+
+    def without_reminders(self) -> DeadlinePolicy:
+        """The same deadlines with no reminders: how a case started before reminders runs."""
+        return DeadlinePolicy(
+            default=self.default.model_copy(update={"reminders": ()}),
+            by_kind={k: r.model_copy(update={"reminders": ()}) for k, r in self.by_kind.items()})
 
 
 LADDER = {
@@ -74,7 +94,9 @@ class Due(BaseModel):
 
     deadline: DeadlineName
     due_at: datetime
-    action: Literal["lapse", "escalate"]
+    action: Literal["lapse", "escalate", "remind"]
+    notice_before: timedelta | None = None
+    """For a reminder: how long before the deadline it is due."""
 
 
 def _awaited(state: CaseState) -> list[tuple[DeadlineName, datetime | None]]:
@@ -103,13 +125,26 @@ def pending(state: CaseState, policy: DeadlinePolicy) -> list[Due]:
     for deadline, since in _awaited(state):
         if deadline in state.missed_deadlines or since is None:
             continue
-        upcoming.append(Due(deadline=deadline, due_at=since + rules.allowed(deadline),
-                            action="lapse"))
+        due_at = since + rules.allowed(deadline)
+        upcoming.append(Due(deadline=deadline, due_at=due_at, action="lapse"))
+        upcoming += _reminders(state, rules, deadline, since, due_at)
     for escalation in state.escalations:
         if escalation.level < TOP_LEVEL:
             upcoming.append(Due(deadline=escalation.deadline, action="escalate",
                                 due_at=escalation.raised_at + rules.escalation_interval))
     return sorted(upcoming, key=lambda d: (d.due_at, d.deadline.value))
+
+
+def _reminders(state: CaseState, rules: DeadlineRules, deadline: DeadlineName,
+               since: datetime, due_at: datetime) -> list[Due]:
+    """The reminders of one deadline still to give: those due after the deadline started to
+    run (a fortnight's notice of a fortnight's deadline is no reminder) and giving shorter
+    notice than any already given."""
+    given = state.reminded_before(deadline)
+    return [Due(deadline=deadline, due_at=due_at - before, action="remind",
+                notice_before=before)
+            for before in sorted(set(rules.reminders), reverse=True)
+            if due_at - before > since and (given is None or before < given)]
 
 
 def next_due(state: CaseState, policy: DeadlinePolicy) -> Due | None:
@@ -131,8 +166,14 @@ def soonest_lapse(dues: Sequence[Due]) -> Due | None:
     return next((d for d in dues if d.action == "lapse"), None)
 
 
-def on_due(state: CaseState, due: Due) -> list[ev.Event]:
-    """What the engine records by itself when `due` arrives."""
+def on_due(state: CaseState, due: Due, now: datetime | None = None,
+           policy: DeadlinePolicy | None = None) -> list[ev.Event]:
+    """What the engine records by itself when `due` arrives, acted on at `now` (when it is
+    late: a worker was down). A late reminder gives way to the shortest notice already due,
+    so a council is not sent a fortnight's reminder two days before; a reminder whose
+    deadline has already passed is not sent at all: the lapse is recorded instead."""
+    if due.action == "remind":
+        return _remind(state, due, now or due.due_at, policy)
     if due.action == "lapse":
         missed = ev.DeadlineMissed(deadline=due.deadline, due_at=due.due_at)
         if due.deadline == DeadlineName.FACTUAL_ACCURACY_CHECK:
@@ -145,6 +186,21 @@ def on_due(state: CaseState, due: Due) -> list[ev.Event]:
     current = state.escalation_for(due.deadline)
     assert current is not None
     return [_raise(state, due.deadline, current.level + 1)]
+
+
+def _remind(state: CaseState, due: Due, now: datetime,
+            policy: DeadlinePolicy | None) -> list[ev.Event]:
+    assert due.notice_before is not None
+    deadline_at = due.due_at + due.notice_before
+    if now >= deadline_at:
+        return on_due(state, Due(deadline=due.deadline, due_at=deadline_at, action="lapse"))
+    notice = due.notice_before
+    if policy is not None:
+        shorter = [b for b in policy.rules_for(state.kind).reminders
+                   if b < notice and deadline_at - b <= now]
+        notice = min(shorter, default=notice)
+    return [ev.DeadlineApproaching(deadline=due.deadline, due_at=deadline_at,
+                                   notice_before=notice)]
 
 
 def _raise(state: CaseState, deadline: DeadlineName, level: int) -> ev.EscalationRaised:

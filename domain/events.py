@@ -6,7 +6,7 @@ An event is a fact that happened; it is never edited. A change of shape raises t
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, Self
 
@@ -256,6 +256,15 @@ class ProgressReviewHeld(Event):
 class ProgressReviewPublished(Event):
     published_on: date
     url: Url
+
+
+class DeadlineApproaching(Event):
+    """The engine reminded the council that a deadline is near (its policy says how long
+    before); `notice_before` is how long before `due_at` this reminder was due."""
+
+    deadline: DeadlineName
+    due_at: datetime
+    notice_before: timedelta
 
 
 class DeadlineMissed(Event):

@@ -34,7 +34,7 @@ class PolicyBook(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     named: Mapping[str, DeadlinePolicy] = Field(
-        default_factory=lambda: {STANDARD: DeadlinePolicy()})
+        default_factory=lambda: {STANDARD: DeadlinePolicy.standard()})
     demo_mode: bool = False
     selection_rules: Mapping[str, SelectionRules] = Field(default_factory=dict)
     """Selection rules of a policy that does not use the published ones."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -89,6 +89,11 @@ class CaseState(BaseModel):
     progress_review_held_on: date | None = None
     progress_review_published_on: date | None = None
     missed_deadlines: tuple[DeadlineName, ...] = ()
+    missed_due_at: tuple[tuple[DeadlineName, datetime], ...] = ()
+    """When each missed deadline fell due: what its escalations' notices say."""
+    reminded: tuple[tuple[DeadlineName, timedelta], ...] = ()
+    """Per deadline, the shortest notice its reminders have given so far: the reminders due
+    before that one are spent."""
     escalations: tuple[OpenEscalation, ...] = ()
     escalations_raised: int = 0
     """Escalations opened (a lapse reaching level 1); climbing the ladder is the same one."""
@@ -118,6 +123,15 @@ class CaseState(BaseModel):
     def draft_report(self) -> ReportVersion | None:
         drafts = [r for r in self.reports if r.status == "draft"]
         return drafts[-1] if drafts else None
+
+    def missed_due(self, deadline: DeadlineName) -> datetime | None:
+        """When `deadline` fell due, if it was missed."""
+        return next((at for name, at in self.missed_due_at if name == deadline), None)
+
+    def reminded_before(self, deadline: DeadlineName) -> timedelta | None:
+        """How long before `deadline` the latest reminder of it was due (None: no reminder
+        yet)."""
+        return next((before for name, before in self.reminded if name == deadline), None)
 
     def escalation_for(self, deadline: DeadlineName) -> OpenEscalation | None:
         return next((e for e in self.escalations if e.deadline == deadline), None)
@@ -243,9 +257,16 @@ def _review_published(s: CaseState, e: ev.ProgressReviewPublished, r: Recorded) 
             "progress_review_published_on": e.published_on}
 
 
+@_folds(ev.DeadlineApproaching)
+def _approaching(s: CaseState, e: ev.DeadlineApproaching, r: Recorded) -> dict[str, Any]:
+    others = tuple(x for x in s.reminded if x[0] != e.deadline)
+    return {"reminded": (*others, (e.deadline, e.notice_before))}
+
+
 @_folds(ev.DeadlineMissed)
 def _missed(s: CaseState, e: ev.DeadlineMissed, r: Recorded) -> dict[str, Any]:
-    return {"missed_deadlines": (*s.missed_deadlines, e.deadline)}
+    return {"missed_deadlines": (*s.missed_deadlines, e.deadline),
+            "missed_due_at": (*s.missed_due_at, (e.deadline, e.due_at))}
 
 
 @_folds(ev.EscalationRaised)

@@ -32,13 +32,19 @@ at sign-in (revoking one is the owner's: an UPDATE).
 """
 
 APP_READ_ONLY_TABLES = ("councils", "peer_pools", "peers", "peer_personal", "peer_erasures",
-                        "alembic_version", "users")
+                        "alembic_version", "users", "contact_imports", "contacts")
 """The application reads these and never writes them: reference data is imported, peers'
 personal data erased, users managed, and migrations run, by the owner. (`users` and
 `api_tokens` are granted when they exist.) `alembic_version` lets the worker's start-up
 migration see that the schema is current and do nothing."""
 
+APP_WORKING_TABLES = ("deliveries",)
+"""The application reads, adds and updates rows here, and deletes none: the relay's record of
+each notice's delivery (claimed, retried, sent), which is operational state beside the
+history, not part of it."""
+
 STORE_TABLES = tuple(dict.fromkeys((*APPEND_ONLY_TABLES, *APP_READ_ONLY_TABLES,
+                                    *APP_WORKING_TABLES,
                                     *sorted(metadata.tables))))
 """Every table of the store: the owner takes them over and the auditor reads them all. Other
 tables in the schema (a shared `public`) are left alone."""
@@ -219,6 +225,10 @@ def role_statements(catalogue: Catalogue, roles: Roles) -> list[str]:
         if appended:
             statements.append(f"GRANT SELECT, INSERT ON TABLE "
                               f"{_listed(catalogue.schema, appended)} TO {app}")
+        working = [t for t in APP_WORKING_TABLES if t in catalogue.table_owners]
+        if working:
+            statements.append(f"GRANT SELECT, INSERT, UPDATE ON TABLE "
+                              f"{_listed(catalogue.schema, working)} TO {app}")
         read = [t for t in APP_READ_ONLY_TABLES if t in catalogue.table_owners]
         if read:
             statements.append(f"GRANT SELECT ON TABLE {_listed(catalogue.schema, read)} "
@@ -298,6 +308,7 @@ def grants_summary(roles: Roles) -> Sequence[str]:
         f"{roles.owner}: owns the store's tables; runs migrations, imports councils and "
         f"peer pools, manages users",
         f"{roles.app}: SELECT and INSERT on {', '.join(APPEND_ONLY_TABLES)}; SELECT on "
-        f"{', '.join(APP_READ_ONLY_TABLES)}; nothing else (the worker and the API)",
+        f"{', '.join(APP_READ_ONLY_TABLES)}; SELECT, INSERT and UPDATE on "
+        f"{', '.join(APP_WORKING_TABLES)}; nothing else (the worker and the API)",
         f"{roles.auditor}: SELECT on every table of the store; nothing else",
     )

@@ -36,6 +36,8 @@ class OutboxMessage:
     recipient: str
     subject: str
     body: str
+    notice: dict[str, Any] | None = None
+    """The facts its email is written from (`domain.notifications.Notification`)."""
 
 
 @dataclass(frozen=True, slots=True)

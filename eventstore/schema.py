@@ -39,10 +39,12 @@ outbox = sa.Table(
     sa.Column("subject", sa.String(300), nullable=False),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("notice", sa.JSON, nullable=True),
     sa.UniqueConstraint("event_id", "recipient", name="uq_outbox_event_recipient"),
 )
-"""Notifications waiting to be sent; a row exists if and only if its event does."""
+"""Notices to send, one per event and recipient; a row exists if and only if its event does,
+and is never edited (its delivery is in `deliveries`). `notice` is `domain.notices.Notice`'s
+facts; None on rows older than migration 0007, which carry only the recipient phrase."""
 
 councils = sa.Table(
     "councils",
@@ -129,3 +131,53 @@ api_tokens = sa.Table(
     sa.Column("label", sa.String(200), nullable=False),
 )
 """Bearer tokens, by the SHA-256 of the token (the token itself is shown once, never kept)."""
+
+contact_imports = sa.Table(
+    "contact_imports",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("file_sha256", sa.String(64), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("imported_by", sa.String(200), nullable=False),
+    sa.Column("contact_count", sa.Integer, nullable=False),
+    sa.Column("imported_at", sa.DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
+)
+"""One row per imported contacts file, never edited: the highest version is in force."""
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("version", sa.Integer, sa.ForeignKey("contact_imports.version"),
+              primary_key=True),
+    sa.Column("row", sa.Integer, primary_key=True),
+    sa.Column("scope", sa.String(60), nullable=False),
+    sa.Column("role", sa.String(40), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(320), nullable=False),
+    sa.Index("ix_contacts_version_scope_role", "version", "scope", "role"),
+)
+"""The people of each contacts version, by the file's row: a council's GSS code or
+`lga:REGION`, a role, a name and an address."""
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("outbox_id", Position, sa.ForeignKey("outbox.id"), primary_key=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("claimed_by", sa.String(100), nullable=True),
+    sa.Column("message_id", sa.String(300), nullable=True),
+    sa.Column("sent_to", sa.Text, nullable=True),
+    sa.Column("answer", sa.Text, nullable=True),
+    sa.Column("problem", sa.Text, nullable=True),
+    sa.Column("contacts_version", sa.Integer, nullable=True),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+)
+"""The relay's record of each outbox notice: `pending` (waiting, or retrying after a
+transient failure at `next_attempt_at`), `sent`, `undeliverable` (nobody to send it to, or
+refused by the server: `sent_to` is who was told instead, if anyone) or `failed`. A claim
+(`claimed_until`, `claimed_by`) keeps two relays from sending the same notice at once."""

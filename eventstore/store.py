@@ -38,7 +38,7 @@ _HEAD = (sa.select(events.c.version, events.c.hash)
 _INSERT_OUTBOX = outbox.insert()
 _EVENT_COLUMNS = ("case_id", "version", "event_id", "type", "schema_version", "occurred_at",
                   "actor", "payload", "prev_hash", "hash")
-_OUTBOX_COLUMNS = ("event_id", "case_id", "recipient", "subject", "body", "created_at", "sent_at")
+_OUTBOX_COLUMNS = ("event_id", "case_id", "recipient", "subject", "body", "created_at", "notice")
 PG_APPEND_LOCK_KEY = 0x65766E74
 """The first key of PostgreSQL's append lock ("evnt"); the second is the events table's oid."""
 _PG_HEAD = "SELECT version, hash FROM events WHERE case_id = %s ORDER BY version DESC LIMIT 1"
@@ -476,7 +476,7 @@ def _outbox_rows(case_id: str, rows: list[dict[str, Any]],
     occurred = {row["event_id"]: row["occurred_at"] for row in rows}
     return [{"event_id": m.event_id, "case_id": case_id, "recipient": m.recipient[:200],
              "subject": m.subject[:300], "body": m.body, "created_at": occurred[m.event_id],
-             "sent_at": None} for m in notifications]
+             "notice": m.notice or {}} for m in notifications]
 
 
 def _stored(row: sa.Row[Any]) -> StoredEvent:

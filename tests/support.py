@@ -78,7 +78,10 @@ def _test_policies() -> Any:
     return PolicyBook(
         named={STANDARD: DeadlinePolicy(),
                "short-hours": DeadlinePolicy(by_kind={CaseKind.CORPORATE_PEER_CHALLENGE: short}),
-               "far-peers": DeadlinePolicy()},
+               "far-peers": DeadlinePolicy(),
+               "short-reminded": DeadlinePolicy(by_kind={CaseKind.CORPORATE_PEER_CHALLENGE: (
+                   short.model_copy(update={"reminders": (days_or_hours(hours=12),
+                                                          days_or_hours(hours=2))}))})},
         selection_rules={"far-peers": SelectionRules(min_distance_km=2000)},
         demo_mode=True)
 

@@ -20,7 +20,7 @@ from eventstore.checkpoint_files import (
     verify_checkpoint_signature,
 )
 from eventstore.checkpoints import load_checkpoint, record_checkpoint, verify_against
-from eventstore.outbox import for_case
+from eventstore.deliveries import notices_for_case
 from eventstore.verify import ProblemKind, verify_all
 from tests.conftest import CaseWorld
 from tests.support import T0, new_event
@@ -96,7 +96,7 @@ def test_recording_is_idempotent_and_published_once(sqlite_store: EventStore) ->
                               publish_to="auditors")
     assert first == again
     assert [e.version for e in sqlite_store.read_case(CHECKPOINT_STREAM)] == [1]
-    [notice] = for_case(sqlite_store, CHECKPOINT_STREAM)
+    [notice] = notices_for_case(sqlite_store, CHECKPOINT_STREAM)
     assert first.payload["merkle_root"] in notice.subject
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from cli import db
 from eventstore import EventStore, OutboxMessage, open_store
 from eventstore.db_roles import RoleProblem, Roles, apply_roles
-from eventstore.outbox import for_case
+from eventstore.deliveries import notices_for_case
 from eventstore.verify import verify
 from tests.conftest import (
     POSTGRES_URL,
@@ -145,7 +145,7 @@ def test_the_application_role_appends_events_and_notifications_and_reads_them(
     app.append(CASE, 1, [new_event(CASE, 2), new_event(CASE, 3)])
     assert [e.version for e in app.read_case(CASE)] == [1, 2, 3]
     assert verify(app, CASE).ok
-    assert [n.subject for n in for_case(app, CASE)] == ["case opened"]
+    assert [n.subject for n in notices_for_case(app, CASE)] == ["case opened"]
     assert database.run(database.roles.app, "SELECT current_user") == [(database.roles.app,)]
 
 
@@ -184,6 +184,33 @@ def test_the_application_role_cannot_remove_the_triggers_or_change_the_schema(
 
 
 @pytest.mark.postgres
+def test_the_application_role_records_deliveries_and_never_removes_one(
+    database: Database
+) -> None:
+    """The relay (in the worker) claims and records each notice's delivery; the outbox it
+    reads stays append-only, and the contacts it reads are the owner's to import."""
+    from datetime import UTC, datetime, timedelta
+
+    from eventstore.deliveries import Outcome, claim_due, record_outcome
+
+    app = database.as_role(database.roles.app)
+    first = new_event(CASE, 1)
+    app.append(CASE, 0, [first], [OutboxMessage(event_id=first.event_id,
+                                                recipient="council_contact",
+                                                subject="proposed team", body="…")])
+    now = datetime.now(UTC)
+    [claimed] = claim_due(app, now=now, lease=timedelta(minutes=1), relay="relay-1")
+    assert record_outcome(app, claimed, Outcome(status="sent", sent_to=["a@b.example.org"]),
+                          now=now, relay="relay-1")
+    assert "permission denied for table deliveries" in database.refusal(
+        database.roles.app, "DELETE FROM deliveries")
+    for table in ("contacts", "contact_imports"):
+        database.run(database.roles.app, f"SELECT * FROM {table}")
+        assert f"permission denied for table {table}" in database.refusal(
+            database.roles.app, f"DELETE FROM {table}")
+
+
+@pytest.mark.postgres
 @pytest.mark.parametrize("table", ["councils", "peer_pools", "peers", "alembic_version",
                                    "users"])
 def test_the_application_role_reads_reference_data_and_users_and_writes_none(
@@ -215,7 +242,7 @@ def test_the_auditor_reads_every_table_and_writes_none(database: Database) -> No
     database.store.append(CASE, 0, [new_event(CASE, 1)])
     auditor = database.roles.auditor
     for table in ("events", "outbox", "councils", "peer_pools", "peers", "alembic_version",
-                  "users", "api_tokens"):
+                  "users", "api_tokens", "contacts", "contact_imports", "deliveries"):
         database.run(auditor, f"SELECT * FROM {table}")
     assert verify(database.as_role(auditor), CASE).ok
     with pytest.raises(sa.exc.ProgrammingError, match="permission denied for table events"):

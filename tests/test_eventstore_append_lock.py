@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection
 
 from eventstore import EventStore, OutboxMessage, VersionConflict
-from eventstore.outbox import for_case
+from eventstore.deliveries import notices_for_case
 from eventstore.verify import verify
 from tests.support import new_event
 
@@ -52,7 +52,7 @@ def test_a_rival_append_after_our_head_read_wins_and_nothing_of_ours_is_kept(
         store.append("case-a", 1, [ours], [notice(ours.event_id, "ours")])
     assert [(e.version, e.event_id) for e in store.read_case("case-a")] == [
         (1, new_event("case-a", 1).event_id), (2, rival.event_id)]
-    assert [n.subject for n in for_case(store, "case-a")] == ["the rival's"]
+    assert [n.subject for n in notices_for_case(store, "case-a")] == ["the rival's"]
     assert verify(store, "case-a").ok
 
 
@@ -99,7 +99,7 @@ def test_a_retry_with_notifications_waits_for_its_first_attempt_and_writes_them_
     assert not errors
     assert answers == [[e.event_id for e in stored]] == [[first.event_id]]
     assert [e.event_id for e in store.read_case("case-c")] == [first.event_id]
-    assert [n.subject for n in for_case(store, "case-c")] == ["once"]
+    assert [n.subject for n in notices_for_case(store, "case-c")] == ["once"]
 
 
 def until_someone_waits_on_a_lock(store: EventStore, seconds: float = 20.0) -> None:

@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from eventstore import EventIdConflict, EventStore, OutboxMessage, VersionConflict, open_store
+from eventstore.deliveries import notices_for_case
 from eventstore.group_commit import PendingAppend
-from eventstore.outbox import for_case
 from eventstore.records import StoredEvent
 from eventstore.store import SqliteEventStore
 from eventstore.verify import verify_all
@@ -93,7 +93,7 @@ def test_appends_waiting_for_the_writer_commit_in_one_transaction(
         assert [(e.case_id, e.version, e.event_id) for e in outcome] == [
             (case_id, 1, new_event(case_id, 1).event_id)]
         assert store.read_case(case_id) == outcome
-        assert [n.subject for n in for_case(store, case_id)] == [f"to {case_id}"]
+        assert [n.subject for n in notices_for_case(store, case_id)] == [f"to {case_id}"]
     assert len({e.position for o in outcomes if isinstance(o, list) for e in o}) == len(cases)
     assert verify_all(store).ok
 

@@ -18,7 +18,7 @@ from application.journey import journey
 from domain import commands as cmd
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, open_store
-from eventstore.outbox import for_case
+from eventstore.deliveries import notices_for_case
 from eventstore.verify import verify_all
 from tests.conftest import POSTGRES_URL, need_postgres
 from tests.support import register_council
@@ -95,6 +95,6 @@ async def test_postgres_unreachable_for_30_seconds_loses_nothing(
         stored = store.read_case(case_id)
         assert [e.version for e in stored] == list(range(1, recorded + 1))
         assert len({e.event_id for e in stored}) == recorded
-        notices = for_case(store, case_id)
+        notices = notices_for_case(store, case_id)
         assert len(notices) == len({(n.event_id, n.recipient) for n in notices}) > 0
     assert verify_all(store).ok

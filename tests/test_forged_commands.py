@@ -96,7 +96,7 @@ def start_json(council: str, actor: str, year: int, *, kind: CaseKind = CPC,
 
 
 def century_policy() -> dict[str, Any]:
-    every = {name: CENTURY for name in DeadlineRules.model_fields}
+    every = {name: CENTURY for name in DeadlineRules.model_fields if name != "reminders"}
     return DeadlinePolicy(default=DeadlineRules(**every)).model_dump(mode="json")
 
 
@@ -329,8 +329,8 @@ async def test_a_signed_start_on_a_policy_the_server_does_not_have_is_refused(
     await assert_opening_refused(
         case_world, council, "forever",
         "cannot open the case: deadline policy 'forever' is not one of this server's (the "
-        "server's policies are: far-peers, short-hours, standard, demo-Ns); nothing was "
-        "recorded")
+        "server's policies are: far-peers, short-hours, short-reminded, standard, demo-Ns); "
+        "nothing was recorded")
 
 
 async def test_a_signed_start_on_demo_deadlines_is_refused_outside_demo_mode(

@@ -18,7 +18,7 @@ from application.journey import journey
 from domain import commands as cmd
 from domain.vocabulary import CaseKind, Stage
 from eventstore import open_store
-from eventstore.outbox import for_case
+from eventstore.deliveries import notices_for_case
 from eventstore.verify import verify_all
 from tests.support import register_council
 
@@ -87,5 +87,5 @@ async def test_sigkill_mid_journey_and_mid_append_loses_and_duplicates_nothing(
     assert len({e.event_id for e in stored}) == len(stored)
     assert stored[0].type == "CaseRequested" and stored[-1].type == "CaseClosed"
     assert verify_all(store).ok
-    notices = for_case(store, case_id)
+    notices = notices_for_case(store, case_id)
     assert len({(n.event_id, n.recipient) for n in notices}) == len(notices)

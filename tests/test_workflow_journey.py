@@ -42,11 +42,12 @@ from domain import commands as cmd
 from domain import events as ev
 from domain.deadlines import LADDER
 from domain.events import PeerPlace
+from domain.notifications import ESCALATION_RECIPIENTS
 from domain.rules import approval_request_id
 from domain.state import CaseState, fold
 from domain.vocabulary import CaseKind, DeadlineName, Stage, VisitMode
 from eventstore import EventStore, StoredEvent
-from eventstore.outbox import for_case
+from eventstore.deliveries import notices_for_case
 from eventstore.verify import verify
 from tests.conftest import CaseWorld
 from tests.support import TEST_POLICIES, register_council
@@ -400,8 +401,8 @@ async def test_a_corporate_peer_challenge_from_request_to_close(journeys: Journe
     assert by_type["ReportPublished"].payload["report_version"] == 2
     assert by_type["PeerObjectedTo"].actor == contact(council)
     assert closed.state.missed_deadlines == () and closed.state.escalations_raised == 0
-    assert [n.recipient for n in for_case(j.store, case_id)] == [
-        f"council contact, {council}"] * 3  # two proposed teams and the draft
+    assert [n.recipient for n in notices_for_case(j.store, case_id)] == [
+        "council_contact"] * 3  # two proposed teams and the draft
 
     result = await j.handle(case_id).result()
     assert result == closed
@@ -505,15 +506,17 @@ async def test_each_deadline_lapses_and_the_ladder_climbs_to_three(journeys: Jou
 
     # One notification per lapse, per step up the ladder and per resolution, to the ladder.
     outbox: dict[str, list[str]] = {}
-    for notification in for_case(j.store, case_id):
+    for notification in notices_for_case(j.store, case_id):
         outbox.setdefault(notification.event_id, []).append(notification.recipient)
     expected: dict[str, list[str]] = {}
     for stored_event in stored:
         event = stored_event.to_recorded().event
         if isinstance(event, ev.EscalationRaised):
-            expected[stored_event.event_id] = [LADDER[event.level].format(council=council)]
-        elif isinstance(event, ev.DeadlineMissed | ev.EscalationResolved):
-            expected[stored_event.event_id] = [f"case officer for {case_id}"]
+            expected[stored_event.event_id] = [ESCALATION_RECIPIENTS[event.level].value]
+        elif isinstance(event, ev.DeadlineMissed):
+            expected[stored_event.event_id] = ["council_contact", "principal_adviser"]
+        elif isinstance(event, ev.EscalationResolved):
+            expected[stored_event.event_id] = ["principal_adviser"]
     assert len(expected) == 6
     assert {k: v for k, v in outbox.items() if k in expected} == expected
 
@@ -574,7 +577,7 @@ async def test_a_sensitive_action_takes_effect_only_when_a_second_person_approve
     [waiting] = asked.state.awaiting_approval
     request_id = waiting.request_id
     assert request_id == "propose-team-3" and asked.state.proposed_team == ()
-    assert [n.subject for n in for_case(j.store, case_id)] == []  # nobody told of a team yet
+    assert [n.subject for n in notices_for_case(j.store, case_id)] == []  # none told yet
 
     own = (f"cannot approve {request_id}: it is your own request; the four-eyes rule needs "
            "another case officer or an LGA principal adviser")

@@ -24,7 +24,7 @@ from domain.peer_selection import reproduce, seed_for_case
 from domain.peers import PeerKind, demo_pool
 from domain.upcasting import parse_event
 from domain.vocabulary import CaseKind, Stage, VisitMode
-from eventstore.outbox import for_case as case_notifications
+from eventstore.deliveries import notices_for_case as case_notifications
 from eventstore.peers import erase_peer, import_pool, load_pool
 from eventstore.schema import councils
 from tests.conftest import CaseWorld

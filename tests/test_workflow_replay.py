@@ -29,7 +29,9 @@ from workflows.improvement_case import CHECKED_OPENING, ImprovementCase
 from workflows.messages import CaseStart, CaseView, workflow_id_for_case
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
-CHECKED = [p for p in HISTORIES if p.stem.endswith(".checked-opening")]
+REMINDED = [p for p in HISTORIES if p.stem.endswith(".reminders")]
+"""Recorded since reminders: the standard policy reminds the council before each deadline."""
+CHECKED = [p for p in HISTORIES if p.stem.endswith(".checked-opening")] + REMINDED
 """Recorded since CHECKED_OPENING: the opening checked by the server, commands signed."""
 BEFORE_CHECKED = [p for p in HISTORIES if p not in CHECKED]
 BEFORE_ALARMS = [p for p in BEFORE_CHECKED if not p.stem.endswith(".alarms")]
@@ -64,6 +66,7 @@ def test_there_are_histories_to_replay() -> None:
     assert {"full_journey.alarms", "lapse_and_escalate.alarms", "peer_selection.alarms"} <= names
     assert {"full_journey.checked-opening", "lapse_and_escalate.checked-opening",
             "peer_selection.checked-opening", "opening_refused.checked-opening"} <= names
+    assert {"full_journey.reminders", "lapse_and_escalate.reminders"} <= names
 
 
 async def test_the_newest_histories_are_signed_and_the_older_ones_are_not() -> None:
@@ -150,3 +153,22 @@ async def test_cases_opened_on_the_servers_terms_replay_only_with_the_check(
     else:  # refused: nothing was appended, but the patch's marker is there
         assert isinstance(result.replay_failure, NondeterminismError)
         assert f"patch marker encountered for change {CHECKED_OPENING}" in failure
+
+
+REMINDERS_SENT = [p for p in REMINDED if p.stem.startswith("lapse_and_escalate")]
+"""Those whose council was reminded (in the full journey every deadline is met first)."""
+
+
+@pytest.mark.parametrize("path", REMINDERS_SENT, ids=[p.stem for p in REMINDERS_SENT])
+async def test_cases_that_remind_replay_only_with_their_reminders(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reminders need no patch: they come from the policy a case records when it opens, and
+    the cases opened before them recorded policies without any (their histories replay
+    above, unchanged). This is the other side: a case whose policy reminds has the reminders'
+    timers and appends in its history, and code that dropped them could not replay it."""
+    import domain.deadlines
+
+    monkeypatch.setattr(domain.deadlines, "_reminders", lambda *args: [])
+    result = await replayer(sandboxed=False).replay_workflow(
+        await load(path), raise_on_replay_failure=False)
+    assert result.replay_failure is not None

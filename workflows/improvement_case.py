@@ -214,7 +214,9 @@ class ImprovementCase:
                 await self._record_by_engine(due)
 
     async def _record_by_engine(self, due: Due) -> None:
-        events = on_due(self.state, due)
+        # Reminders need no patch: they come only from a policy that names them, and every
+        # case started before them runs by a policy recorded in its history without any.
+        events = on_due(self.state, due, workflow.now(), self.policy)
         await self._append(ESCALATION_ACTOR, events)
 
     # --- actions -------------------------------------------------------------------------
@@ -309,8 +311,10 @@ class ImprovementCase:
         notifications: list[NotificationToSend] = []
         state = self.state
         for event_id, event in zip(event_ids, events, strict=True):
-            notifications += [NotificationToSend(event_id=event_id, **n.model_dump())
-                              for n in notifications_for(state, event)]
+            notifications += [
+                NotificationToSend(event_id=event_id, recipient=n.key, subject=n.subject,
+                                   body=n.body, notice=n.model_dump(mode="json"))
+                for n in notifications_for(state, event)]
             state = apply(state, self._entry(state, event_id, now, actor, event))
         request = AppendEvents(
             case_id=self.state.case_id, expected_version=self.state.version,
