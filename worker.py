@@ -14,6 +14,7 @@ import asyncio
 import concurrent.futures
 import os
 import signal
+import sys
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
@@ -26,6 +27,8 @@ from activities.peer_activities import PeerSelectionActivities
 from activities.store_activities import StoreActivities
 from domain.policies import PolicyBook
 from eventstore import EventStore, open_store
+from notices.relay import lease_from_environment, relaying
+from notices.settings import MailSettings, MailSettingsError
 from runtime import logging as case_logging
 from runtime.process import exit_now
 from runtime.temporal import connect
@@ -96,7 +99,10 @@ def build_worker(client: Client, store: EventStore, task_queue: str = TASK_QUEUE
     )
 
 
-async def run(task_queue: str = TASK_QUEUE, sizing: WorkerSizing | None = None) -> None:
+async def run(task_queue: str = TASK_QUEUE, sizing: WorkerSizing | None = None,
+              mail: MailSettings | None = None) -> None:
+    """Serve the task queue, and relay the outbox's notices to `mail`'s server, until
+    SIGINT or SIGTERM."""
     sizing = WorkerSizing.from_environment() if sizing is None else sizing
     store = open_store()
     store.migrate()
@@ -107,7 +113,7 @@ async def run(task_queue: str = TASK_QUEUE, sizing: WorkerSizing | None = None) 
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
-    async with build_worker(client, store, task_queue, sizing):
+    async with build_worker(client, store, task_queue, sizing), relaying(store, mail):
         await stopping.wait()
         log.info("worker stopping: finishing the tasks in hand")
     store.dispose()
@@ -120,11 +126,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         sizing = WorkerSizing.from_environment()
-    except ValueError as bad:
-        parser.error(str(bad))
+        mail = MailSettings.from_environment()
+        lease_from_environment()
+    except (ValueError, MailSettingsError) as bad:
+        print(f"cases-worker: {bad}; nothing was started", file=sys.stderr)
+        exit_now(2)
     case_logging.configure(args.log_format)
     try:
-        asyncio.run(run(args.task_queue, sizing))
+        asyncio.run(run(args.task_queue, sizing, mail))
     except KeyboardInterrupt:
         log.info("worker stopped")
     exit_now(0)

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -31,6 +32,7 @@ from application.cases import (
     list_cases,
     read_case,
 )
+from application.notices import NoticeShown, case_notices
 from application.stuck_cases import stuck_cases
 from application.users import (
     NotSignedIn,
@@ -257,6 +259,14 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
         _may_see(user, case_id)
         view, _ = await read_case(engine.cases, case_id)
         return view
+
+    @app.get("/api/cases/{case_id}/notices", responses=PROBLEMS)
+    async def notices(case_id: CASE_ID, user: SignedIn) -> list[NoticeShown]:
+        """Who was told what about the case, and when: each notice with its delivery (sent,
+        undeliverable and who stood in, failed, or still pending)."""
+        _may_see(user, case_id)
+        return await run_in_threadpool(case_notices, engine.store, case_id,
+                                       lga_addresses=user.role != Role.COUNCIL)
 
     @app.post("/api/cases/{case_id}/actions", responses=PROBLEMS)
     async def act(case_id: CASE_ID, body: ActionBody, user: SignedIn) -> CaseView:

@@ -127,6 +127,11 @@ class ApiClient:
         result: dict[str, Any] = self._call("GET", f"/api/cases/{_segment(case_id)}")
         return result
 
+    def notices(self, case_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET",
+                                                  f"/api/cases/{_segment(case_id)}/notices")
+        return result
+
     def cases(self, **filters: Any) -> list[dict[str, Any]]:
         params = {k: v for k, v in filters.items() if v not in (None, False)}
         result: list[dict[str, Any]] = self._call("GET", "/api/cases", params=params)

@@ -11,7 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from application.errors import CaseNotFound
+from application.notices import case_notices
 from cli import render
 from cli.actions import BadInput
 from cli.output import EXIT_TAMPERED, emit, visible
@@ -146,7 +149,12 @@ def _case_events(store: EventStore, case_id: str) -> list[Any]:
 def _history(args: argparse.Namespace, store: EventStore) -> int:
     events = _case_events(store, args.case)
     if args.as_of is None:
-        emit(args, [render.event_json(e) for e in events], render.timeline(events))
+        try:
+            told = [n.model_dump(mode="json") for n in case_notices(store, args.case)]
+        except SQLAlchemyError:  # a store not yet migrated to notices: the events stand alone
+            told = []
+        emit(args, [render.event_json(e) for e in events], render.timeline(events)
+             + (f"\n\nwho was told:{render.notices(told)}" if told else ""))
         return 0
     moment = _moment("--as-of", args.as_of)
     state = as_of([e.to_recorded() for e in events], moment)

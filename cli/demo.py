@@ -21,6 +21,8 @@ from api.settings import ApiSettings
 from application.journey import journey
 from application.users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
 from cli import render
+from cli.demo_contacts import ensure_demo_contacts
+from cli.dev import mail_settings
 from cli.dev_server import dev_server
 from domain import commands as cmd
 from domain.actors import Role, parse_actor
@@ -28,8 +30,11 @@ from domain.peers import demo_pool
 from domain.policies import PolicyBook, demo_policy_name
 from domain.vocabulary import CaseKind, DeadlineName, Stage
 from eventstore import EventStore, open_store
+from eventstore.deliveries import NoticeDelivery, deliveries_of
 from eventstore.peers import import_pool
 from eventstore.verify import verify_all
+from notices.relay import relaying
+from notices.settings import MailSettings
 from worker import build_worker
 from workflows.messages import CaseView
 
@@ -181,6 +186,32 @@ def _table(views: list[CaseView]) -> str:
     return render.table(rows, ["case", "council", "stage", "events", "escalations"])
 
 
+async def _notices_told(store: EventStore, mail: MailSettings | None,
+                        case_ids: list[str]) -> str:
+    """Wait (at most a minute) for the relay to finish with the demo cases' notices; say
+    what became of them."""
+    def of_the_demo() -> list[NoticeDelivery]:
+        now = datetime.now(UTC)
+        return [d for case_id in case_ids for d in deliveries_of(store, case_id=case_id,
+                                                                  now=now)]
+
+    deadline = time.monotonic() + 60
+    found = await asyncio.to_thread(of_the_demo)
+    while mail is not None and time.monotonic() < deadline and any(
+            d.status == "pending" for d in found):
+        await asyncio.sleep(0.25)
+        found = await asyncio.to_thread(of_the_demo)
+    counts: dict[str, int] = {}
+    for d in found:
+        counts[d.status] = counts.get(d.status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    if mail is None:
+        return (f"Notices: {len(found)} kept in the outbox, not sent (set CASES_SMTP_URL, e.g. "
+                "to `cases dev --mail-sink`'s, to send them); `cases outbox` lists them.")
+    return (f"Notices: {len(found)} emailed through {mail.server}: {summary}; `cases outbox` "
+            "lists who was told what.")
+
+
 async def run_demo(unit_seconds: int = 2) -> int:
     started = time.monotonic()
     store: EventStore = open_store()
@@ -192,11 +223,14 @@ async def run_demo(unit_seconds: int = 2) -> int:
           f"{unit_seconds}s; peer pool version {pool.version} ({pool.peer_count} peers)",
           flush=True)
     ensure_demo_users(store)
+    ensure_demo_contacts(store)
+    mail = mail_settings(MailSettings)
     demo_terms = PolicyBook(demo_mode=True)
     settings = ApiSettings(session_secret=os.urandom(32), secure_cookies=False,
                            sign_in_rate="60/minute")  # six demo users sign in at once
     async with (dev_server(_free_port()) as client,
                 build_worker(client, store, policies=demo_terms),
+                relaying(store, mail),
                 serving(create_app(Engine(store=store, temporal=client), settings),
                         "127.0.0.1", _free_port()) as api_url,
                 httpx.AsyncClient(base_url=api_url, timeout=120) as http):
@@ -206,6 +240,7 @@ async def run_demo(unit_seconds: int = 2) -> int:
         views = list(await asyncio.gather(_on_time(cases, "E09000008", policy),
                                           _lapses(cases, "E08000025", policy),
                                           _withdrawn(cases, "E06000001", policy)))
+        told = await _notices_told(store, mail, [v.state.case_id for v in views])
     print("\nCases:\n" + _table(views))
     escalated = views[1].state.case_id
     print(f"\nTimeline of {escalated}:\n" + render.timeline(store.read_case(escalated)))
@@ -214,6 +249,7 @@ async def run_demo(unit_seconds: int = 2) -> int:
           f"{verdict.events} event(s)")
     for problem in verdict.problems:
         print(f"  {problem}")
+    print(f"\n{told}")
     print(f"\n`cases peers explain {views[0].state.case_id}` re-runs its team selection.")
     print(f"\nDone in {time.monotonic() - started:.0f}s. The store stays at {store.engine.url}: "
           f"try `cases history {escalated}` and `cases verify`.\nNext: `cases dev` serves the "

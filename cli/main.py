@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from application.errors import ActionRefused, CaseNotFound
-from cli import auditing, councils, db, peers, render, users
+from cli import auditing, contacts, councils, db, outbox, peers, render, users
 from cli.actions import ACTIONS, BadInput, add_action_parsers, body_from_args, describe
 from cli.api_client import ApiClient, ApiRefused, ApiUnavailable
 from cli.output import EXIT_BAD_INPUT, emit, visible
@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--db-file", type=Path, default=Path(".temporal/dev.db"),
                      help="where the dev server keeps its state")
     dev.add_argument("--ui", action="store_true", help="also serve the Temporal Web UI")
+    dev.add_argument("what", nargs="?", choices=["mail"],
+                     help="mail: list what the mail sink kept (starts nothing)")
+    dev.add_argument("--mail-sink", action="store_true",
+                     help="also run a local SMTP server keeping what the engine mails")
+    dev.add_argument("--mail-port", type=int, metavar="PORT",
+                     help="the mail sink's port (default 1025)")
 
     demo = sub.add_parser("demo", parents=[common],
                           help="drive real councils' cases through every stage, then stop")
@@ -99,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--all", action="store_true", help="closed cases too")
     auditing.add_parsers(sub, common)
     councils.add_parsers(sub, common)
+    contacts.add_parsers(sub, common)
+    outbox.add_parsers(sub, common)
     peers.add_parsers(sub, common)
     db.add_parsers(sub, common)
     users.add_parsers(sub, common)
@@ -130,8 +138,11 @@ def _act(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    answer = ApiClient().case(args.case)
-    emit(args, answer, render.status(_view(answer)))
+    api = ApiClient()
+    answer = api.case(args.case)
+    notices = api.notices(args.case)
+    emit(args, {**answer, "notices": notices},
+         render.status(_view(answer)) + render.notices(notices))
     return 0
 
 
@@ -185,10 +196,15 @@ def _signing_key(args: argparse.Namespace) -> int:
 
 
 async def _dispatch(args: argparse.Namespace) -> int:
-    if args.command == "dev":
-        from cli.dev import run_dev
+    if args.command == "dev" and args.what == "mail":
+        from cli.dev import show_mail
 
-        return await run_dev(args.port, args.db_file, args.ui, args.web_port)
+        return show_mail(args)
+    if args.command == "dev":
+        from cli.dev import mail_port, run_dev
+
+        return await run_dev(args.port, args.db_file, args.ui, args.web_port,
+                             mail_port=mail_port(args))
     if args.command == "serve":
         from cli.dev import run_api
 
@@ -218,6 +234,11 @@ async def _dispatch(args: argparse.Namespace) -> int:
             return users.dispatch_users(args, store)
         if args.command == "councils":
             return councils.dispatch(args, store)
+        if args.command == "outbox":
+            return outbox.dispatch(args, store)
+        if args.command == "contacts":
+            store.migrate()
+            return contacts.dispatch(args, store)
         if args.command == "peers":
             return peers.dispatch(args, store)
         return await auditing.dispatch(args, store)

@@ -67,6 +67,27 @@ def status(view: CaseView) -> str:
     return "\n".join(map(visible, lines))
 
 
+def notices(shown: Sequence[dict[str, Any]]) -> str:
+    """Who was told what, and when: a line a notice, under the case's status."""
+    lines = []
+    for n in shown:
+        recipient = str(n.get("recipient", "")).replace("_", " ")
+        status = str(n.get("status", ""))
+        at = str(n.get("finished_at") or n.get("created_at") or "")[:16].replace("T", " ")
+        to = ", ".join(n.get("sent_to") or [])
+        if status == "sent":
+            told = f"told     {at} {recipient}{f' ({to})' if to else ''}: {n.get('subject')}"
+        elif status == "undeliverable":
+            told = (f"UNDELIVERABLE {at} to the {recipient}: {n.get('subject')} — "
+                    f"{n.get('problem')}{f'; told instead: {to}' if to else ''}")
+        elif status == "failed":
+            told = f"NOT TOLD {at} the {recipient}: {n.get('subject')} — {n.get('problem')}"
+        else:
+            told = f"to tell   the {recipient}: {n.get('subject')} ({status})"
+        lines.append(visible(told))
+    return "".join(f"\n{line}" for line in lines)
+
+
 def _brief(payload: dict[str, Any]) -> str:
     text = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in payload.items()
                      if k not in ("rationale",))

@@ -200,3 +200,37 @@ async def test_the_openapi_document_is_served(api: Api) -> None:
     document_ = (await api.http.get("/api/openapi.json")).json()
     assert "/api/cases/{case_id}/actions" in document_["paths"]
     assert (await api.http.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_who_was_told_what_is_shown_on_the_case_to_whom_it_may_concern(api: Api) -> None:
+    """A proposed team tells the council contact; the case's notices show it (and a council
+    user does not see the LGA's people's addresses, nor another council's case)."""
+    from domain.contacts import Contact, ContactRole
+    from eventstore.contacts import import_contacts
+
+    import_contacts(api.world.store, [
+        Contact(scope=COUNCIL, role=ContactRole.COUNCIL_CONTACT, name="Contact",
+                email="contact@croydon.example.org")],
+        file_sha256="2" * 64, source="test", imported_by="operator:test")
+    case_id = await scoped_case(api)
+    proposed = await api.act("officer", case_id, action="select_team",
+                             visit_from="2027-01-11", visit_to="2027-01-12")
+    assert proposed.status_code in (200, 409), proposed.text
+    if proposed.status_code == 409:  # no pool in this store: the officer picks the team
+        asked = await api.act("officer", case_id, action="propose_team",
+                              team=[p.model_dump(mode="json") for p in demo_team(COUNCIL)])
+        assert asked.status_code == 200, asked.text
+        request_id = asked.json()["state"]["awaiting_approval"][0]["request_id"]
+        approved = await api.act("adviser", case_id, action="approve", request_id=request_id)
+        assert approved.status_code == 200, approved.text
+
+    shown = await api.as_("officer", "GET", f"/api/cases/{case_id}/notices")
+    assert shown.status_code == 200, shown.text
+    [notice] = shown.json()
+    assert (notice["recipient"], notice["kind"], notice["status"]) == (
+        "council_contact", "team_proposed", "pending")  # no relay runs in this test
+    assert notice["subject"] == f"{case_id}: proposed peer team"
+    own = await api.as_("council", "GET", f"/api/cases/{case_id}/notices")
+    assert own.status_code == 200 and len(own.json()) == 1
+    other = await api.as_("other-council", "GET", f"/api/cases/{case_id}/notices")
+    assert other.status_code == 404 and "E09000008" not in other.text.replace(case_id, "")

@@ -230,6 +230,11 @@ class _ApiWithTamperedAnswers:
     def case(self, _case: str) -> dict[str, Any]:
         return self.view
 
+    def notices(self, _case: str) -> list[dict[str, Any]]:
+        return [{"recipient": "chief_executive\x1b[2J", "status": "undeliverable",
+                 "subject": "told\rnobody", "sent_to": ["a@b.example.org\u202e"],
+                 "problem": "no contact\x1b[8m", "created_at": "2030-01-01T00:00:00Z"}]
+
     def cases(self, **_filters: Any) -> list[dict[str, Any]]:
         return [{"case": "cpc\x1b[8m-hidden", "council": "E06000001\u2067", "kind": "finance",
                  "stage": "requested\rclosed", "next_deadline": None, "escalation_level": 0}]
@@ -243,6 +248,7 @@ def test_a_carriage_return_in_a_reason_cannot_overwrite_what_status_and_list_sho
     out, _ = printed(capsys)
     assert_harmless(out)
     assert "by request\\r\\x1b[32mcase CLOSED" in out and "E06000001\\u202e" in out
+    assert "told\\rnobody" in out and "no contact\\x1b[8m" in out  # who was told, escaped too
     assert run_cli(["list"]) == 0
     out, _ = printed(capsys)
     assert_harmless(out)
