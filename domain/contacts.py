@@ -13,6 +13,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from enum import StrEnum
+from functools import cached_property
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -192,7 +193,15 @@ class ContactBook(BaseModel):
 
     def find(self, scope: str, role: ContactRole) -> list[Contact]:
         """Everyone holding `role` for `scope`, in the file's order: all of them receive."""
-        return [c for c in self.contacts if c.scope == scope and c.role == role]
+        return list(self._by_scope_and_role.get((scope, role), ()))
+
+    @cached_property
+    def _by_scope_and_role(self) -> dict[tuple[str, ContactRole], list[Contact]]:
+        """Looked up once a notice: a register's worth of contacts is thousands of rows."""
+        index: dict[tuple[str, ContactRole], list[Contact]] = {}
+        for contact in self.contacts:
+            index.setdefault((contact.scope, contact.role), []).append(contact)
+        return index
 
 
 # --- reading a contacts file ----------------------------------------------------------------

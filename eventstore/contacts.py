@@ -81,6 +81,20 @@ def contact_book(store: EventStore, version: int | None = None) -> ContactBook:
         for row in rows))
 
 
+def version_in_force(store: EventStore) -> int | None:
+    """The contacts version in force (None before the first import): one indexed read, so a
+    relay can keep its book until an import replaces it."""
+    with store.engine.connect() as conn:
+        try:
+            newest: int | None = conn.execute(
+                sa.select(sa.func.max(contact_imports.c.version))).scalar()
+        except _NOT_MIGRATED:
+            if not _tables_absent(conn):
+                raise
+            return None
+    return newest
+
+
 def contact_versions(store: EventStore) -> list[dict[str, Any]]:
     """Every contacts import, oldest first (the last is in force): version, file_sha256,
     source, imported_by, contact_count and imported_at (UTC). Empty before the first."""

@@ -139,26 +139,37 @@ def claim_due(store: EventStore, *, now: datetime, lease: timedelta, relay: str,
     return claimed
 
 
+def record_outcomes(store: EventStore, done: Sequence[tuple[ClaimedNotice, Outcome]], *,
+                    now: datetime, relay: str) -> int:
+    """Record attempts' outcomes in one transaction, each only if this relay still holds its
+    claim (one that lapsed was taken over, and the other relay's record stands); returns how
+    many were recorded. One transaction for a run of sends: on SQLite each commit is a sync
+    to disk, shared with every append."""
+    d = deliveries
+    recorded = 0
+    with _writing(store) as conn:
+        for claimed, outcome in done:
+            values: dict[str, Any] = {
+                "status": outcome.status, "attempts": claimed.attempts + 1,
+                "claimed_until": None, "claimed_by": None, "message_id": outcome.message_id,
+                "sent_to": ", ".join(outcome.sent_to) or None, "answer": outcome.answer,
+                "problem": outcome.problem, "contacts_version": outcome.contacts_version,
+            }
+            if outcome.status == "pending":
+                values["next_attempt_at"] = outcome.retry_at or now
+            else:
+                values["finished_at"] = now
+            result = conn.execute(d.update().where(d.c.outbox_id == claimed.notice.id,
+                                                   d.c.claimed_by == relay,
+                                                   d.c.status == "pending").values(**values))
+            recorded += result.rowcount
+    return recorded
+
+
 def record_outcome(store: EventStore, claimed: ClaimedNotice, outcome: Outcome, *,
                    now: datetime, relay: str) -> bool:
-    """Record an attempt's outcome, if this relay still holds the claim; False if it had
-    lapsed and another relay took the notice over (whose record then stands)."""
-    d = deliveries
-    values: dict[str, Any] = {
-        "status": outcome.status, "attempts": claimed.attempts + 1, "claimed_until": None,
-        "claimed_by": None, "message_id": outcome.message_id,
-        "sent_to": ", ".join(outcome.sent_to) or None, "answer": outcome.answer,
-        "problem": outcome.problem, "contacts_version": outcome.contacts_version,
-    }
-    if outcome.status == "pending":
-        values["next_attempt_at"] = outcome.retry_at or now
-    else:
-        values["finished_at"] = now
-    with _writing(store) as conn:
-        result = conn.execute(d.update().where(d.c.outbox_id == claimed.notice.id,
-                                               d.c.claimed_by == relay,
-                                               d.c.status == "pending").values(**values))
-        return result.rowcount == 1
+    """Record one attempt's outcome (see `record_outcomes`); False if the claim had lapsed."""
+    return record_outcomes(store, [(claimed, outcome)], now=now, relay=relay) == 1
 
 
 def release(store: EventStore, claimed: Sequence[ClaimedNotice], *, retry_at: datetime,

@@ -19,28 +19,31 @@ import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 
 import aiosmtplib
 import structlog
 
 from domain.contacts import NATIONAL_SCOPE, ContactBook, ContactRole, lga_scope
 from domain.councils import Council
-from eventstore.contacts import contact_book
+from eventstore.contacts import contact_book, version_in_force
 from eventstore.councils import known_councils
 from eventstore.deliveries import (
     ClaimedNotice,
     Outcome,
     claim_due,
-    record_outcome,
+    record_outcomes,
     release,
     waiting_count,
 )
 from eventstore.store import EventStore
-from notices.compose import Addressed, addressed, compose, message_id
+from notices.compose import Addressed, Email, addressed, compose, message_id
 from notices.settings import MailSettings
 
 log = structlog.get_logger("relay")
+
+RECORD_EVERY = 25
+"""Outcomes recorded together, in one transaction: a relay killed mid-run sends at most these
+again, under the same Message-IDs (which an inbox that honours them shows once)."""
 
 BACKOFF_STEPS = (1.0, 2.0, 5.0, 10.0, 30.0)
 """Seconds between tries while the mail server cannot be reached: minutes of outage cost a
@@ -115,6 +118,7 @@ class Relay:
         self.clock = clock
         self._backoff = 0
         self._councils: dict[str, Council] = {}
+        self._book: ContactBook | None = None
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Deliver until `stopping` is set; a failure of the store or the server is a wait,
@@ -163,9 +167,10 @@ class Relay:
                                           relay=self.name, limit=self.batch)
         if not claimed:
             return 0
-        book = await asyncio.to_thread(contact_book, self.store)
+        book = await self._contacts()
         await self._know_councils(claimed)
         remaining = list(claimed)
+        done: list[tuple[ClaimedNotice, Outcome]] = []
         try:
             async with self._connection() as smtp:
                 while remaining:
@@ -178,19 +183,37 @@ class Relay:
                                   notice=remaining[0].notice.id, error=_said(broken))
                         outcome = Outcome(status="failed", problem="the notice could not be "
                                           f"written as an email: {_said(broken)}")
-                    done = remaining.pop(0)
-                    await asyncio.to_thread(record_outcome, self.store, done, outcome,
-                                            now=self.clock(), relay=self.name)
-                    log.info("notice delivered", case_id=done.notice.case_id,
-                             recipient=done.notice.recipient, status=outcome.status,
-                             message_id=outcome.message_id, attempt=done.attempts + 1)
+                    done.append((remaining.pop(0), outcome))
+                    if len(done) >= RECORD_EVERY:
+                        await self._record(done)
         except MailServerUnavailable as down:
+            await self._record(done)
             retry_at = self.clock() + timedelta(seconds=BACKOFF_STEPS[
                 min(self._backoff, len(BACKOFF_STEPS) - 1)])
             await asyncio.to_thread(release, self.store, remaining, retry_at=retry_at,
                                     relay=self.name, problem=f"mail server: {down}")
             raise
+        await self._record(done)
         return len(claimed)
+
+    async def _record(self, done: list[tuple[ClaimedNotice, Outcome]]) -> None:
+        """Record what was sent so far, and say so, one line a notice."""
+        if not done:
+            return
+        await asyncio.to_thread(record_outcomes, self.store, list(done), now=self.clock(),
+                                relay=self.name)
+        for claimed, outcome in done:
+            log.info("notice delivered", case_id=claimed.notice.case_id,
+                     recipient=claimed.notice.recipient, status=outcome.status,
+                     message_id=outcome.message_id, attempt=claimed.attempts + 1)
+        done.clear()
+
+    async def _contacts(self) -> ContactBook:
+        """The contacts in force, read again only when an import has replaced them."""
+        version = await asyncio.to_thread(version_in_force, self.store)
+        if self._book is None or self._book.version != version:
+            self._book = await asyncio.to_thread(contact_book, self.store)
+        return self._book
 
     async def _know_councils(self, claimed: list[ClaimedNotice]) -> None:
         wanted = {addressed(c.notice).council for c in claimed} - set(self._councils)
@@ -222,8 +245,7 @@ class Relay:
         admins = self.settings.admin_emails
         targets = targets_for(who, book, council, admins)
         if targets.undeliverable is None:
-            message = compose(notice, targets.to, self.settings, council)
-            sent = await self._send(smtp, message, targets.to)
+            sent = await self._send(smtp, compose(notice, targets.to, self.settings, council))
             if sent.status != "refused":
                 return sent.outcome(book.version)
             targets = Targets(to=stand_ins(who, book, council, admins),
@@ -238,22 +260,20 @@ class Relay:
                                    "principal adviser for the region; set CASES_ADMIN_EMAIL)")
         message = compose(notice, targets.to, self.settings, council,
                           undeliverable=targets.undeliverable)
-        sent = await self._send(smtp, message, targets.to)
+        sent = await self._send(smtp, message)
         if sent.status == "refused":
             return Outcome(status="failed", contacts_version=book.version,
-                           message_id=str(message["Message-ID"]),
+                           message_id=message.message_id,
                            problem=f"{targets.undeliverable}; its stand-ins were refused too: "
                                    f"{sent.answer}")
-        return Outcome(status="undeliverable", message_id=str(message["Message-ID"]),
+        return Outcome(status="undeliverable", message_id=message.message_id,
                        sent_to=sent.accepted, answer=sent.answer,
                        problem=targets.undeliverable, contacts_version=book.version)
 
-    async def _send(self, smtp: aiosmtplib.SMTP, message: EmailMessage,
-                    to: list[str]) -> _Sent:
-        message_id_ = str(message["Message-ID"])
+    async def _send(self, smtp: aiosmtplib.SMTP, mail: Email) -> _Sent:
+        message_id_, to = mail.message_id, mail.to
         try:
-            refused, answer = await smtp.send_message(message, sender=self.settings.sender,
-                                                      recipients=to)
+            refused, answer = await smtp.sendmail(self.settings.sender, to, mail.raw)
         except aiosmtplib.SMTPRecipientsRefused as every:
             codes = [r.code for r in every.recipients]
             said = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in every.recipients)

@@ -198,8 +198,8 @@ async def test_while_the_server_is_down_notices_wait_and_go_when_it_is_back(
     assert [d.status for d in pending] == ["pending"] * 3
     assert all(d.attempts == 0 for d in pending)  # handed back untried, not used up
     said = capsys.readouterr().out
-    # one line a backoff step (after 0 s and 1 s), not one a notice
-    assert said.count("mail server unavailable") == 2, said
+    # one line a backoff step (after 0 s, and 1 s if the machine keeps up), not one a notice
+    assert 1 <= said.count("mail server unavailable") <= 2, said
     assert "notices_waiting=3" in said
     with MailSink(tmp_path / "mail", port=port) as back:
         for _ in range(200):
@@ -404,3 +404,20 @@ def test_a_smtp_url_that_cannot_be_used_stops_the_worker_in_one_line(tmp_path: P
         assert "CASES_SMTP_URL" in line and named in line and "nothing was started" in line
         assert "secret" not in done.stderr + done.stdout and "Traceback" not in done.stderr
         assert not (tmp_path / "never.db").exists()
+
+
+async def test_names_beyond_ascii_arrive_as_written(store: EventStore,
+                                                    mail_sink: MailSink) -> None:
+    from domain.councils import Council
+    from eventstore.councils import import_councils
+
+    welsh = "W06000001"
+    import_councils(store, [Council(gss_code=welsh, code="AGY", short_name="Ynys Môn",
+                                    type="UA", name="Cyngor Sir Ynys Môn — Anglesey",
+                                    nation="Wales")])
+    put_contacts(store, contacts_for(welsh))
+    lapse(store, case_id=f"cpc-{welsh}-2027", council=welsh)
+    await drain(Relay(store, settings_for(mail_sink)))
+    for mail in mail_sink.received():
+        assert "Cyngor Sir Ynys Môn — Anglesey" in mail.text
+        assert "Cyngor Sir Ynys Môn — Anglesey" in (mail.html or "")
