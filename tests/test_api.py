@@ -234,3 +234,13 @@ async def test_who_was_told_what_is_shown_on_the_case_to_whom_it_may_concern(api
     assert own.status_code == 200 and len(own.json()) == 1
     other = await api.as_("other-council", "GET", f"/api/cases/{case_id}/notices")
     assert other.status_code == 404 and "E09000008" not in other.text.replace(case_id, "")
+
+
+async def test_a_query_parameter_the_address_does_not_take_is_refused_by_name(api: Api) -> None:
+    """A misspelt filter must not answer as if no filter had been asked for."""
+    misspelt = await api.as_("officer", "GET", "/api/cases", params={"councl": COUNCIL})
+    assert misspelt.status_code == 422
+    assert "'councl'" in misspelt.json()["detail"] and "council" in misspelt.json()["detail"]
+    stray = await api.as_("officer", "GET", "/api/whoami", params={"as": "admin"})
+    assert stray.status_code == 422 and "'as'" in stray.json()["detail"]
+    assert (await api.as_("officer", "GET", "/api/whoami")).status_code == 200

@@ -70,6 +70,7 @@ OPERATIONS = [
     ("POST", "/api/cases"),
     ("GET", "/api/cases/{case_id}"),
     ("POST", "/api/cases/{case_id}/actions"),
+    ("GET", "/api/cases/{case_id}/notices"),
 ]
 """Every operation of the document but the list (a test fails when one is added, unlisted)."""
 
