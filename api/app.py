@@ -159,7 +159,10 @@ SignedIn = Annotated[User, Depends(signed_in)]
 
 def _only_known_query(request: Request) -> None:
     """Refuse a query parameter the route does not take, naming it, rather than ignore it: a
-    misspelt filter (`?councl=…`) would otherwise answer as if no filter had been asked for."""
+    misspelt filter (`?councl=…`) would otherwise answer as if no filter had been asked for.
+    The API's own addresses only: a sign-in callback takes what the identity provider sends."""
+    if not request.url.path.startswith("/api/"):
+        return
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     taken: set[str] = set()
