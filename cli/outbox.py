@@ -41,7 +41,7 @@ def dispatch(args: argparse.Namespace, store: EventStore) -> int:
         f"\n{d.status.upper()} #{d.notice.id} {d.notice.case_id}: {visible(d.problem)}"
         for d in found if d.status in ("undeliverable", "failed") and d.problem)
     emit(args, [as_json(d) for d in found],
-         f"{shown}\n{len(found)} notices: {summary}{problems}")
+         f"{shown}\n{len(found)} notice{'' if len(found) == 1 else 's'}: {summary}{problems}")
     return 0
 
 
