@@ -224,7 +224,7 @@ class Relay:
     async def _connection(self) -> AsyncIterator[aiosmtplib.SMTP]:
         s = self.settings
         smtp = aiosmtplib.SMTP(hostname=s.host, port=s.port, use_tls=s.implicit_tls,
-                               start_tls=s.start_tls, timeout=30)
+                               start_tls=s.start_tls, timeout=30, cert_bundle=s.ca_file)
         try:
             await smtp.connect()
             if s.username and s.password:

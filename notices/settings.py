@@ -28,6 +28,9 @@ class MailSettings:
     sender: str
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    """Certificates to trust for the server's (CASES_SMTP_CA_FILE), instead of the system's: a
+    relay inside an organisation often has its own certificate authority."""
     public_url: str | None = None
     """Where the case pages are (CASES_PUBLIC_URL): each email links to its case there."""
     admin_emails: tuple[str, ...] = ()
@@ -58,6 +61,7 @@ class MailSettings:
                    start_tls=_start_tls(env.get("CASES_SMTP_STARTTLS", "")),
                    sender=sender, username=env.get("CASES_SMTP_USERNAME") or None,
                    password=env.get("CASES_SMTP_PASSWORD") or None,
+                   ca_file=_ca_file(env.get("CASES_SMTP_CA_FILE", "")),
                    public_url=_public_url(env.get("CASES_PUBLIC_URL", "")),
                    admin_emails=_addresses(env.get("CASES_ADMIN_EMAIL", "")))
 
@@ -83,6 +87,16 @@ def _parse_smtp_url(raw: str) -> tuple[str, int, bool]:
         raise refuse("it has a path or query")
     implicit_tls = parts.scheme == "smtps"
     return parts.hostname, port or (465 if implicit_tls else 25), implicit_tls
+
+
+def _ca_file(raw: str) -> str | None:
+    path = raw.strip()
+    if not path:
+        return None
+    if not os.path.isfile(path):
+        raise MailSettingsError(f"CASES_SMTP_CA_FILE={raw!r}: no such file (expected PEM "
+                                "certificates to trust for the mail server)")
+    return path
 
 
 def _start_tls(raw: str) -> bool | None:
