@@ -16,14 +16,15 @@ class PortInUse(RuntimeError):
     pass
 
 
-def check_port_free(host: str, port: int) -> None:
-    """Refuse at once, naming the port, rather than report ready and serve nothing."""
+def check_port_free(host: str, port: int, option: str = "--web-port") -> None:
+    """Refuse at once, naming the port and the option that chooses it, rather than report
+    ready and serve nothing."""
     with socket.socket() as probe:
         try:
             probe.bind((host, port))
         except OSError:
             raise PortInUse(f"port {port} on {host} is in use: stop what holds it, or choose "
-                            "another with --web-port") from None
+                            f"another with {option}") from None
 
 
 @contextlib.asynccontextmanager

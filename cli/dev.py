@@ -124,8 +124,8 @@ async def run_dev(port: int, db_file: Path, ui: bool, web_port: int,
     from runtime.signing import command_key
     from worker import build_worker
 
-    for taken in (port, web_port):
-        check_port_free(HOST, taken)
+    for taken, option in ((port, "--port"), (web_port, "--web-port")):
+        check_port_free(HOST, taken, option)
     if mail_port is not None:
         _check_mail_port_free(mail_port)
     stopping = _stopping()
@@ -221,7 +221,7 @@ async def run_api(host: str, port: int) -> int:
     from runtime.signing import command_key
     from runtime.temporal import connect
 
-    check_port_free(host, port)
+    check_port_free(host, port, "--port")
     stopping = _stopping()
     store = open_store()
     client = await connect()

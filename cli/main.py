@@ -42,6 +42,17 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+def _port(text: str) -> int:
+    """A TCP port, 1 to 65535: argparse's refusal, rather than a failure once servers start."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port}: a port is between 1 and 65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(prog="cases", parents=[common], description=__doc__,
@@ -51,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev = sub.add_parser("dev", parents=[common],
                          help="run the Temporal dev server, a worker and the API, with demo "
                               "users (Ctrl-C stops them)")
-    dev.add_argument("--port", type=int, default=7233, help="the Temporal dev server's port")
-    dev.add_argument("--web-port", type=int, default=8000, help="the API's port")
+    dev.add_argument("--port", type=_port, default=7233, help="the Temporal dev server's port")
+    dev.add_argument("--web-port", type=_port, default=8000, help="the API's port")
     dev.add_argument("--db-file", type=Path, default=Path(".temporal/dev.db"),
                      help="where the dev server keeps its state")
     dev.add_argument("--ui", action="store_true", help="also serve the Temporal Web UI")
@@ -71,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common],
                            help="serve the API alone (production: beside cases-worker)")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     keys = sub.add_parser("keys", parents=[common], help="make the keys the engine signs with")
     key_verbs = keys.add_subparsers(dest="verb", required=True, metavar="VERB")
     command_key_parser = key_verbs.add_parser(

@@ -342,4 +342,5 @@ def test_cases_dev_on_a_busy_port_names_it_and_never_says_ready(
         done = shell.cases("dev", "--port", ports["--port"], "--web-port", ports["--web-port"],
                            expect=1)
     assert f"port {busy} on 127.0.0.1 is in use" in done.stderr
+    assert f"choose another with {taken}" in done.stderr
     assert "ready" not in done.stdout + done.stderr
