@@ -157,10 +157,12 @@ SignedIn = Annotated[User, Depends(signed_in)]
 """A route's signed-in user (401 without one)."""
 
 
-def _only_known_query(request: Request) -> None:
+async def _only_known_query(request: Request) -> None:
     """Refuse a query parameter the route does not take, naming it, rather than ignore it: a
     misspelt filter (`?councl=…`) would otherwise answer as if no filter had been asked for.
-    The API's own addresses only: a sign-in callback takes what the identity provider sends."""
+    The API's own addresses only: a sign-in callback takes what the identity provider sends.
+    A coroutine, as `signed_in` is: a plain function would cost every request a hop to the
+    thread pool and back."""
     if not request.url.path.startswith("/api/"):
         return
     route = request.scope.get("route")
