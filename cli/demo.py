@@ -224,7 +224,7 @@ async def run_demo(unit_seconds: int = 2) -> int:
           flush=True)
     ensure_demo_users(store)
     ensure_demo_contacts(store)
-    mail = mail_settings(MailSettings)
+    mail = mail_settings()
     demo_terms = PolicyBook(demo_mode=True)
     settings = ApiSettings(session_secret=os.urandom(32), secure_cookies=False,
                            sign_in_rate="60/minute")  # six demo users sign in at once

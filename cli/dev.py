@@ -23,7 +23,7 @@ from cli.actions import BadInput
 from cli.output import emit, visible
 
 if TYPE_CHECKING:
-    from notices.settings import MailSettings as MailSettingsType
+    from notices.settings import MailSettings
     from runtime.mail_sink import MailSink
 
 log = structlog.get_logger("dev")
@@ -120,7 +120,6 @@ async def run_dev(port: int, db_file: Path, ui: bool, web_port: int,
     from domain.policies import PolicyBook
     from eventstore import open_store
     from notices.relay import relaying
-    from notices.settings import MailSettings
     from runtime.signing import command_key
     from worker import build_worker
 
@@ -141,7 +140,7 @@ async def run_dev(port: int, db_file: Path, ui: bool, web_port: int,
     async with (_mail_sink(db_file, mail_port) as sink,  # before the worker: it reads the URL
                 dev_server(port, db_file, ui) as client,
                 build_worker(client, store, policies=demo_terms),
-                relaying(store, mail_settings(MailSettings)),
+                relaying(store, mail_settings()),
                 serving(create_app(Engine(store=store, temporal=client), settings), HOST,
                         web_port) as api_url):
         log.info("ready: dev server, worker and API running; Ctrl-C stops them",
@@ -164,13 +163,13 @@ async def run_dev(port: int, db_file: Path, ui: bool, web_port: int,
     return 0
 
 
-def mail_settings(settings: type[MailSettingsType]) -> MailSettingsType | None:
+def mail_settings() -> MailSettings | None:
     """The mail settings from the environment (the sink's, with --mail-sink); one that
     cannot be used is a refusal naming its variable."""
-    from notices.settings import MailSettingsError
+    from notices.settings import MailSettings, MailSettingsError
 
     try:
-        return settings.from_environment()
+        return MailSettings.from_environment()
     except MailSettingsError as unusable:
         raise BadInput(str(unusable)) from None
 

@@ -166,12 +166,6 @@ def record_outcomes(store: EventStore, done: Sequence[tuple[ClaimedNotice, Outco
     return recorded
 
 
-def record_outcome(store: EventStore, claimed: ClaimedNotice, outcome: Outcome, *,
-                   now: datetime, relay: str) -> bool:
-    """Record one attempt's outcome (see `record_outcomes`); False if the claim had lapsed."""
-    return record_outcomes(store, [(claimed, outcome)], now=now, relay=relay) == 1
-
-
 def release(store: EventStore, claimed: Sequence[ClaimedNotice], *, retry_at: datetime,
             relay: str, problem: str) -> None:
     """Hand notices back untried (the server could not be reached): due again at

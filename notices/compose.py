@@ -4,12 +4,10 @@ parts, written from the templates beside this module."""
 from __future__ import annotations
 
 import base64
-import email
 import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import Message
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -83,16 +81,13 @@ class Email:
     to: list[str]
     raw: bytes
 
-    def parsed(self) -> Message:
-        return email.message_from_bytes(self.raw)
-
 
 def compose(notice: OutboxNotice, to: list[str], settings: MailSettings,
             council: Council | None, *, undeliverable: str | None = None) -> Email:
     """The email for `notice`, to `to`; `undeliverable` says why it goes to someone other
     than its recipient (then with a Message-ID of its own). Its headers and parts are
-    written out directly: the standard library's email classes cost the
-    relay most of its time per notice, which at a thousand lapses a minute is what matters.
+    written out directly: the standard library's email classes cost the relay most of its
+    time per notice, which at a thousand lapses a minute is what matters.
     Every value is ASCII by construction (addresses checked at import, control characters
     out of the subject, bodies in base64)."""
     who = addressed(notice)

@@ -191,7 +191,7 @@ def test_the_application_role_records_deliveries_and_never_removes_one(
     reads stays append-only, and the contacts it reads are the owner's to import."""
     from datetime import UTC, datetime, timedelta
 
-    from eventstore.deliveries import Outcome, claim_due, record_outcome
+    from eventstore.deliveries import Outcome, claim_due, record_outcomes
 
     app = database.as_role(database.roles.app)
     first = new_event(CASE, 1)
@@ -200,8 +200,9 @@ def test_the_application_role_records_deliveries_and_never_removes_one(
                                                 subject="proposed team", body="…")])
     now = datetime.now(UTC)
     [claimed] = claim_due(app, now=now, lease=timedelta(minutes=1), relay="relay-1")
-    assert record_outcome(app, claimed, Outcome(status="sent", sent_to=["a@b.example.org"]),
-                          now=now, relay="relay-1")
+    assert record_outcomes(app, [(claimed, Outcome(status="sent",
+                                                   sent_to=["a@b.example.org"]))],
+                           now=now, relay="relay-1") == 1
     assert "permission denied for table deliveries" in database.refusal(
         database.roles.app, "DELETE FROM deliveries")
     for table in ("contacts", "contact_imports"):
