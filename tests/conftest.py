@@ -79,14 +79,20 @@ def need_postgres() -> None:
     pytest.skip(message)
 
 
-def postgres_store_in_new_schema() -> tuple[EventStore, str]:
-    """A migrated store in a fresh PostgreSQL schema; drop it with `drop_schema`."""
+def new_postgres_schema(prefix: str = "t") -> str:
+    """A fresh, empty PostgreSQL schema of its own name (PostgreSQL must be there)."""
     need_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     admin.dispose()
+    return schema
+
+
+def postgres_store_in_new_schema() -> tuple[EventStore, str]:
+    """A migrated store in a fresh PostgreSQL schema; drop it with `drop_schema`."""
+    schema = new_postgres_schema()
     store = open_store(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"},
                        pool_size=10, max_overflow=10)
     store.migrate()

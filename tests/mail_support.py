@@ -5,13 +5,14 @@ mail_sink_fixture  # noqa: F401` makes the fixture `mail_sink` available in that
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
-from runtime.mail_sink import MailSink
+from runtime.mail_sink import MailSink, ReceivedMail
 
 
 @pytest.fixture(name="mail_sink")
@@ -42,3 +43,16 @@ def message(message_id: str | None = "<notice-1@cases.test>", *,
     if html is not None:
         mail.add_alternative(html, subtype="html")
     return mail
+
+
+async def until_received(sink: MailSink, count: int, what: str = "the mail",
+                         seconds: float = 15) -> list[ReceivedMail]:
+    """Wait (real time: the relay polls) until the sink holds `count` messages; fail naming
+    `what` and the subjects it does hold."""
+    for _ in range(int(seconds / 0.05)):
+        received = sink.received()
+        if len(received) >= count:
+            return received
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"waited for {what}: {count} messages, have "
+                         f"{[m.subject for m in sink.received()]}")

@@ -7,12 +7,10 @@ import csv
 import hashlib
 import io
 import json
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from pydantic import ValidationError
 
 from domain.contacts import (
@@ -33,7 +31,7 @@ from eventstore.contacts import (
     contact_versions,
     import_contacts,
 )
-from tests.conftest import POSTGRES_URL, drop_schema, need_postgres
+from tests.conftest import POSTGRES_URL, drop_schema, new_postgres_schema
 from tests.support import run_cli
 
 DEMO_CONTACTS = Path(__file__).resolve().parents[1] / "cli" / "demo_contacts.csv"
@@ -250,12 +248,7 @@ def test_on_postgresql_versions_are_kept_and_a_bare_schema_has_no_contacts(
         import_contacts(postgres_store, parse(GOOD), file_sha256=digest, source=source,
                         imported_by="operator:test")
     assert contact_book(postgres_store) == ContactBook(version=2, contacts=tuple(parse(GOOD)))
-    need_postgres()
-    schema = f"t_bare_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    admin.dispose()
+    schema = new_postgres_schema("t_bare")
     bare = open_store(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
     try:
         assert contact_book(bare) == ContactBook()

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from temporalio.testing import WorkflowEnvironment
 
@@ -20,7 +19,7 @@ from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, open_store
 from eventstore.deliveries import notices_for_case
 from eventstore.verify import verify_all
-from tests.conftest import POSTGRES_URL, need_postgres
+from tests.conftest import POSTGRES_URL, drop_schema, need_postgres, new_postgres_schema
 from tests.support import register_council
 from tests.tcp_proxy import CuttableProxy
 from worker import build_worker
@@ -34,19 +33,13 @@ async def store_behind_proxy() -> AsyncIterator[tuple[EventStore, CuttableProxy]
     url = make_url(POSTGRES_URL)
     proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
     proxy.start()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    schema = new_postgres_schema()
     store = open_store(url.set(host="127.0.0.1", port=proxy.port).render_as_string(False),
                        connect_args={"options": f"-csearch_path={schema}", "connect_timeout": 3})
     store.migrate()
     yield store, proxy
-    store.dispose()
+    drop_schema(store, schema)  # the store disposed first, as the proxy still runs
     proxy.stop()
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    admin.dispose()
 
 
 @pytest.mark.postgres

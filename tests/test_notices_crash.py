@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from eventstore import open_store
 from eventstore.deliveries import deliveries_of
 from runtime.mail_sink import MailSink
+from tests.mail_support import until_received
 from tests.support import register_council
 from tests.test_notices_relay import COUNCIL, contacts_for, lapse, put_contacts
 
@@ -50,11 +51,8 @@ async def test_a_worker_killed_mid_send_leaves_one_copy_of_each_notice(
         sink.data_delay_seconds = 30  # the first message is kept, its 250 never comes
         first = start_worker(dev_server_env, database, sink)
         try:
-            for _ in range(300):
-                if sink.received():
-                    break
-                await asyncio.sleep(0.05)
-            assert len(sink.received()) == 1, "the relay never got a message out"
+            await until_received(sink, 1, "the relay's first message")
+            assert len(sink.received()) == 1
         finally:
             kill(first)
         sink.data_delay_seconds = 0

@@ -28,7 +28,7 @@ from notices.relay import Relay
 from notices.settings import MailSettings
 from runtime.mail_sink import MailSink
 from tests.conftest import POSTGRES_URL, drop_schema, postgres_store_in_new_schema
-from tests.mail_support import mail_sink_fixture  # noqa: F401
+from tests.mail_support import mail_sink_fixture, until_received  # noqa: F401
 from tests.support import register_council
 
 COUNCIL = "E06000042"
@@ -205,10 +205,7 @@ async def test_while_the_server_is_down_notices_wait_and_go_when_it_is_back(
     assert 1 <= len(said) <= 2, logs
     assert all(e["notices_waiting"] == 3 for e in said)
     with MailSink(tmp_path / "mail", port=port) as back:
-        for _ in range(200):
-            if len(back.received()) == 3:
-                break
-            await asyncio.sleep(0.05)
+        await until_received(back, 3, "the notices, once the server is back")
         stopping.set()
         await running
         assert len(back.received()) == 3 and back.duplicates() == 0
@@ -227,10 +224,7 @@ async def test_a_server_that_says_try_later_is_a_wait_not_a_failure(
     assert mail_sink.received() == []
     assert {d.status for d in deliveries_of(store, now=datetime.now(UTC))} == {"pending"}
     mail_sink.temporary_failure = False
-    for _ in range(200):
-        if len(mail_sink.received()) == 3:
-            break
-        await asyncio.sleep(0.05)
+    await until_received(mail_sink, 3, "the notices, once the server takes them")
     stopping.set()
     await running
     assert len(mail_sink.received()) == 3
@@ -377,10 +371,7 @@ async def test_a_relay_outlives_a_database_outage_and_then_delivers(
         await asyncio.sleep(2.5)
         assert mail_sink.received() == [] and not running.done()
         proxy.restore()
-        for _ in range(300):
-            if len(mail_sink.received()) == 3:
-                break
-            await asyncio.sleep(0.05)
+        await until_received(mail_sink, 3, "the notices, once the store is back")
         stopping.set()
         await running
         assert len(mail_sink.received()) == 3 and mail_sink.duplicates() == 0

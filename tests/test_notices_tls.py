@@ -8,6 +8,7 @@ import datetime as dt
 import ipaddress
 import ssl
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,47 +105,53 @@ def settings(port: int, ca_file: Path | None, *, implicit_tls: bool, start_tls: 
                         password=password, ca_file=str(ca_file) if ca_file else None)
 
 
+@dataclass
+class StartTlsServer:
+    """A server that wants STARTTLS before a login, as production ones do, and what it got."""
+
+    port: int
+    inbox: Inbox
+
+
+@pytest.fixture
+def starttls_server(tls_files: tuple[Path, Path]) -> Iterator[StartTlsServer]:
+    inbox = Inbox()
+    server = Controller(inbox, hostname="127.0.0.1", port=free_port(),
+                        tls_context=server_context(tls_files), require_starttls=True,
+                        auth_required=True, authenticator=authenticate)
+    server.start()
+    try:
+        yield StartTlsServer(port=server.port, inbox=inbox)
+    finally:
+        server.stop()
+
+
 async def drain(relay: Relay) -> None:
     while await relay.deliver_due():
         pass
 
 
-async def test_starttls_then_a_login_then_the_notices(store: EventStore,
-                                                      tls_files: tuple[Path, Path]) -> None:
-    inbox = Inbox()
-    server = Controller(inbox, hostname="127.0.0.1", port=free_port(),
-                        tls_context=server_context(tls_files), require_starttls=True,
-                        auth_required=True, authenticator=authenticate)
-    server.start()
-    try:
-        port = server.port
-        await drain(Relay(store, settings(port, tls_files[0], implicit_tls=False,
-                                          start_tls=True)))
-    finally:
-        server.stop()
-    assert len(inbox.received) == 3 and all(over_tls for _, _, over_tls in inbox.received)
+async def test_starttls_then_a_login_then_the_notices(
+        store: EventStore, tls_files: tuple[Path, Path],
+        starttls_server: StartTlsServer) -> None:
+    await drain(Relay(store, settings(starttls_server.port, tls_files[0], implicit_tls=False,
+                                      start_tls=True)))
+    received = starttls_server.inbox.received
+    assert len(received) == 3 and all(over_tls for _, _, over_tls in received)
     assert {d.status for d in deliveries_of(store, now=dt.datetime.now(dt.UTC))} == {"sent"}
 
 
 async def test_a_wrong_password_is_a_wait_and_sends_nothing(
-        store: EventStore, tls_files: tuple[Path, Path]) -> None:
+        store: EventStore, tls_files: tuple[Path, Path],
+        starttls_server: StartTlsServer) -> None:
     from notices.relay import MailServerUnavailable
 
-    inbox = Inbox()
-    server = Controller(inbox, hostname="127.0.0.1", port=free_port(),
-                        tls_context=server_context(tls_files), require_starttls=True,
-                        auth_required=True, authenticator=authenticate)
-    server.start()
-    try:
-        port = server.port
-        relay = Relay(store, settings(port, tls_files[0], implicit_tls=False, start_tls=True,
-                                      password="wrong"))
-        with pytest.raises(MailServerUnavailable) as refused:
-            await relay.deliver_due()
-    finally:
-        server.stop()
+    relay = Relay(store, settings(starttls_server.port, tls_files[0], implicit_tls=False,
+                                  start_tls=True, password="wrong"))
+    with pytest.raises(MailServerUnavailable) as refused:
+        await relay.deliver_due()
     assert "535" in str(refused.value) and "wrong" not in str(refused.value)
-    assert inbox.received == []
+    assert starttls_server.inbox.received == []
     assert {d.status for d in deliveries_of(store, now=dt.datetime.now(dt.UTC))} == {"pending"}
 
 
@@ -173,23 +180,16 @@ async def test_tls_from_the_first_byte(store: EventStore,
 
 
 async def test_a_certificate_nobody_vouches_for_is_refused(
-        store: EventStore, tls_files: tuple[Path, Path]) -> None:
+        store: EventStore, starttls_server: StartTlsServer) -> None:
     """Without CASES_SMTP_CA_FILE the system's authorities decide: a self-signed server is
     not trusted with the login, and nothing is sent."""
     from notices.relay import MailServerUnavailable
 
-    inbox = Inbox()
-    server = Controller(inbox, hostname="127.0.0.1", port=free_port(),
-                        tls_context=server_context(tls_files), require_starttls=True,
-                        auth_required=True, authenticator=authenticate)
-    server.start()
-    try:
-        relay = Relay(store, settings(server.port, None, implicit_tls=False, start_tls=True))
-        with pytest.raises(MailServerUnavailable, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
-            await relay.deliver_due()
-    finally:
-        server.stop()
-    assert inbox.received == []
+    relay = Relay(store, settings(starttls_server.port, None, implicit_tls=False,
+                                  start_tls=True))
+    with pytest.raises(MailServerUnavailable, match=r"CERTIFICATE_VERIFY_FAILED|certificate"):
+        await relay.deliver_due()
+    assert starttls_server.inbox.received == []
 
 
 def test_a_ca_file_that_is_not_there_stops_the_worker_naming_it(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from notices.relay import relaying
 from notices.settings import MailSettings
 from runtime.mail_sink import MailSink, ReceivedMail
 from tests.conftest import CaseWorld
-from tests.mail_support import mail_sink_fixture  # noqa: F401
+from tests.mail_support import mail_sink_fixture, until_received  # noqa: F401
 from tests.support import TEST_POLICIES
 from tests.test_workflow_journey import (
     CPC,
@@ -45,14 +45,7 @@ class Told:
     sink: MailSink
 
     async def mail(self, count: int, what: str) -> list[ReceivedMail]:
-        """Wait (real time, briefly) until the mailbox holds `count` messages."""
-        for _ in range(200):
-            received = self.sink.received()
-            if len(received) >= count:
-                return received
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"waited for {what}: {count} messages, have "
-                             f"{[m.subject for m in self.sink.received()]}")
+        return await until_received(self.sink, count, what, seconds=10)
 
     def addresses(self, council: str) -> dict[str, ContactRole]:
         gss = council.lower()

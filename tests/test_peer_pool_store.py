@@ -4,7 +4,6 @@ SQLite and on PostgreSQL; and pools imported before sealing (migration 0006) sea
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,7 +33,12 @@ from eventstore.peers import (
     pool_versions,
 )
 from eventstore.schema import peer_erasures, peer_personal, peer_pools, peers
-from tests.conftest import POSTGRES_URL, drop_schema, need_postgres, postgres_store_in_new_schema
+from tests.conftest import (
+    POSTGRES_URL,
+    drop_schema,
+    new_postgres_schema,
+    postgres_store_in_new_schema,
+)
 
 AS_OF = date(2026, 6, 1)
 
@@ -315,12 +319,7 @@ def before_sealing(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[E
         yield store
         store.dispose()
         return
-    need_postgres()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    admin.dispose()
+    schema = new_postgres_schema()
     store = migrated_to(POSTGRES_URL, "0005",
                         connect_args={"options": f"-csearch_path={schema}"})
     yield store
