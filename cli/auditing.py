@@ -40,18 +40,21 @@ from workflows.messages import TASK_QUEUE, CaseView
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     history = sub.add_parser("history", parents=[common], help="a case's timeline, from the store")
-    history.add_argument("case", metavar="CASE")
+    history.add_argument("case", metavar="CASE", help="case id, e.g. cpc-E06000001-2026")
     history.add_argument("--as-of", metavar="DATE|TIME",
                          help="the case as it stood then (a date means the end of that day, UTC)")
     changes = sub.add_parser("diff", parents=[common], help="what changed in a case between two "
                              "moments")
-    changes.add_argument("case", metavar="CASE")
-    changes.add_argument("--from", dest="start", required=True, metavar="DATE|TIME")
-    changes.add_argument("--to", dest="end", required=True, metavar="DATE|TIME")
+    changes.add_argument("case", metavar="CASE", help="case id, e.g. cpc-E06000001-2026")
+    changes.add_argument("--from", dest="start", required=True, metavar="DATE|TIME",
+                         help="the earlier moment (a date means the end of that day, UTC)")
+    changes.add_argument("--to", dest="end", required=True, metavar="DATE|TIME",
+                         help="the later moment (a date means the end of that day, UTC)")
     export = sub.add_parser("export", parents=[common],
                             help="a case's events as JSON or CSV, or a self-verifying bundle")
-    export.add_argument("case", metavar="CASE")
-    export.add_argument("--format", choices=["json", "csv"], default="json")
+    export.add_argument("case", metavar="CASE", help="case id, e.g. cpc-E06000001-2026")
+    export.add_argument("--format", choices=["json", "csv"], default="json",
+                        help="how the events are printed (default json)")
     export.add_argument("--bundle", type=Path, metavar="DIR",
                         help="write events, hashes, the rule, a standalone verifier and the "
                              "case's proof in the newest checkpoint to DIR (a new or empty "
@@ -60,10 +63,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="with --bundle: replace an earlier bundle's files in DIR")
     report = sub.add_parser("report", parents=[common],
                             help="the programme's figures for a year, from the events alone")
-    report.add_argument("which", choices=["annual"])
-    report.add_argument("--year", type=int)
-    report.add_argument("--from", dest="start", type=date.fromisoformat, metavar="YYYY-MM-DD")
-    report.add_argument("--to", dest="end", type=date.fromisoformat, metavar="YYYY-MM-DD")
+    report.add_argument("which", choices=["annual"], help="annual: the figures for a year")
+    report.add_argument("--year", type=int, help="the calendar year the figures are for")
+    report.add_argument("--from", dest="start", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="the period's first day, instead of --year")
+    report.add_argument("--to", dest="end", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                        help="the period's last day, instead of --year")
     report.add_argument("--csv", action="store_true", help="print the figures as CSV")
     report.add_argument("--chart", type=Path, metavar="FILE.svg",
                         help="also draw cases by stage and days from visit to publication, "
@@ -72,7 +77,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="replace an existing --chart file")
     check = sub.add_parser("verify", parents=[common],
                            help="recompute every hash; exit 3 naming the first bad event")
-    check.add_argument("case", metavar="CASE", nargs="?")
+    check.add_argument("case", metavar="CASE", nargs="?",
+                       help="only this case (default: every case)")
     check.add_argument("--against-checkpoint", metavar="N", nargs="?", type=int, const=0,
                        help="also compare with checkpoint N (default: the newest) and each "
                             "stored checkpoint with the one before it, which catches a "
@@ -89,15 +95,17 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                             "workflow (asked when TEMPORAL_ADDRESS answers)")
     audit = sub.add_parser("audit", parents=[common],
                            help="replay a case's Temporal history and match it to the store")
-    audit.add_argument("what", choices=["replay"])
-    audit.add_argument("case", metavar="CASE")
+    audit.add_argument("what", choices=["replay"],
+                       help="replay: its Temporal history through today's code, against the store")
+    audit.add_argument("case", metavar="CASE", help="case id, e.g. cpc-E06000001-2026")
     points = sub.add_parser("checkpoint", parents=[common],
                             help="record every case's head and a Merkle root, chained to the "
                                  "checkpoint before; signed and written to a file when the "
                                  "worker has CASES_SIGNING_KEY")
     points.add_argument("when", choices=["now", "schedule"],
                         help="now: record one; schedule: record one every --every minutes")
-    points.add_argument("--every", type=int, default=60, metavar="MINUTES")
+    points.add_argument("--every", type=int, default=60, metavar="MINUTES",
+                        help="with schedule: how often (default 60)")
 
 
 COMMANDS = {"history", "diff", "export", "report", "verify", "audit", "checkpoint"}

@@ -32,7 +32,8 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     contacts = sub.add_parser("contacts", parents=[common],
                               help="import who notices are emailed to, list them, list the "
                                    "imported versions")
-    contacts.add_argument("what", choices=list(_COMMANDS))
+    contacts.add_argument("what", choices=list(_COMMANDS),
+                          help="import a file, list the contacts, or list the versions")
     contacts.add_argument("path", nargs="?", type=Path, metavar="FILE.csv",
                           help="import: a CSV with the columns scope,role,name,email (scope: a "
                                "council's GSS code, lga:REGION or lga:England)")

@@ -21,14 +21,18 @@ from eventstore.export import case_histories
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     councils = sub.add_parser("councils", parents=[common],
                               help="import the register of councils, list them, see who is due")
-    councils.add_argument("what", choices=["import", "list", "due"])
-    councils.add_argument("path", nargs="?", type=Path, metavar="PATH.csv",
-                          help="for import: a register in the format of "
-                               "uk_local_authorities_current.csv")
-    councils.add_argument("--all", action="store_true",
-                          help="import: past authorities too, with their end dates")
-    councils.add_argument("--years", type=int, default=5,
-                          help="due: no corporate peer challenge in this many years")
+    verbs = councils.add_subparsers(dest="what", required=True, metavar="VERB")
+    importing = verbs.add_parser("import", parents=[common],
+                                 help="import the register of councils from a CSV file")
+    importing.add_argument("path", nargs="?", type=Path, metavar="PATH.csv",
+                           help="a register in the format of uk_local_authorities_current.csv")
+    importing.add_argument("--all", action="store_true",
+                           help="past authorities too, with their end dates")
+    verbs.add_parser("list", parents=[common], help="every council in the register")
+    due = verbs.add_parser("due", parents=[common],
+                           help="the English councils due a corporate peer challenge")
+    due.add_argument("--years", type=int, default=5,
+                     help="no corporate peer challenge in this many years (default 5)")
 
 
 def dispatch(args: argparse.Namespace, store: EventStore) -> int:
@@ -70,7 +74,7 @@ def _import(args: argparse.Namespace, store: EventStore) -> int:
     except RegisterError as invalid:
         raise BadInput(f"{args.path}: nothing imported: {invalid}") from None
     chosen = parsed if args.all else [c for c in parsed if c.current]
-    store.migrate()
+    store.require_newest_schema()
     count = import_councils(store, chosen)
     english = len(english_councils(chosen))
     emit(args, {"imported": count, "english_councils": english},

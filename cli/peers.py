@@ -49,23 +49,36 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     peers = sub.add_parser("peers", parents=[common],
                            help="import the peer pool, list its peers and its versions, "
                                 "explain a selection, erase a peer's personal data")
-    peers.add_argument("what", choices=list(_COMMANDS))
-    peers.add_argument("path", nargs="?", metavar="PATH.csv | CASE | PEER_ID",
-                       help="import: a pool file, one peer a row (see README.md); "
-                            "explain: a case id; erase: a peer id")
-    peers.add_argument("--demo", action="store_true",
-                       help="import: a made-up pool over the built-in councils, no file")
-    peers.add_argument("--pool", type=int, metavar="N",
-                       help="list: this pool version (default: the newest); erase: from this "
-                            "pool version only")
-    peers.add_argument("--all-pools", action="store_true",
-                       help="erase: from every pool version that holds the peer")
-    peers.add_argument("--reason", metavar="TEXT",
-                       help="erase: why, as recorded with the erasure (e.g. the request's "
+    verbs = peers.add_subparsers(dest="what", required=True, metavar="VERB")
+    importing = verbs.add_parser("import", parents=[common],
+                                 help="import a new version of the pool from a CSV file")
+    importing.add_argument("path", nargs="?", metavar="PATH.csv",
+                           help="a pool file, one peer a row (see README.md)")
+    importing.add_argument("--demo", action="store_true",
+                           help="a made-up pool over the built-in councils, no file")
+    listing = verbs.add_parser("list", parents=[common], help="the peers of a pool version")
+    listing.add_argument("--pool", type=int, metavar="N",
+                         help="this pool version (default: the newest)")
+    listing.add_argument("--council", metavar="GSS", help="peers of this home council")
+    listing.add_argument("--kind", choices=[k.value for k in PeerKind],
+                         help="councillors, officers or challenge managers only")
+    verbs.add_parser("pools", parents=[common],
+                     help="every pool version: when, how many peers, digest, source")
+    explain = verbs.add_parser("explain", parents=[common],
+                               help="re-run every team proposal of a case from its event; "
+                                    "exit 3 when one is not reproduced")
+    explain.add_argument("case", nargs="?", metavar="CASE",
+                         help="the case id, e.g. cpc-E06000001-2026")
+    erase = verbs.add_parser("erase", parents=[common],
+                             help="erase a peer's personal data from the pool, on request")
+    erase.add_argument("peer_id", nargs="?", metavar="PEER_ID", help="the peer's id, e.g. P012")
+    erase.add_argument("--pool", type=int, metavar="N",
+                       help="from this pool version only")
+    erase.add_argument("--all-pools", action="store_true",
+                       help="from every pool version that holds the peer")
+    erase.add_argument("--reason", metavar="TEXT",
+                       help="why, as recorded with the erasure (e.g. the request's "
                             "reference; not the person's name)")
-    peers.add_argument("--council", metavar="GSS", help="list: peers of this home council")
-    peers.add_argument("--kind", choices=[k.value for k in PeerKind],
-                       help="list: councillors, officers or challenge managers only")
 
 
 def dispatch(args: argparse.Namespace, store: EventStore) -> int:
@@ -83,7 +96,7 @@ def _import(args: argparse.Namespace, store: EventStore) -> int:
         if not chosen:
             raise BadInput(f"{args.path}: nothing imported: no peers in it (a pool file "
                            "has a header row and a row for each peer)")
-    store.migrate()
+    store.require_newest_schema()
     version = import_pool(store, chosen, source)
     said = (f"imported peer pool version {version.version}" if version.new else
             f"unchanged: peer pool version {version.version} already holds these peers")
@@ -192,9 +205,9 @@ def _pool_json(version: PoolVersion) -> dict[str, Any]:
 def _explain(args: argparse.Namespace, store: EventStore) -> int:
     """Re-run every team proposal of a case (application.peers.explain_selections): exit 0
     when each engine selection is reproduced, 3 when one is not."""
-    if args.path is None:
+    if args.case is None:
         raise BadInput("peers explain: give the CASE, e.g. cpc-E06000001-2026")
-    case_id = str(args.path)
+    case_id = str(args.case)
     try:
         results = explain_selections(store, case_id)
     except SelectionUnexplained as refused:
@@ -257,7 +270,7 @@ def _candidate_line(candidate: dict[str, Any]) -> str:
 def _erase(args: argparse.Namespace, store: EventStore) -> int:
     """Erase a peer's personal data from the pool (the operator's, on a request): the pool
     rows, their digests and every case's events stay, so everything still verifies."""
-    if args.path is None:
+    if args.peer_id is None:
         raise BadInput("peers erase: give the PEER_ID, e.g. P012")
     if (args.pool is None) == (not args.all_pools):
         raise BadInput("peers erase: say where from: --pool N (one pool version) or "
@@ -271,16 +284,16 @@ def _erase(args: argparse.Namespace, store: EventStore) -> int:
         message = str(invalid.errors()[0].get("msg", "is not valid"))
         raise BadInput(f"peers erase: --reason {message.removeprefix('Value error, ')}"
                        ) from None
-    store.migrate()
+    store.require_newest_schema()
     try:
-        done = erase_peer(store, str(args.path), reason, pool=args.pool)
+        done = erase_peer(store, str(args.peer_id), reason, pool=args.pool)
     except (UnknownPool, NothingToErase) as refused:
         raise BadInput(str(refused)) from None
     versions = [e.pool_version for e in done]
     listed = ", ".join(map(str, versions))
-    emit(args, {"peer_id": str(args.path), "pool_versions": versions,
+    emit(args, {"peer_id": str(args.peer_id), "pool_versions": versions,
                 "erased_at": done[0].erased_at.isoformat(), "reason": reason},
-         f"erased the name, political group and declared interests of peer {args.path} "
+         f"erased the name, political group and declared interests of peer {args.peer_id} "
          f"from pool version{'s' * (len(versions) != 1)} {listed}; the pool rows, their "
          f"digests and every case still verify (`cases peers explain CASE` shows the peer "
          f"as erased)")
@@ -294,4 +307,5 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace, EventStore], int]] = {
     "explain": _explain,
     "erase": _erase,
 }
-"""Each `cases peers WHAT` and the function that does it; a new one is one entry here."""
+"""Each `cases peers VERB` and the function that does it; a new one is an entry here and its
+sub-command, with only its own options, in add_parsers."""

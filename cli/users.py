@@ -23,17 +23,18 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     add = verbs.add_parser("add", parents=[common],
                            help="create a user and print their API token once")
     add.add_argument("name", help="the user's name (no spaces or colons), e.g. siân.jones")
-    add.add_argument("--role", required=True, choices=[r.value for r in PERSON_ROLES])
+    add.add_argument("--role", required=True, choices=[r.value for r in PERSON_ROLES],
+                     help="what they may do (see docs/access.md)")
     add.add_argument("--council", metavar="GSS", help="a council user's council, e.g. E09000008")
     add.add_argument("--password-stdin", action="store_true",
                      help="also give them a local account: read its password from stdin")
     verbs.add_parser("list", parents=[common], help="every user, role, council and state")
     revoke_parser = verbs.add_parser("revoke", parents=[common],
                                      help="revoke a user and every token of theirs")
-    revoke_parser.add_argument("name")
+    revoke_parser.add_argument("name", help="the user's name")
     password = verbs.add_parser("set-password", parents=[common],
                                 help="set a user's local password, read from stdin")
-    password.add_argument("name")
+    password.add_argument("name", help="the user's name")
 
     login = sub.add_parser("login", parents=[common],
                            help="sign in to the API and keep a token for later commands")
