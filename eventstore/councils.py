@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from domain.councils import BUILT_IN_COUNCILS, Council
+from eventstore.errors import missing_table
 from eventstore.schema import councils
 from eventstore.store import EventStore
 
@@ -32,8 +33,9 @@ def known_councils(store: EventStore) -> dict[str, Council]:
             for row in conn.execute(sa.select(councils.c.data)):
                 council = Council.model_validate(row.data)
                 known[council.gss_code] = council
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no table yet: not migrated
-        pass
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as failure:
+        if not missing_table(failure):  # an outage, not "no register imported yet"
+            raise
     return known
 
 
@@ -44,7 +46,9 @@ def known_council(store: EventStore, gss_code: str) -> Council | None:
         with store.engine.connect() as conn:
             data = conn.execute(sa.select(councils.c.data)
                                 .where(councils.c.gss_code == gss_code)).scalar_one_or_none()
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError):  # no table yet: not migrated
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as failure:
+        if not missing_table(failure):  # an outage, not "no register imported yet"
+            raise
         data = None
     if data is not None:
         return Council.model_validate(data)

@@ -35,3 +35,22 @@ class EventIdConflict(StoreError):
 
 class InvalidEvent(StoreError):
     """An event the store refuses before writing anything (bad id, float, naive time...)."""
+
+
+class UnsupportedDatabase(StoreError, ValueError):
+    """CASES_DATABASE_URL names a database the store does not run on (only SQLite and
+    PostgreSQL)."""
+
+    def __init__(self, scheme: str) -> None:
+        super().__init__(
+            f"CASES_DATABASE_URL names a {scheme!r} database, which the store does not run on: "
+            "use sqlite:///PATH or postgresql://USER@HOST/DATABASE; nothing was recorded")
+
+
+def missing_table(error: Exception) -> bool:
+    """Whether a database error says a table does not exist (a store not migrated yet, which
+    reads answer as empty), rather than that the database failed (which must be raised, and
+    retried: an outage is never "nothing imported")."""
+    original = getattr(error, "orig", None) or error
+    return (getattr(original, "sqlstate", None) == "42P01"  # PostgreSQL's undefined_table
+            or "no such table" in str(original).lower())

@@ -25,7 +25,7 @@ from domain.peer_register import (
     unseal,
 )
 from domain.peers import Peer
-from eventstore.errors import StoreError
+from eventstore.errors import StoreError, missing_table
 from eventstore.records import as_utc
 from eventstore.schema import peer_erasures, peer_personal, peer_pools, peers
 from eventstore.store import EventStore
@@ -133,7 +133,9 @@ def current_pool_version(store: EventStore) -> PoolVersion | None:
     try:
         with store.engine.connect() as conn:
             newest = conn.execute(_newest()).first()
-    except _NOT_MIGRATED:
+    except _NOT_MIGRATED as failure:
+        if not missing_table(failure):
+            raise
         return None
     return None if newest is None else _version(newest)
 
@@ -144,7 +146,9 @@ def pool_version(store: EventStore, version: int) -> PoolVersion:
         with store.engine.connect() as conn:
             row = conn.execute(sa.select(peer_pools)
                                .where(peer_pools.c.version == version)).first()
-    except _NOT_MIGRATED:
+    except _NOT_MIGRATED as failure:
+        if not missing_table(failure):
+            raise
         row = None
     if row is None:
         newest = current_pool_version(store)
@@ -157,7 +161,9 @@ def pool_versions(store: EventStore) -> list[PoolVersion]:
     try:
         with store.engine.connect() as conn:
             rows = conn.execute(sa.select(peer_pools).order_by(peer_pools.c.version)).all()
-    except _NOT_MIGRATED:
+    except _NOT_MIGRATED as failure:
+        if not missing_table(failure):
+            raise
         return []
     return [_version(row) for row in rows]
 
@@ -250,7 +256,9 @@ def erasures(store: EventStore, peer_id: str | None = None) -> list[Erasure]:
     try:
         with store.engine.connect() as conn:
             rows = conn.execute(query).all()
-    except _NOT_MIGRATED:
+    except _NOT_MIGRATED as failure:
+        if not missing_table(failure):
+            raise
         return []
     return [Erasure(row.pool_version, row.peer_id, as_utc(row.erased_at), row.reason)
             for row in rows]
@@ -263,7 +271,9 @@ def erasure_mark(store: EventStore) -> int:
         with store.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(peer_erasures.c.id),
                                                                0))).scalar_one())
-    except _NOT_MIGRATED:
+    except _NOT_MIGRATED as failure:
+        if not missing_table(failure):
+            raise
         return 0
 
 

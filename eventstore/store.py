@@ -25,8 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from eventstore import migrate
 from eventstore.chain import GENESIS_HASH, canonical_json, event_hash
 from eventstore.config import database_url, normalise_url
-from eventstore.errors import EventIdConflict, InvalidEvent, VersionConflict
+from eventstore.errors import EventIdConflict, InvalidEvent, UnsupportedDatabase, VersionConflict
 from eventstore.group_commit import GroupCommit, PendingAppend
+from eventstore.migrate import SchemaStatus
 from eventstore.records import NewEvent, OutboxMessage, StoredEvent, as_utc
 from eventstore.schema import events, outbox
 from eventstore.validation import check_case_id, check_new_event
@@ -81,6 +82,13 @@ class EventStore:
 
     def migrate(self) -> None:
         migrate.upgrade(self.engine)
+
+    def schema_status(self) -> SchemaStatus:
+        return migrate.status(self.engine)
+
+    def require_newest_schema(self) -> None:
+        """Raise SchemaNotCurrent, saying what to run, unless the schema is the newest."""
+        migrate.require_newest(self.engine, self.engine.url.render_as_string(hide_password=True))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -452,7 +460,7 @@ def open_store(url: str | None = None, **engine_options: Any) -> EventStore:
     if url.startswith("postgresql"):
         engine_options.setdefault("pool_pre_ping", True)
         return PostgresEventStore(sa.create_engine(url, **engine_options))
-    raise ValueError(f"unsupported database {url.split(':', 1)[0]!r}: use sqlite or postgresql")
+    raise UnsupportedDatabase(url.split(":", 1)[0])
 
 
 def _chain(case_id: str, expected_version: int, head_hash: str,
