@@ -5,6 +5,9 @@ Sizing, also from the environment (see BENCHMARKS.md, "Deadline lapses under loa
 CASES_MAX_CACHED_WORKFLOWS (default 10,000) must exceed the open cases one worker carries, or
 every deadline lapse becomes a cache miss that replays the whole history and lapses queue for
 minutes; CASES_WORKFLOW_TASK_POLLERS (default 5) helps bursts of lapses due at one instant.
+
+Observability (runtime/telemetry.py, docs/observability.md): CASES_METRICS_PORT serves
+Prometheus metrics, the SDK's and the engine's; CASES_TRACING switches on OpenTelemetry spans.
 """
 
 from __future__ import annotations
@@ -19,19 +22,26 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.opening_activities import OpeningActivities
 from activities.peer_activities import PeerSelectionActivities
 from activities.store_activities import StoreActivities
+from application.setup import NamespaceNotReady, require_search_attributes
 from domain.policies import PolicyBook
 from eventstore import EventStore, open_store
+from eventstore.config import database_url, secrets_in, without_secrets
+from eventstore.errors import UnsupportedDatabase
+from eventstore.migrate import SchemaNotCurrent
 from notices.relay import lease_from_environment, relaying
 from notices.settings import MailSettings, MailSettingsError
 from runtime import logging as case_logging
+from runtime import telemetry
 from runtime.process import exit_now
-from runtime.temporal import connect
+from runtime.readiness import until_ready
+from runtime.temporal import TemporalUnreachable, connect, connect_options
 from runtime.workflow_code import compile_once
 from workflows.checkpoints import RecordCheckpoint
 from workflows.improvement_case import ImprovementCase
@@ -99,21 +109,41 @@ def build_worker(client: Client, store: EventStore, task_queue: str = TASK_QUEUE
     )
 
 
+async def ready() -> tuple[EventStore, Client]:
+    """The store and a Temporal client, waiting for each while it is down; refused at once
+    (NotReady) when the schema is not the newest or the namespace lacks the search
+    attributes: those wait for an operator, not for time."""
+    store = open_store()
+    secrets = secrets_in(database_url())
+
+    def shown(failure: BaseException) -> str:
+        said = str(getattr(failure, "orig", None) or failure).strip()
+        return without_secrets(said.splitlines()[0] if said else type(failure).__name__,
+                               secrets)
+
+    async def schema_checked() -> None:
+        await asyncio.to_thread(store.require_newest_schema)
+
+    await until_ready("the database", schema_checked, (SQLAlchemyError,), shown=shown)
+    client = await until_ready("Temporal", connect, (TemporalUnreachable,))
+    await require_search_attributes(client, str(connect_options().get("target_host")))
+    return store, client
+
+
 async def run(task_queue: str = TASK_QUEUE, sizing: WorkerSizing | None = None,
               mail: MailSettings | None = None) -> None:
     """Serve the task queue, and relay the outbox's notices to `mail`'s server, until
     SIGINT or SIGTERM."""
     sizing = WorkerSizing.from_environment() if sizing is None else sizing
-    store = open_store()
-    store.migrate()
-    client = await connect()
+    store, client = await ready()
     log.info("worker starting", task_queue=task_queue, namespace=client.namespace,
              database=store.engine.url.render_as_string(hide_password=True),
              **sizing._asdict())
     stopping = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
-    async with build_worker(client, store, task_queue, sizing), relaying(store, mail):
+    async with (build_worker(client, store, task_queue, sizing), relaying(store, mail),
+                telemetry.observing(store)):
         await stopping.wait()
         log.info("worker stopping: finishing the tasks in hand")
     store.dispose()
@@ -128,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sizing = WorkerSizing.from_environment()
         mail = MailSettings.from_environment()
         lease_from_environment()
+        telemetry.start_telemetry(telemetry.telemetry_from_environment())  # binds the port
     except (ValueError, MailSettingsError) as bad:
         print(f"cases-worker: {bad}; nothing was started", file=sys.stderr)
         exit_now(2)
@@ -136,6 +167,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(run(args.task_queue, sizing, mail))
     except KeyboardInterrupt:
         log.info("worker stopped")
+    except (SchemaNotCurrent, NamespaceNotReady, UnsupportedDatabase) as not_ready:
+        print(f"cases-worker: {not_ready}", file=sys.stderr)
+        exit_now(1)
     exit_now(0)
 
 

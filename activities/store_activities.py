@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 
 import structlog
 from temporalio import activity
@@ -26,6 +27,7 @@ from eventstore import (
     checkpoint_files,
     checkpoints,
 )
+from runtime.telemetry import engine_metrics
 
 log = structlog.get_logger("activities")
 
@@ -49,6 +51,7 @@ class StoreActivities:
         info = activity.info()
         bound = log.bind(case_id=request.case_id, workflow_id=info.workflow_id,
                          attempt=info.attempt)
+        started = time.perf_counter()
         try:
             stored = self.store.append(
                 request.case_id, request.expected_version,
@@ -62,6 +65,10 @@ class StoreActivities:
             bound.error("append refused", error=str(conflict))
             raise ApplicationError(str(conflict), type=type(conflict).__name__,
                                    non_retryable=True) from conflict
+        # (a retry that finds its events already stored counts them again: rare, and said
+        # in docs/observability.md)
+        engine_metrics().appended([(e.type, e.payload) for e in request.events],
+                                  timedelta(seconds=time.perf_counter() - started))
         if self.pause_after_append:
             time.sleep(self.pause_after_append)
         last = stored[-1]

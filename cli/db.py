@@ -1,4 +1,4 @@
-"""`cases db roles|migrate`: set up a PostgreSQL database's three roles, and migrate as the owner.
+"""`cases db roles|upgrade|current`: a PostgreSQL database's three roles; migrations, as the owner.
 
 See docs/database-roles.md. Every URL printed here hides its password.
 """
@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
+from cli import backup
 from cli.output import EXIT_BAD_INPUT, emit
 from eventstore import open_store
 from eventstore.config import database_url, normalise_url
@@ -48,18 +49,27 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
                        help=f"the auditors' role: SELECT only (default {_DEFAULTS.auditor})")
     roles.add_argument("--print", dest="print_only", action="store_true",
                        help="print the SQL for this database without running it")
-    what.add_parser("migrate", parents=[common],
-                    help="bring the schema to the newest migration (run as the owner)")
+    what.add_parser("upgrade", parents=[common], aliases=["migrate"],
+                    help="bring the schema to the newest migration (run as the owner; safe "
+                         "to run again); workers and the API never migrate by themselves")
+    backup.add_parser(what, common)
+    what.add_parser("current", parents=[common],
+                    help="the migration the store is at, and the newest this version has; "
+                         "exit 0 when they are the same, 1 when an upgrade is due")
 
 
 def dispatch(args: argparse.Namespace) -> int:
     """Exit 0 done; 2 refused (SQLite, a bad name, a role that could do too much), nothing
     changed; 1 the database failed (unreachable, permission denied), nothing changed."""
+    if args.db_command == "backup":
+        return backup.run(args)
     url = sa.make_url(database_url())
     shown = url.render_as_string(hide_password=True)
     try:
-        if args.db_command == "migrate":
+        if args.db_command in ("upgrade", "migrate"):
             return _migrate(args, shown)
+        if args.db_command == "current":
+            return _current(args, shown)
         return _roles(args, url, shown)
     except RoleProblem as refused:
         print(f"cases: db {args.db_command}: {refused}", file=sys.stderr)
@@ -107,16 +117,42 @@ def _roles(args: argparse.Namespace, url: sa.URL, shown: str) -> int:
     return 0
 
 
+def _current(args: argparse.Namespace, shown: str) -> int:
+    store = open_store()
+    try:
+        found = store.schema_status()
+    finally:
+        store.dispose()
+    data = {"database": shown, "current": found.current, "newest": found.newest,
+            "at_newest_migration": found.is_newest}
+    if found.is_newest:
+        said = f"{shown}: at migration {found.current}, the newest"
+    elif found.current is None:
+        said = f"{shown}: no tables yet (newest migration {found.newest}): run `cases db upgrade`"
+    elif not found.known:
+        said = (f"{shown}: at migration {found.current}, which this version does not know (its "
+                f"newest is {found.newest}): a newer version of the engine migrated it")
+    else:
+        said = (f"{shown}: at migration {found.current}; the newest is {found.newest}: run "
+                "`cases db upgrade`")
+    emit(args, data, said)
+    return 0 if found.is_newest else 1
+
+
 def _migrate(args: argparse.Namespace, shown: str) -> int:
     store = open_store()
     try:
+        before = store.schema_status().current
         store.migrate()
+        after = store.schema_status().current
         with store.engine.connect() as conn:
             who = (conn.exec_driver_sql("SELECT current_user").scalar_one()
                    if conn.dialect.name == "postgresql" else None)
     finally:
         store.dispose()
-    emit(args, {"database": shown, "at_newest_migration": True, "as": who},
-         f"{shown}: the schema is at the newest migration"
+    emit(args, {"database": shown, "at_newest_migration": True, "as": who, "from": before,
+                "to": after},
+         f"{shown}: the schema is at the newest migration, {after}"
+         + (f" (upgraded from {before or 'nothing'})" if before != after else " (unchanged)")
          + (f" (connected as {who})" if who else ""))
     return 0

@@ -120,6 +120,7 @@ async def run_dev(port: int, db_file: Path, ui: bool, web_port: int,
     from domain.policies import PolicyBook
     from eventstore import open_store
     from notices.relay import relaying
+    from runtime import telemetry
     from runtime.signing import command_key
     from worker import build_worker
 
@@ -127,6 +128,10 @@ async def run_dev(port: int, db_file: Path, ui: bool, web_port: int,
         check_port_free(HOST, taken, option)
     if mail_port is not None:
         _check_mail_port_free(mail_port)
+    try:  # CASES_METRICS_PORT, CASES_TRACING: as a worker's (before the dev server connects)
+        telemetry.start_telemetry(telemetry.telemetry_from_environment())
+    except telemetry.TelemetryProblem as unusable:
+        raise BadInput(str(unusable)) from None
     stopping = _stopping()
     store = open_store()
     store.migrate()
@@ -141,6 +146,7 @@ async def run_dev(port: int, db_file: Path, ui: bool, web_port: int,
                 dev_server(port, db_file, ui) as client,
                 build_worker(client, store, policies=demo_terms),
                 relaying(store, mail_settings()),
+                telemetry.observing(store),
                 serving(create_app(Engine(store=store, temporal=client), settings), HOST,
                         web_port) as api_url):
         log.info("ready: dev server, worker and API running; Ctrl-C stops them",
@@ -223,6 +229,7 @@ async def run_api(host: str, port: int) -> int:
     check_port_free(host, port, "--port")
     stopping = _stopping()
     store = open_store()
+    store.require_newest_schema()
     client = await connect()
     app = create_app(Engine(store=store, temporal=client),
                      ApiSettings.from_environment(command_key()))

@@ -38,6 +38,7 @@ from eventstore.deliveries import (
 from eventstore.store import EventStore
 from notices.compose import Addressed, Email, addressed, compose, message_id
 from notices.settings import MailSettings
+from runtime.telemetry import engine_metrics
 
 log = structlog.get_logger("relay")
 
@@ -202,7 +203,9 @@ class Relay:
             return
         await asyncio.to_thread(record_outcomes, self.store, list(done), now=self.clock(),
                                 relay=self.name)
+        metrics = engine_metrics()
         for claimed, outcome in done:
+            metrics.notice_outcome(outcome.status)
             log.info("notice delivered", case_id=claimed.notice.case_id,
                      recipient=claimed.notice.recipient, status=outcome.status,
                      message_id=outcome.message_id, attempt=claimed.attempts + 1)

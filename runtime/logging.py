@@ -3,14 +3,23 @@
 No log line shows a secret: the password of CASES_DATABASE_URL (and the pieces of it a driver
 may quote as a host), the secrets the environment holds, and the password of any URL a line
 happens to carry are replaced by `***` before it is written.
+
+The Temporal SDK's own log lines (the Python `temporalio` loggers, and the Rust core's, which
+runtime/telemetry.py forwards to `temporalio.core`) are rendered the same way, in the same
+format, WARNING and above, and once per condition (`OncePerCondition`): a server restart costs
+a line or two, not one a retry.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
 import sys
-from collections.abc import MutableMapping
+import time
+from collections import OrderedDict
+from collections.abc import Callable, MutableMapping
 from typing import Any, Literal
 
 import structlog
@@ -42,6 +51,7 @@ def configure(log_format: LogFormat = "console", level: int = logging.INFO) -> N
         logger_factory=_to_current_stderr,
         cache_logger_on_first_use=False,
     )
+    _route_sdk_logs(renderer, level)
 
 
 class _WithoutSecrets:
@@ -79,3 +89,118 @@ class _CurrentStderr:
 
 def _to_current_stderr(*_args: object) -> _CurrentStderr:
     return _CurrentStderr()
+
+
+SDK_LOGGER = "temporalio"
+"""The Temporal SDK's loggers: its Python code's, and `temporalio.core`, the Rust core's."""
+
+
+def _route_sdk_logs(renderer: structlog.typing.Processor, level: int) -> None:
+    """Render the records of the `temporalio` loggers through structlog's `renderer`, to
+    the current stderr, once per condition; never Python's plain last-resort lines."""
+    handler = _SdkLogHandler()
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name,
+                           structlog.processors.add_log_level,
+                           _record_time,
+                           _sdk_fields],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    _WithoutSecrets(),
+                    renderer]))
+    handler.addFilter(OncePerCondition())
+    sdk = logging.getLogger(SDK_LOGGER)
+    for previous in [h for h in sdk.handlers if isinstance(h, _SdkLogHandler)]:
+        sdk.removeHandler(previous)
+    sdk.addHandler(handler)
+    sdk.setLevel(max(level, logging.WARNING))  # the SDK's INFO lines are its own business
+    sdk.propagate = False
+
+
+class _SdkLogHandler(logging.Handler):
+    """Writes each formatted record to whatever `sys.stderr` is at the moment of logging."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), file=sys.stderr, flush=True)
+        except Exception:
+            self.handleError(record)
+
+
+def _record_time(_logger: Any, _method: str,
+                 event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """The record's own time (the core's, for a forwarded line), as structlog's are shown."""
+    record = event.get("_record")
+    if isinstance(record, logging.LogRecord):
+        event["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) \
+            + f".{int(record.msecs * 1000):06d}Z"
+    return event
+
+
+def _sdk_fields(_logger: Any, _method: str,
+                event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """How many repeats OncePerCondition dropped, and for a forwarded core line its Rust
+    target and its fields (the error, say), as keys."""
+    record = event.get("_record")
+    dropped = getattr(record, "repeats_suppressed", None)
+    if dropped:
+        event["repeats_suppressed"] = dropped
+    core = getattr(record, "temporal_log", None)
+    if core is not None:
+        event["target"] = str(getattr(core, "target", ""))
+        fields = getattr(core, "fields", None)
+        if isinstance(fields, dict):
+            for key, value in fields.items():
+                event.setdefault(str(key), value)
+    return event
+
+
+_NUMBERS = re.compile(r"\d+")
+
+
+class OncePerCondition(logging.Filter):
+    """Lets a repeated condition through once, then drops its repeats.
+
+    A condition is a record's logger, its core target (for a forwarded core line) and its
+    message template (`record.msg`, its numbers masked: "gRPC call poll_workflow_task_queue
+    retried 6 times" and "… 7 times" are one condition). Its first record passes; its
+    repeats are dropped until either a record of a different source (another logger or core
+    target) is let through, which ends every suppression, or `window` seconds have passed
+    since the condition last passed. The record that then passes carries `repeats_suppressed`,
+    how many were dropped meanwhile. Different conditions of one source (the retry warnings of
+    the workflow and the activity pollers, say) are each let through once.
+
+    So while a Temporal server restarts, the Python client's retry warnings (about two a
+    second per poller) cost a line a poller a minute instead of a line a retry.
+    """
+
+    def __init__(self, window: float = 60.0, remember: int = 256,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.window = window
+        self.remember = remember
+        self.clock = clock
+        self._last_source: tuple[str, str] | None = None
+        self._passed: OrderedDict[tuple[str, str, str], tuple[float, int]] = OrderedDict()
+        """Condition → (when it last passed, repeats dropped since)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        core = getattr(record, "temporal_log", None)
+        source = (record.name, str(getattr(core, "target", "")) if core is not None else "")
+        condition = (*source, _NUMBERS.sub("#", str(record.msg)))
+        now = self.clock()
+        if source != self._last_source:  # something else happened: all may show again
+            self._passed = OrderedDict((key, (-math.inf, dropped))
+                                       for key, (_, dropped) in self._passed.items())
+        seen = self._passed.get(condition)
+        if seen is not None and now - seen[0] < self.window:
+            self._passed[condition] = (seen[0], seen[1] + 1)
+            return False
+        if seen is not None and seen[1]:
+            record.repeats_suppressed = seen[1]
+        self._passed[condition] = (now, 0)
+        self._passed.move_to_end(condition)
+        while len(self._passed) > self.remember:
+            self._passed.popitem(last=False)
+        self._last_source = source
+        return True

@@ -86,6 +86,7 @@ def free_port() -> int:
 @pytest.fixture
 def shell(dev_server_env: WorkflowEnvironment, tmp_path: Path) -> Iterator[Shell]:
     shell = Shell(dev_server_env, tmp_path / "cases.db", tmp_path / "home")
+    shell.cases("db", "upgrade")  # as an operator does first: nothing migrates by itself
     shell.add_user("officer", "siân.jones", "case_officer")
     shell.add_user("adviser", "raj.patel", "lga_adviser")
     yield shell
