@@ -3,13 +3,16 @@ the signed-in user, and its answer (or refusal) into JSON."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
-from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi import Depends, FastAPI, Header, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,8 +21,10 @@ from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.middleware.sessions import SessionMiddleware
 from temporalio.client import Client
+from temporalio.exceptions import TemporalError
 from temporalio.service import RPCError
 
 from api.bodies import ActionBody, StartCase, command_for
@@ -49,10 +54,44 @@ from eventstore import EventStore
 from workflows.messages import TASK_QUEUE, CaseView, council_of_case
 
 log = structlog.get_logger("api")
+T = TypeVar("T")
 
 CASE_ID = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
                               description="a case id, e.g. cpc-E06000001-2026")]
 CSRF_HEADER = "X-CSRF-Token"
+IDEMPOTENCY_KEY = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=200,
+    description="the client's own id for this request (up to 200 characters; a UUID will "
+                "do): a retry with the same key answers as the first did, and records "
+                "nothing new. Only its hash is kept, as the Temporal update's id.")]
+ANSWER_WITHIN_SECONDS = 60.0
+"""How long a request waits for its update before answering 503 (a database or Temporal
+outage makes an accepted action wait, never fail): asked again with the same Idempotency-Key,
+it waits for the same update, which Temporal records once."""
+
+
+class StillWaiting(Exception):
+    """The action is accepted or on its way but not yet recorded: 503, ask again with the same
+    Idempotency-Key."""
+
+
+def request_id(user: User, key: str | None) -> str | None:
+    """The update id a client's Idempotency-Key becomes: the user's own, so that two users'
+    keys never meet, and never the key itself (it may be a client's secret-looking value)."""
+    if key is None:
+        return None
+    return "request-" + hashlib.sha256(f"{user.name}\n{key}".encode()).hexdigest()[:40]
+
+
+async def _answer_within(awaited: Awaitable[T], key: str | None) -> T:
+    try:
+        return await asyncio.wait_for(awaited, ANSWER_WITHIN_SECONDS)
+    except TimeoutError:
+        raise StillWaiting(
+            "the engine has not recorded it yet (its database or Temporal may be slow or down); "
+            + ("ask again with the same Idempotency-Key: it is recorded once"
+               if key else "check the case before trying again, or send an Idempotency-Key so "
+                           "that a retry is recorded once")) from None
 
 
 class Problem(Exception):
@@ -242,12 +281,14 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
         return IssuedToken(token=token, name=user.name, role=user.role)
 
     @app.post("/api/cases", status_code=201, responses=PROBLEMS, response_model=CaseView)
-    async def start_case(body: StartCase, user: SignedIn) -> Response:
+    async def start_case(body: StartCase, user: SignedIn,
+                         idempotency_key: IDEMPOTENCY_KEY = None) -> Response:
         """Open a case for a council (case officers and LGA advisers)."""
-        view = await engine.cases.start(
+        view = await _answer_within(engine.cases.start(
             council=body.council, kind=body.kind, reason=body.reason, actor=user.actor,
             scope=body.scope, budget_gap_pence=body.budget_gap_pence,
-            deadline_policy=body.deadline_policy)
+            deadline_policy=body.deadline_policy,
+            request_id=request_id(user, idempotency_key)), idempotency_key)
         log.info("case started", case_id=view.state.case_id, actor=user.actor)
         return _case_json(view, status=201)
 
@@ -292,7 +333,8 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
                                        lga_addresses=user.role != Role.COUNCIL)
 
     @app.post("/api/cases/{case_id}/actions", responses=PROBLEMS, response_model=CaseView)
-    async def act(case_id: CASE_ID, body: ActionBody, user: SignedIn) -> Response:
+    async def act(case_id: CASE_ID, body: ActionBody, user: SignedIn,
+                  idempotency_key: IDEMPOTENCY_KEY = None) -> Response:
         """Record one action on the case, as the signed-in user. Refused with 403 when the
         user's role may not, 409 when the case's rules refuse; nothing is recorded then."""
         _may_see(user, case_id)
@@ -301,7 +343,9 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
             check_permitted(command, council_of_case(case_id))
         except NotPermitted as refused:
             raise ActionNotPermitted(f"case {case_id}: {refused}") from None
-        view = await engine.cases.act(case_id, command)  # the workflow checks it again
+        view = await _answer_within(  # the workflow checks it again
+            engine.cases.act(case_id, command, request_id(user, idempotency_key)),
+            idempotency_key)
         log.info("case action", case_id=case_id, action=body.action, actor=user.actor,
                  version=view.state.version)
         return _case_json(view)
@@ -337,7 +381,10 @@ def _handle_problems(app: FastAPI) -> None:
             return answer(404, str(error))
         if isinstance(error, ActionRefused):
             return answer(409, str(error))
-        log.warning("unavailable", error=str(error).splitlines()[0] if str(error) else "")
+        if isinstance(error, StillWaiting):
+            return answer(503, str(error), **{"Retry-After": "5"})
+        log.warning("unavailable", error=str(error).splitlines()[0] if str(error) else "",
+                    failure=type(error).__name__)
         return answer(503, "the engine cannot reach Temporal or its database just now; try "
                            "again (nothing was recorded unless the case shows it)")
 
@@ -352,6 +399,9 @@ def _handle_problems(app: FastAPI) -> None:
             problems.append(f"{where or 'input'}: {item.get('msg', 'invalid')}")
         return answer(422, "; ".join(problems) + " (nothing was recorded)")
 
-    for error_type in (NotSignedIn, Problem, ActionRefused, RPCError):
+    # The engine's transient failures (Temporal, the database) answer 503 here, without a
+    # traceback in the log; anything else too, through Starlette's last-resort handler.
+    for error_type in (NotSignedIn, Problem, ActionRefused, StillWaiting, RPCError,
+                       TemporalError, RuntimeError, SQLAlchemyError, OSError, Exception):
         app.add_exception_handler(error_type, problem)
     app.add_exception_handler(RequestValidationError, invalid)

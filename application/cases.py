@@ -77,10 +77,11 @@ class CaseClient:
     async def start(self, *, council: str, kind: CaseKind, reason: str, actor: str,
                     scope: list[str] | None = None, budget_gap_pence: int | None = None,
                     deadline_policy: str = STANDARD,
-                    now: datetime | None = None) -> CaseView:
+                    now: datetime | None = None, request_id: str | None = None) -> CaseView:
         """Open a case for a council, on the server's deadline policy of that name; refused if
         that council has one of the kind open. The worker checks the council and the policy
-        again, and records the terms the case runs by."""
+        again, and records the terms the case runs by. A `request_id` already used to open
+        this council's case of this kind answers as that opening did, and opens nothing."""
         known = known_council(self.store, council)
         if known is None:
             raise ActionRefused(f"council {council} is not a council this engine knows; import "
@@ -109,7 +110,7 @@ class CaseClient:
             # One round trip: the start and the `opened` update travel together and are
             # handled in the workflow's first task.
             return await self.client.execute_update_with_start_workflow(
-                ImprovementCase.opened, start_workflow_operation=opening)
+                ImprovementCase.opened, start_workflow_operation=opening, id=request_id)
         except WorkflowUpdateFailedError as failed:  # the workflow refused its opening
             if isinstance(failed.cause, ApplicationError):
                 raise _refusal(failed.cause) from None
@@ -119,12 +120,32 @@ class CaseClient:
                 raise
             with contextlib.suppress(WorkflowAlreadyStartedError, RPCError):
                 await opening.workflow_handle()  # the SDK's future holds the same refusal
+        if request_id is not None:  # a retry of an opening that went through: its answer
+            earlier = await self._earlier_answer(workflow_id, request_id)
+            if earlier is not None:
+                return earlier
         open_case = await self.client.get_workflow_handle(
             workflow_id, result_type=CaseView).query(ImprovementCase.view)
         stage = open_case.state.stage.label if open_case.state.stage else "starting"
         raise ActionRefused(
             f"council {council} already has an open {kind.value.replace('_', ' ')}: case "
             f"{open_case.state.case_id} ({stage}); act on it, or withdraw it first")
+
+    async def _earlier_answer(self, workflow_id: str, request_id: str) -> CaseView | None:
+        """The answer an update with this id already had on the workflow, if it had one."""
+        handle = self.client.get_workflow_handle(workflow_id, result_type=CaseView)
+        try:
+            earlier: CaseView = await handle.get_update_handle(
+                request_id, result_type=CaseView).result()
+            return earlier
+        except WorkflowUpdateFailedError as failed:
+            if isinstance(failed.cause, ApplicationError):
+                raise _refusal(failed.cause) from None
+            raise
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:
+                return None
+            raise
 
     def _free_case_id(self, kind: CaseKind, council: str, year: int) -> str:
         attempt = 1
@@ -134,12 +155,15 @@ class CaseClient:
                 return case_id
             attempt += 1
 
-    async def act(self, case_id: str, command: AnyCommand) -> CaseView:
+    async def act(self, case_id: str, command: AnyCommand,
+                  request_id: str | None = None) -> CaseView:
         """Send one action to the case; the answer is the case as it now stands.
 
         The update goes straight to the council's slot, naming the case, so the common path is
         one round trip. Only when it cannot land (the slot holds a newer case, or the case's
-        workflow has finished) does the client look at the case, to say why."""
+        workflow has finished) does the client look at the case, to say why. `request_id` is
+        the update's id: Temporal answers a second update with the same id with the first
+        one's outcome and records nothing, across worker restarts too."""
         meant = command.model_copy(update={"case_id": case_id})
         try:
             workflow_id = workflow_id_for_case(case_id)
@@ -147,7 +171,7 @@ class CaseClient:
             raise CaseNotFound(f"{case_id!r} is not a case id (like cpc-E06000001-2026)") from None
         handle: CaseHandle = self.client.get_workflow_handle(workflow_id, result_type=CaseView)
         try:
-            return await handle.execute_update(ImprovementCase.act, meant)
+            return await handle.execute_update(ImprovementCase.act, meant, id=request_id)
         except WorkflowUpdateFailedError as failed:
             cause = failed.cause
             if not isinstance(cause, ApplicationError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import types
 import typing
 from datetime import date
@@ -55,12 +56,31 @@ def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+IDEMPOTENCY_KEY_HELP = ("this request's own id (8 to 100 of A-Z a-z 0-9 . _ : -): sent again "
+                        "with the same key, it is recorded once and answers as the first did "
+                        "(default: a new key for each run)")
+
+
+def _idempotency_key(text: str) -> str:
+    if not 8 <= len(text) <= 100 or not all(c.isascii() and (c.isalnum() or c in "._:-")
+                                            for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r}: 8 to 100 of A-Z a-z 0-9 . _ : -")
+    return text
+
+
+def add_idempotency_key(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--idempotency-key", type=_idempotency_key, metavar="KEY",
+                        help=IDEMPOTENCY_KEY_HELP)
+
+
 def add_action_parsers(subparsers: Any, common: argparse.ArgumentParser) -> None:
     for action, command_class in ACTIONS.items():
-        doc = (command_class.__doc__ or "").strip().splitlines()
-        parser = subparsers.add_parser(action, parents=[common], help=doc[0] if doc else None,
-                                       description=f"Record '{action}' on a case.")
+        doc = inspect.cleandoc(command_class.__doc__ or "")
+        summary = doc.splitlines()[0].removesuffix(".")
+        parser = subparsers.add_parser(action, parents=[common], description=doc,
+                                       help=summary[:1].lower() + summary[1:])
         parser.add_argument("case", metavar="CASE", help="case id, e.g. cpc-E06000001-2026")
+        add_idempotency_key(parser)
         for name, info in command_class.model_fields.items():
             if name not in _SKIPPED:
                 _add_field(parser, name, info)
@@ -87,7 +107,7 @@ def _add_field(parser: argparse.ArgumentParser, name: str, info: FieldInfo) -> N
         kwargs["metavar"] = "YYYY-MM-DD"
     elif typing.get_origin(base) is list:
         kwargs["metavar"] = "A,B,…"
-    parser.add_argument(_option(name), **kwargs)
+    parser.add_argument(_option(name), help=info.description, **kwargs)
 
 
 def _peer(text: str) -> dict[str, Any]:

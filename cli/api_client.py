@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -72,34 +74,69 @@ def _token() -> str | None:
     return os.environ.get("CASES_TOKEN", "").strip() or _saved().get("token") or None
 
 
+RETRY_WAITS = (1.0, 3.0)
+"""Waits before the second and third sending of an action whose answer was lost or was 503:
+safe, as each carries the invocation's Idempotency-Key."""
+
+
 class ApiClient:
-    def __init__(self, url: str | None = None, token: str | None = None) -> None:
+    def __init__(self, url: str | None = None, token: str | None = None,
+                 idempotency_key: str | None = None) -> None:
+        """`idempotency_key`: what this invocation's actions carry (a new one per invocation
+        unless given), so that resending one after a lost answer records it once."""
         self.url = url or api_url()
         self.token = token if token is not None else _token()
+        self.idempotency_key = idempotency_key or f"cli-{uuid.uuid4().hex}"
 
-    def _call(self, method: str, path: str, *, signed_in: bool = True, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, *, signed_in: bool = True,
+              idempotent: bool = False, **kwargs: Any) -> Any:
         headers = {}
-        if signed_in:
-            if not self.token:
-                raise ApiRefused("not signed in: sign in with `cases login NAME` (or set "
-                                 "CASES_TOKEN); nothing was recorded")
+        if signed_in and self.token:  # without one, the API says how to sign in (401)
             headers["Authorization"] = f"Bearer {self.token}"
-        try:
-            with httpx.Client(base_url=self.url, timeout=TIMEOUT) as http:
-                answer = http.request(method, path, headers=headers, **kwargs)
-        except httpx.TimeoutException:
-            raise ApiUnavailable(f"the API at {self.url} did not answer in time; the action "
-                                 "may or may not have been recorded: check with `cases "
-                                 "status`, then try again") from None
-        except httpx.HTTPError:
-            raise ApiUnavailable(f"cannot reach the API at {self.url} (is `cases dev` or "
-                                 "`cases serve` running? CASES_API_URL names it); nothing was "
-                                 "recorded; try again") from None
+        if idempotent:
+            headers["Idempotency-Key"] = self.idempotency_key
+        waits = RETRY_WAITS if idempotent else ()
+        for attempt in range(len(waits) + 1):
+            last = attempt == len(waits)
+            try:
+                with httpx.Client(base_url=self.url, timeout=TIMEOUT) as http:
+                    answer = http.request(method, path, headers=headers, **kwargs)
+            except httpx.TimeoutException:
+                if not last:
+                    time.sleep(waits[attempt])
+                    continue
+                raise ApiUnavailable(self._lost(idempotent, "did not answer in time")) from None
+            except httpx.ConnectError:
+                raise ApiUnavailable(f"cannot reach the API at {self.url} (is `cases dev` or "
+                                     "`cases serve` running? CASES_API_URL names it); nothing "
+                                     "was recorded; try again") from None
+            except httpx.HTTPError:
+                if not last and idempotent:
+                    time.sleep(waits[attempt])
+                    continue
+                raise ApiUnavailable(self._lost(idempotent, "dropped the connection")) from None
+            if answer.status_code == 503 and not last:
+                time.sleep(waits[attempt])
+                continue
+            return self._read(answer, idempotent)
+        raise AssertionError("unreachable")
+
+    def _lost(self, idempotent: bool, what: str) -> str:
+        if idempotent:
+            return (f"the API at {self.url} {what}, three times; nothing is recorded twice: "
+                    f"run the same command with --idempotency-key {self.idempotency_key} to "
+                    "get its answer, or to record it once")
+        return f"the API at {self.url} {what}; nothing was recorded; try again"
+
+    def _read(self, answer: httpx.Response, idempotent: bool) -> Any:
         if answer.status_code < 400:
             return answer.json() if answer.content else None
         detail = _detail(answer)
         if answer.status_code == 401:
             raise ApiRefused(f"{detail}; sign in with `cases login NAME` (or set CASES_TOKEN)")
+        if answer.status_code == 503 and idempotent:
+            raise ApiUnavailable(f"{detail} (run the same command with --idempotency-key "
+                                 f"{self.idempotency_key}: it is recorded once)")
         if answer.status_code in (429,) or answer.status_code >= 500:
             raise ApiUnavailable(detail)
         raise ApiRefused(detail)
@@ -115,12 +152,13 @@ class ApiClient:
         return result
 
     def start(self, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/api/cases", json=body)
+        result: dict[str, Any] = self._call("POST", "/api/cases", json=body,
+                                            idempotent=True)
         return result
 
     def act(self, case_id: str, body: dict[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", f"/api/cases/{_segment(case_id)}/actions",
-                                            json=body)
+                                            json=body, idempotent=True)
         return result
 
     def case(self, case_id: str) -> dict[str, Any]:

@@ -28,6 +28,9 @@ from worker import build_worker
 from workflows.messages import CaseView, workflow_id_for_case
 from workflows.search_attributes import ALL as ALL_SEARCH_ATTRIBUTES
 
+pytest_plugins = ("tests.api_support",)
+"""The `api` fixture (the API in-process, a user of each role), for every test module."""
+
 
 def _test_command_key() -> None:
     """One command key for the test session, in a private temporary folder, named in the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
@@ -15,14 +15,17 @@ from temporalio.testing import WorkflowEnvironment
 from application.cases import CaseClient
 from application.journey import journey
 from domain import commands as cmd
-from domain.vocabulary import CaseKind, Stage
+from domain.peers import demo_pool
+from domain.vocabulary import CaseKind, Stage, VisitMode
 from eventstore import EventStore, open_store
 from eventstore.deliveries import notices_for_case
+from eventstore.peers import import_pool
 from eventstore.verify import verify_all
 from tests.conftest import POSTGRES_URL, drop_schema, need_postgres, new_postgres_schema
 from tests.support import register_council
 from tests.tcp_proxy import CuttableProxy
 from worker import build_worker
+from workflows.messages import workflow_id_for_case
 
 OUTAGE_SECONDS = 30
 
@@ -91,3 +94,37 @@ async def test_postgres_unreachable_for_30_seconds_loses_nothing(
         notices = notices_for_case(store, case_id)
         assert len(notices) == len({(n.event_id, n.recipient) for n in notices}) > 0
     assert verify_all(store).ok
+
+
+SELECTION_OUTAGE_SECONDS = 20
+"""Longer than the selection activity's retries used to last (5 attempts, about 15 s), after
+which a selection was answered as refused, the code for the rules saying no."""
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+async def test_a_selection_during_a_long_outage_waits_and_is_never_refused(
+    dev_server_env: WorkflowEnvironment, store_behind_proxy: tuple[EventStore, CuttableProxy]
+) -> None:
+    store, proxy = store_behind_proxy
+    task_queue = f"pg-selection-{uuid.uuid4().hex[:6]}"
+    cases = CaseClient(dev_server_env.client, task_queue=task_queue, store=store)
+    today = datetime.now(UTC).date()
+    council = register_council(store, "E06000001")
+    import_pool(store, demo_pool(today), "demo pool")
+    async with build_worker(dev_server_env.client, store, task_queue):
+        case_id = (await cases.start(council=council, kind=CaseKind.CORPORATE_PEER_CHALLENGE,
+                                     reason="Outage test", actor="officer:a")).state.case_id
+        await cases.act(case_id, cmd.ScopeCase(actor="officer:a", scope=["finance"],
+                                               visit_mode=VisitMode.ON_SITE))
+        proxy.cut()
+        selecting = asyncio.create_task(cases.act(case_id, cmd.SelectPeerTeam(
+            actor="officer:a", visit_from=today + timedelta(days=30),
+            visit_to=today + timedelta(days=33))))
+        await asyncio.sleep(SELECTION_OUTAGE_SECONDS)
+        assert not selecting.done(), "nothing can be read or stored while cut"
+        proxy.restore()
+        view = await asyncio.wait_for(selecting, timeout=120)
+        assert view.state.team_selected_by == "engine" and view.state.proposed_team
+        await dev_server_env.client.get_workflow_handle(
+            workflow_id_for_case(case_id)).terminate()

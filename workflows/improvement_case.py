@@ -52,7 +52,10 @@ with workflow.unsafe.imports_passed_through():
 
 ESCALATION_ACTOR = "system:escalation"
 PEER_SELECTION_ACTOR = "system:peer-selection"
-SELECTION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=5)
+SELECTION_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                              maximum_interval=timedelta(seconds=30))
+"""Unlimited attempts, as for every activity that needs the database: an outage delays a
+selection, and never refuses it (a refusal by the rules is non-retryable, so it is at once)."""
 KEEP_UNMOVED_DEADLINE_TIMER = "keep-unmoved-deadline-timer"
 """Patch: the run loop keeps its timer when an action leaves the next due time unchanged."""
 INDEX_ONLY_CHANGES = "index-only-changed-search-attributes"
@@ -138,7 +141,7 @@ class ImprovementCase:
                 CHECK_OPENING, OpeningToCheck(council=request.council, kind=request.kind,
                                               deadline_policy=request.deadline_policy),
                 result_type=OpeningTerms, start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(minutes=10), retry_policy=OPENING_RETRY)
+                retry_policy=OPENING_RETRY)
         except ActivityError as failed:
             cause = failed.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(failed)
@@ -253,8 +256,7 @@ class ImprovementCase:
         try:
             outcome = await workflow.execute_activity(
                 SELECT_PEER_TEAM, inputs, result_type=TeamOutcome,
-                start_to_close_timeout=timedelta(minutes=1),
-                schedule_to_close_timeout=timedelta(minutes=10), retry_policy=SELECTION_RETRY)
+                start_to_close_timeout=timedelta(minutes=1), retry_policy=SELECTION_RETRY)
         except ActivityError as failed:
             cause = failed.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(failed)
@@ -325,8 +327,7 @@ class ImprovementCase:
             notifications=notifications)
         appended = await workflow.execute_local_activity(
             APPEND_EVENTS, request, result_type=Appended,
-            start_to_close_timeout=timedelta(seconds=30),
-            schedule_to_close_timeout=timedelta(minutes=10), retry_policy=APPEND_RETRY)
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=APPEND_RETRY)
         state = self.state
         for event_id, event, stored_at in zip(event_ids, events, appended.occurred_at,
                                               strict=True):
