@@ -9,26 +9,39 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 
 from application.errors import ActionRefused, CaseNotFound
-from cli import auditing, contacts, councils, db, outbox, peers, render, users
-from cli.actions import ACTIONS, BadInput, add_action_parsers, body_from_args, describe
+from cli import auditing, contacts, councils, db, namespace, outbox, peers, render, users
+from cli.actions import (
+    ACTIONS,
+    BadInput,
+    add_action_parsers,
+    add_idempotency_key,
+    body_from_args,
+    describe,
+)
 from cli.api_client import ApiClient, ApiRefused, ApiUnavailable
 from cli.output import EXIT_BAD_INPUT, emit, visible
 from domain.policies import STANDARD, demo_policy_name
 from domain.vocabulary import CaseKind, Stage
 from eventstore import open_store
 from eventstore.config import database_url, secrets_in, shown_url, without_secrets
+from eventstore.errors import UnsupportedDatabase
+from eventstore.migrate import SchemaNotCurrent
 from runtime import logging as case_logging
 from runtime.process import exit_now
+from runtime.telemetry import TelemetryProblem
 from workflows.messages import CaseView
 
 _GSS = re.compile(r"^[EKNSW][0-9]{8}$")
@@ -38,7 +51,8 @@ def _common() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                         help="print machine-readable JSON")
-    common.add_argument("--log-format", choices=["console", "json"], default=argparse.SUPPRESS)
+    common.add_argument("--log-format", choices=["console", "json"], default=argparse.SUPPRESS,
+                        help="how log lines are written (default console)")
     return common
 
 
@@ -57,6 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(prog="cases", parents=[common], description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    from importlib.metadata import version
+
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {version('improvement-cases')} (improvement-cases), "
+                                f"Temporal Python SDK {version('temporalio')}",
+                        help="print the version of cases and of the Temporal SDK, then exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     dev = sub.add_parser("dev", parents=[common],
@@ -81,37 +101,47 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", parents=[common],
                            help="serve the API alone (production: beside cases-worker)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=_port, default=8000)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="the address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=_port, default=8000,
+                       help="the port to listen on (default 8000)")
     keys = sub.add_parser("keys", parents=[common], help="make the keys the engine signs with")
     key_verbs = keys.add_subparsers(dest="verb", required=True, metavar="VERB")
     command_key_parser = key_verbs.add_parser(
         "command-key", parents=[common],
         help="write a new command key (the API and the workers share it) to PATH")
-    command_key_parser.add_argument("path", type=Path)
+    command_key_parser.add_argument("path", type=Path, help="where to write it (a new file)")
     signing_key_parser = key_verbs.add_parser(
         "generate", parents=[common],
         help="write a new Ed25519 checkpoint signing key to PATH and its public key to PATH.pub")
-    signing_key_parser.add_argument("path", type=Path)
+    signing_key_parser.add_argument("path", type=Path,
+                                    help="where to write the private key (a new file)")
 
     start = sub.add_parser("start", parents=[common], help="open a case for a council")
-    start.add_argument("--council", required=True, metavar="GSS", help="e.g. E06000001")
-    start.add_argument("--kind", required=True, choices=[k.value for k in CaseKind])
-    start.add_argument("--reason", required=True)
-    start.add_argument("--scope", default="", metavar="A,B,…")
-    start.add_argument("--budget-gap-pence", type=int)
+    start.add_argument("--council", required=True, metavar="GSS",
+                       help="the council's GSS code, e.g. E06000001")
+    start.add_argument("--kind", required=True, choices=[k.value for k in CaseKind],
+                       help="which kind of peer challenge")
+    start.add_argument("--reason", required=True, help="why the council needs it")
+    start.add_argument("--scope", default="", metavar="A,B,…",
+                       help="the areas the challenge looks at, e.g. finance,governance")
+    start.add_argument("--budget-gap-pence", type=int,
+                       help="the council's budget gap, in pence")
     start.add_argument("--demo-deadlines", type=int, metavar="SECONDS",
                        help="deadlines of a few SECONDS instead of months (for trying it out)")
 
+    add_idempotency_key(start)
     add_action_parsers(sub, common)
 
     status = sub.add_parser("status", parents=[common], help="where a case stands")
-    status.add_argument("case", metavar="CASE")
+    status.add_argument("case", metavar="CASE", help="case id, e.g. cpc-E06000001-2026")
     listing = sub.add_parser("list", parents=[common],
                              help="open cases with stage, next deadline and escalation level")
-    listing.add_argument("--stage", choices=[s.value for s in Stage])
-    listing.add_argument("--council", metavar="GSS")
-    listing.add_argument("--kind", choices=[k.value for k in CaseKind])
+    listing.add_argument("--stage", choices=[s.value for s in Stage],
+                         help="only cases at this stage")
+    listing.add_argument("--council", metavar="GSS", help="only this council's cases")
+    listing.add_argument("--kind", choices=[k.value for k in CaseKind],
+                         help="only cases of this kind")
     listing.add_argument("--escalated", action="store_true", help="only escalated cases")
     listing.add_argument("--all", action="store_true", help="closed cases too")
     auditing.add_parsers(sub, common)
@@ -120,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_parsers(sub, common)
     peers.add_parsers(sub, common)
     db.add_parsers(sub, common)
+    namespace.add_parsers(sub, common)
     users.add_parsers(sub, common)
     return parser
 
@@ -134,7 +165,7 @@ def _start(args: argparse.Namespace) -> int:
     if args.demo_deadlines is not None and not 1 <= args.demo_deadlines <= 3600:
         raise BadInput("--demo-deadlines: between 1 and 3600 seconds")
     policy = demo_policy_name(args.demo_deadlines) if args.demo_deadlines else STANDARD
-    answer = ApiClient().start({
+    answer = ApiClient(idempotency_key=args.idempotency_key).start({
         "council": args.council, "kind": args.kind, "reason": args.reason,
         "scope": [s.strip() for s in args.scope.split(",") if s.strip()],
         "budget_gap_pence": args.budget_gap_pence, "deadline_policy": policy})
@@ -143,7 +174,8 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _act(args: argparse.Namespace) -> int:
-    answer = ApiClient().act(args.case, body_from_args(args))
+    answer = ApiClient(idempotency_key=args.idempotency_key).act(args.case,
+                                                                 body_from_args(args))
     emit(args, answer, render.status(_view(answer)))
     return 0
 
@@ -226,6 +258,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return await run_demo(args.unit_seconds)
     if args.command == "db":
         return db.dispatch(args)
+    if args.command == "setup":
+        return await namespace.run_setup(args)
     if args.command == "keys":
         return _keys(args)
     if args.command in ("login", "logout", "whoami"):
@@ -241,14 +275,14 @@ async def _dispatch(args: argparse.Namespace) -> int:
     store = open_store()
     try:
         if args.command == "users":
-            store.migrate()
+            store.require_newest_schema()
             return users.dispatch_users(args, store)
         if args.command == "councils":
             return councils.dispatch(args, store)
         if args.command == "outbox":
             return outbox.dispatch(args, store)
         if args.command == "contacts":
-            store.migrate()
+            store.require_newest_schema()
             return contacts.dispatch(args, store)
         if args.command == "peers":
             return peers.dispatch(args, store)
@@ -267,7 +301,14 @@ def run(argv: Sequence[str] | None = None) -> int:
     case_logging.configure(getattr(args, "log_format", "console"),
                            level=logging.WARNING if quiet else logging.INFO)
     try:
-        return asyncio.run(_dispatch(args))
+        # Ctrl-C interrupts at once, even inside a blocking call (asyncio's own handler
+        # would only cancel the task, once the call returned): it stays installed because
+        # it is not Python's default one. `cases dev` and `serve` set their own, to stop.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, _interrupted)
+        code = asyncio.run(_dispatch(args))
+        sys.stdout.flush()  # here, so that a reader gone away is answered like any failure
+        return code
     except (BadInput, ActionRefused, CaseNotFound, ApiRefused) as refused:
         print(f"cases: {refused}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -278,12 +319,23 @@ def run(argv: Sequence[str] | None = None) -> int:
         print(f"cases: {describe(invalid)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SQLAlchemyError as failure:
-        print(f"cases: cannot use the store at {visible(shown_url(database_url()))}: "
-              f"{_first_line(failure)} (has `cases dev` or a worker run yet?)",
+        print(f"cases: {store_failure(failure)}", file=sys.stderr)
+        return 1
+    except (UnsupportedDatabase, SchemaNotCurrent) as unusable:
+        print(f"cases: {unusable}", file=sys.stderr)
+        return 1
+    except TelemetryProblem as bad_setting:
+        print(f"cases: {bad_setting}; nothing was recorded", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("cases: interrupted (Ctrl-C); nothing was recorded unless `cases status` shows "
+              "it", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        _quiet_stdout()
+        print("cases: the output's reader went away (a closed pipe); nothing was recorded",
               file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
     except RuntimeError as failure:
         print(f"cases: {failure}", file=sys.stderr)
         return 1
@@ -292,6 +344,34 @@ def run(argv: Sequence[str] | None = None) -> int:
               "was recorded unless `cases status` shows it; try again, and report it if it "
               "recurs", file=sys.stderr)
         return 1
+
+
+def store_failure(failure: SQLAlchemyError) -> str:
+    """One line for a database that failed: unreachable (try again), or without its tables
+    (migrate), or anything else it said; never the password, never a traceback."""
+    where = visible(shown_url(database_url()))
+    said = _first_line(failure)
+    lowered = said.lower()
+    if "no such table" in lowered or ("does not exist" in lowered and "relation" in lowered):
+        return (f"the store at {where} has no tables yet ({said}): run `cases db upgrade` (as "
+                "the database's owner), or `cases dev`; nothing was recorded")
+    if isinstance(failure, OperationalError | InterfaceError | DisconnectionError):
+        return (f"cannot reach the database at {where} ({said}): is it running? "
+                "CASES_DATABASE_URL names it; nothing was recorded; try again")
+    return f"the store at {where} failed: {said}; nothing was recorded; try again"
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _first_line(failure: Exception) -> str:
