@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
@@ -84,6 +86,17 @@ async def test_a_malformed_key_is_refused_by_name_and_records_nothing(api: Api) 
     assert len(_types(api, case_id)) == 2
 
 
+async def _polled(env: WorkflowEnvironment, task_queue: str) -> None:
+    """Wait for a worker to poll `task_queue`: Temporal refuses an update (and an update with
+    start) while none has polled it lately."""
+    request = DescribeTaskQueueRequest(namespace=env.client.namespace,
+                                       task_queue=TaskQueue(name=task_queue))
+    deadline = time.monotonic() + 60
+    while not (await env.client.workflow_service.describe_task_queue(request)).pollers:
+        assert time.monotonic() < deadline, "no worker polled the task queue"
+        await asyncio.sleep(0.2)
+
+
 async def _once_served(send: Callable[[], Awaitable[CaseView]]) -> CaseView:
     """Send until a worker polls again: Temporal refuses an update while no worker has polled
     the task queue lately (as the API answers 503 then, and `cases` sends again)."""
@@ -105,13 +118,14 @@ async def test_the_same_request_id_after_a_worker_sigkill_records_nothing_new(
     database = tmp_path / "cases.db"
     store = open_store(f"sqlite:///{database}")
     store.migrate()
-    register_council(store, "E06000005")
+    register_council(store, "E06000014")
     cases = CaseClient(dev_server_env.client, task_queue=TASK_QUEUE, store=store)
-    steps = [s for s in journey("E06000005", datetime.now(UTC).date())
+    steps = [s for s in journey("E06000014", datetime.now(UTC).date())
              if isinstance(s, cmd.ScopeCase)]
     workers = [start_worker(dev_server_env, database)]
     try:
-        case_id = (await cases.start(council="E06000005",
+        await _polled(dev_server_env, TASK_QUEUE)
+        case_id = (await cases.start(council="E06000014",
                                      kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                                      reason="Idempotency test", actor="officer:once",
                                      request_id="start-once")).state.case_id
@@ -119,7 +133,7 @@ async def test_the_same_request_id_after_a_worker_sigkill_records_nothing_new(
         kill(workers[-1])
         workers.append(start_worker(dev_server_env, database))
         again = await _once_served(lambda: cases.act(case_id, steps[0], request_id="scope-once"))
-        reopened = await cases.start(council="E06000005",
+        reopened = await cases.start(council="E06000014",
                                      kind=CaseKind.CORPORATE_PEER_CHALLENGE,
                                      reason="Idempotency test", actor="officer:once",
                                      request_id="start-once")
@@ -129,5 +143,5 @@ async def test_the_same_request_id_after_a_worker_sigkill_records_nothing_new(
         for worker in workers:
             kill(worker)
         await dev_server_env.client.get_workflow_handle(
-            workflow_id_for(CaseKind.CORPORATE_PEER_CHALLENGE, "E06000005")).terminate()
+            workflow_id_for(CaseKind.CORPORATE_PEER_CHALLENGE, "E06000014")).terminate()
         store.dispose()
