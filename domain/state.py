@@ -312,6 +312,23 @@ def _closed(s: CaseState, e: ev.CaseClosed, r: Recorded) -> dict[str, Any]:
     return {"stage": Stage.CLOSED}
 
 
+STAGE_AFTER_EVENT: dict[str, Stage] = {
+    ev.CaseRequested.type_name(): Stage.REQUESTED, ev.CaseScoped.type_name(): Stage.SCOPED,
+    ev.PeerTeamConfirmed.type_name(): Stage.PEERS_SELECTED,
+    ev.VisitScheduled.type_name(): Stage.VISIT_SCHEDULED, ev.VisitHeld.type_name(): Stage.VISITED,
+    ev.ReportDrafted.type_name(): Stage.REPORT_DRAFTED,
+    ev.ReportMadeFinal.type_name(): Stage.REPORT_FINAL,
+    ev.ReportPublished.type_name(): Stage.REPORT_PUBLISHED,
+    ev.ActionPlanPublished.type_name(): Stage.ACTION_PLAN_PUBLISHED,
+    ev.ProgressReviewHeld.type_name(): Stage.PROGRESS_REVIEW_HELD,
+    ev.ProgressReviewPublished.type_name(): Stage.PROGRESS_REVIEW_PUBLISHED,
+    ev.CaseClosed.type_name(): Stage.CLOSED, ev.CaseWithdrawn.type_name(): Stage.WITHDRAWN,
+}
+"""The event types whose folds above move a case to a stage, by stored type name; every other
+event leaves the stage as it was. So a case stands at the stage of the newest of these: what a
+reader of the events table alone (the metrics' count by stage) needs, without folding."""
+
+
 class OutOfOrder(ValueError):
     pass
 

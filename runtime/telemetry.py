@@ -45,6 +45,7 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
+from domain.state import STAGE_AFTER_EVENT
 from domain.vocabulary import Stage
 from eventstore.schema import events
 from eventstore.store import EventStore
@@ -264,32 +265,18 @@ class EngineMetrics:
 
 _NO_METRICS = EngineMetrics(MetricMeter.noop)
 
-STAGE_OF_EVENT: Mapping[str, Stage] = {
-    "CaseRequested": Stage.REQUESTED, "CaseScoped": Stage.SCOPED,
-    "PeerTeamConfirmed": Stage.PEERS_SELECTED, "VisitScheduled": Stage.VISIT_SCHEDULED,
-    "VisitHeld": Stage.VISITED, "ReportDrafted": Stage.REPORT_DRAFTED,
-    "ReportMadeFinal": Stage.REPORT_FINAL, "ReportPublished": Stage.REPORT_PUBLISHED,
-    "ActionPlanPublished": Stage.ACTION_PLAN_PUBLISHED,
-    "ProgressReviewHeld": Stage.PROGRESS_REVIEW_HELD,
-    "ProgressReviewPublished": Stage.PROGRESS_REVIEW_PUBLISHED,
-    "CaseClosed": Stage.CLOSED, "CaseWithdrawn": Stage.WITHDRAWN,
-}
-"""The event types that move a case to a stage (domain/state.py's folds): a case stands at
-the stage of the newest of them."""
-
-
 def cases_by_stage(store: EventStore) -> dict[Stage, int]:
     """How many cases stand at each stage, from the store in one query (one pass over the
     events table, no folding): each case's newest stage-setting event."""
     newest = (sa.select(events.c.case_id, sa.func.max(events.c.version).label("version"))
-              .where(events.c.type.in_(list(STAGE_OF_EVENT)))
+              .where(events.c.type.in_(list(STAGE_AFTER_EVENT)))
               .group_by(events.c.case_id).subquery())
     query = (sa.select(events.c.type, sa.func.count().label("cases"))
              .join(newest, sa.and_(events.c.case_id == newest.c.case_id,
                                    events.c.version == newest.c.version))
              .group_by(events.c.type))
     with store.engine.connect() as conn:
-        return {STAGE_OF_EVENT[row.type]: int(row.cases) for row in conn.execute(query)}
+        return {STAGE_AFTER_EVENT[row.type]: int(row.cases) for row in conn.execute(query)}
 
 
 @contextlib.asynccontextmanager

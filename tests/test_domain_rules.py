@@ -22,7 +22,7 @@ from domain.deadlines import DeadlinePolicy, DeadlineRules, next_due, on_due
 from domain.invariants import violations
 from domain.recorded import Recorded
 from domain.rules import MAX_VISIT_DAYS, CommandRefused, decide
-from domain.state import CaseState, apply, fold
+from domain.state import STAGE_AFTER_EVENT, CaseState, apply, fold
 from domain.vocabulary import CaseKind, DeadlineName, Stage, VisitMode
 
 CASE_ID = "cpc-E06000001-2026"
@@ -211,6 +211,18 @@ def closed() -> Case:
                                       url="https://example.org/review"))
     case.do(cmd.CloseCase(actor=OFFICER))
     return case
+
+
+def test_the_stage_table_agrees_with_the_folds() -> None:
+    """What the events table alone says of a case's stage (the metrics read it so) is what
+    folding its events says, event by event, to closed and to withdrawn."""
+    for case in (closed(), withdrawn()):
+        state = CaseState(case_id=case.case_id)
+        for recorded in case.history:
+            before = state.stage
+            state = apply(state, recorded)
+            expected = STAGE_AFTER_EVENT.get(recorded.event.type_name(), before)
+            assert state.stage == expected, recorded.event.type_name()
 
 
 # --- the happy path -------------------------------------------------------------------------

@@ -23,10 +23,10 @@ from temporalio.testing import WorkflowEnvironment
 from application.cases import CaseClient
 from application.journey import journey
 from domain import commands as cmd
+from domain.state import STAGE_AFTER_EVENT
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, open_store
 from runtime.telemetry import (
-    STAGE_OF_EVENT,
     TelemetryProblem,
     cases_by_stage,
     telemetry_from_environment,
@@ -152,8 +152,8 @@ def test_stages_are_counted_from_the_store_without_folding(sqlite_store: EventSt
 def test_every_stage_has_the_event_that_sets_it() -> None:
     from domain.events import EVENT_CLASSES
 
-    assert set(STAGE_OF_EVENT.values()) == set(Stage)
-    assert set(STAGE_OF_EVENT) <= set(EVENT_CLASSES)
+    assert set(STAGE_AFTER_EVENT.values()) == set(Stage)
+    assert set(STAGE_AFTER_EVENT) <= set(EVENT_CLASSES)
 
 
 @pytest.mark.parametrize("value", ["port", "0", "70000", "host:", "9464.5"])
