@@ -37,7 +37,7 @@ from domain.policies import STANDARD, demo_policy_name
 from domain.vocabulary import CaseKind, Stage
 from eventstore import open_store
 from eventstore.config import database_url, secrets_in, shown_url, without_secrets
-from eventstore.errors import UnsupportedDatabase
+from eventstore.errors import UnsupportedDatabase, missing_table
 from eventstore.migrate import SchemaNotCurrent
 from runtime import logging as case_logging
 from runtime.process import exit_now
@@ -351,8 +351,7 @@ def store_failure(failure: SQLAlchemyError) -> str:
     (migrate), or anything else it said; never the password, never a traceback."""
     where = visible(shown_url(database_url()))
     said = _first_line(failure)
-    lowered = said.lower()
-    if "no such table" in lowered or ("does not exist" in lowered and "relation" in lowered):
+    if missing_table(failure):
         return (f"the store at {where} has no tables yet ({said}): run `cases db upgrade` (as "
                 "the database's owner), or `cases dev`; nothing was recorded")
     if isinstance(failure, OperationalError | InterfaceError | DisconnectionError):

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from domain.contacts import Contact, ContactBook
-from eventstore.errors import StoreError
+from eventstore.errors import StoreError, missing_table
 from eventstore.records import as_utc
 from eventstore.schema import contact_imports, contacts
 from eventstore.store import EventStore
@@ -20,7 +20,7 @@ from eventstore.store import EventStore
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NOT_MIGRATED = (sa.exc.OperationalError, sa.exc.ProgrammingError)
 """What reading a table that does not exist yet raises (and what a database that is down, or
-a role without the grant, raises too: `_tables_absent` tells them apart)."""
+a role without the grant, raises too: `missing_table` tells them apart)."""
 
 
 class UnknownContactsVersion(StoreError):
@@ -61,8 +61,8 @@ def contact_book(store: EventStore, version: int | None = None) -> ContactBook:
     with store.engine.connect() as conn:
         try:
             newest = conn.execute(sa.select(sa.func.max(contact_imports.c.version))).scalar()
-        except _NOT_MIGRATED:
-            if not _tables_absent(conn):
+        except _NOT_MIGRATED as failure:
+            if not missing_table(failure):  # an outage is never "nobody to tell"
                 raise
             newest = None
         if version is None and newest is None:
@@ -88,8 +88,8 @@ def version_in_force(store: EventStore) -> int | None:
         try:
             newest: int | None = conn.execute(
                 sa.select(sa.func.max(contact_imports.c.version))).scalar()
-        except _NOT_MIGRATED:
-            if not _tables_absent(conn):
+        except _NOT_MIGRATED as failure:
+            if not missing_table(failure):  # an outage is never "nobody to tell"
                 raise
             return None
     return newest
@@ -102,17 +102,10 @@ def contact_versions(store: EventStore) -> list[dict[str, Any]]:
         try:
             rows = conn.execute(sa.select(contact_imports)
                                 .order_by(contact_imports.c.version)).all()
-        except _NOT_MIGRATED:
-            if not _tables_absent(conn):
+        except _NOT_MIGRATED as failure:
+            if not missing_table(failure):  # an outage is never "nobody to tell"
                 raise
             return []
     return [{"version": row.version, "file_sha256": row.file_sha256, "source": row.source,
              "imported_by": row.imported_by, "contact_count": row.contact_count,
              "imported_at": as_utc(row.imported_at)} for row in rows]
-
-
-def _tables_absent(conn: sa.Connection) -> bool:
-    """Whether the failed read was of tables not made yet (nothing imported, then) rather than
-    a database that is down or refuses: a relay must not take an outage for "nobody to tell"."""
-    conn.rollback()  # PostgreSQL refuses every statement after a failed one until then
-    return not sa.inspect(conn).has_table(contact_imports.name)
