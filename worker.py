@@ -32,7 +32,7 @@ from activities.store_activities import StoreActivities
 from application.setup import NamespaceNotReady, require_search_attributes
 from domain.policies import PolicyBook
 from eventstore import EventStore, open_store
-from eventstore.config import database_url, secrets_in, without_secrets
+from eventstore.config import failure_said
 from eventstore.errors import UnsupportedDatabase
 from eventstore.migrate import SchemaNotCurrent
 from notices.relay import lease_from_environment, relaying
@@ -114,17 +114,11 @@ async def ready() -> tuple[EventStore, Client]:
     (NotReady) when the schema is not the newest or the namespace lacks the search
     attributes: those wait for an operator, not for time."""
     store = open_store()
-    secrets = secrets_in(database_url())
-
-    def shown(failure: BaseException) -> str:
-        said = str(getattr(failure, "orig", None) or failure).strip()
-        return without_secrets(said.splitlines()[0] if said else type(failure).__name__,
-                               secrets)
 
     async def schema_checked() -> None:
         await asyncio.to_thread(store.require_newest_schema)
 
-    await until_ready("the database", schema_checked, (SQLAlchemyError,), shown=shown)
+    await until_ready("the database", schema_checked, (SQLAlchemyError,), shown=failure_said)
     client = await until_ready("Temporal", connect, (TemporalUnreachable,))
     await require_search_attributes(client, str(connect_options().get("target_host")))
     return store, client

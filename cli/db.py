@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cli import backup
 from cli.output import EXIT_BAD_INPUT, emit
 from eventstore import open_store
-from eventstore.config import database_url, normalise_url
+from eventstore.config import database_url, failure_said, normalise_url
 from eventstore.db_roles import (
     DEFAULT_SCHEMA,
     RoleProblem,
@@ -75,8 +75,8 @@ def dispatch(args: argparse.Namespace) -> int:
         print(f"cases: db {args.db_command}: {refused}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except SQLAlchemyError as failure:
-        reason = str(getattr(failure, "orig", None) or failure).splitlines()[0]
-        print(f"cases: db {args.db_command}: {shown}: {reason}; nothing was changed",
+        print(f"cases: db {args.db_command}: {shown}: {failure_said(failure)}; nothing was "
+              "changed",
               file=sys.stderr)
         return 1
 

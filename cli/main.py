@@ -36,7 +36,7 @@ from cli.output import EXIT_BAD_INPUT, emit, visible
 from domain.policies import STANDARD, demo_policy_name
 from domain.vocabulary import CaseKind, Stage
 from eventstore import open_store
-from eventstore.config import database_url, secrets_in, shown_url, without_secrets
+from eventstore.config import database_url, failure_said, shown_url
 from eventstore.errors import UnsupportedDatabase, missing_table
 from eventstore.migrate import SchemaNotCurrent
 from runtime import logging as case_logging
@@ -374,10 +374,8 @@ def _quiet_stdout() -> None:
 
 
 def _first_line(failure: Exception) -> str:
-    """The first line of a failure's message, as it may be shown: a driver's error can quote
-    the database URL, or a piece of its password it took for a host or a port."""
-    said = str(failure).splitlines()[0] if str(failure) else ""
-    return visible(without_secrets(said, secrets_in(database_url())))
+    """The first line of a failure's message, as a terminal may show it."""
+    return visible(failure_said(failure))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

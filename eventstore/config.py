@@ -97,3 +97,13 @@ def without_secrets(text: str, secrets: Iterable[str]) -> str:
         if len(secret) >= _SHORTEST_FRAGMENT:
             text = text.replace(secret, HIDDEN)
     return _URL_PASSWORD.sub(rf"\g<head>{HIDDEN}@", text)
+
+
+def failure_said(failure: BaseException, url: str | None = None) -> str:
+    """The first line of a failure's message, in the driver's own words when it wraps one, with
+    the database URL's secrets taken out (default: CASES_DATABASE_URL's): what a log line or a
+    one-line error may say, since a driver's error can quote the URL or a piece of its
+    password it took for a host or a port."""
+    said = str(getattr(failure, "orig", None) or failure).strip()
+    first = said.splitlines()[0] if said else type(failure).__name__
+    return without_secrets(first, secrets_in(database_url() if url is None else url))
