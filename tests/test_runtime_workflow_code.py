@@ -228,6 +228,7 @@ SANDBOX_READS = '''
 import asyncio, os, sys
 from temporalio.worker import Replayer
 from runtime.converter import READING_CONVERTER
+from runtime.process import exit_now
 from runtime.workflow_code import compile_once
 from tests.test_workflow_replay import HISTORIES, load
 from workflows.improvement_case import ImprovementCase
@@ -257,6 +258,7 @@ async def main() -> None:
 
 
 asyncio.run(main())
+exit_now(0)  # as the engine's processes leave: the SDK's threads can crash a finalising interpreter
 '''
 
 
