@@ -385,7 +385,7 @@ def test_charts_are_well_formed_svg() -> None:
     assert sum(n for _, _, n in histogram_bins(days, 14)) == len(days)
     hist = ET.fromstring(publication_histogram(days))
     titles = [t.text or "" for r in hist.iter(f"{ns}rect") for t in r.iter(f"{ns}title")]
-    assert "98–111 days: 1" not in titles and "196–209 days: 1" in titles
+    assert "98–111 days: 1" not in titles and "190–203 days: 1" in titles
     assert ET.fromstring(publication_histogram([])) is not None
     both = annual_chart(counts, days, title="Peer challenges 2025")
     assert ET.fromstring(both).findtext(f"{ns}title") == "Peer challenges 2025"
