@@ -1,70 +1,258 @@
-"""The programme's annual figures (BRIEF §2), computed from events alone.
+"""The programme's annual figures (BRIEF §2), computed from events alone, one case at a time.
 
-Pure: give it every case's history (its `Recorded` events in version order, as read from the
-store and upcast) and a period; it reads nothing else, so an auditor holding an export of the
-events gets the same numbers. The period runs from `start` to `end`, both days included. Dates
-the events carry (`ended_on`, `published_on`) place a fact in the period; only escalations,
-which carry no date of their own, are placed by when they were recorded (`occurred_at`, its
-UTC date).
+Pure: no I/O. Each case's history (its `Recorded` events in version order, as read from the
+store and upcast) folds into one `CaseFacts`: the few facts of that case the figures need.
+`CaseFacts.apply` takes one event at a time, so a read model can keep one row per case and
+update it as events arrive, and `figures_from_facts` computes the figures of any period from
+those rows; `annual_figures` does both from whole histories. Either way an auditor holding an
+export of the events gets the same numbers, and every figure names the cases behind it
+(`AnnualFigures.case_ids`).
 
-The definitions, one per figure:
+The period runs from `start` to `end`, both days included; `financial_year(2019)` is the
+LGA's "2019/20", 1 April 2019 to 31 March 2020. Business dates the events carry (`ended_on`,
+`published_on`) place a fact in the period; only escalations, which carry no date of their
+own, are placed by when they were recorded (the UTC date of `occurred_at`). A month is taken
+as the engine's deadlines take it: 3 months = 91 days, 5 months = 152 days.
 
-- **Peer challenges delivered** (`delivered`): cases whose visit was held in the period, i.e.
-  whose `VisitHeld.ended_on` falls in it. A case withdrawn after its visit still counts; a
-  case without a `VisitHeld` never does. (The rules allow one visit per case; should a history
-  hold two, the last one stands, as in the fold.)
+The definitions, one per figure (docs/figures.md sets them beside the LGA's own words):
+
+- **Peer challenges delivered** (`delivered`): cases whose visit ended in the period, i.e.
+  whose `VisitHeld.ended_on` falls in it (the LGA counts a challenge in the year its visit
+  ended). A case withdrawn after its visit still counts; a case without a `VisitHeld` never
+  does. (The rules allow one visit per case; should a history hold two, the last one stands.)
 - **Of which corporate** (`corporate_delivered`): those whose `CaseRequested.kind` is
   `corporate_peer_challenge`.
-- **Councils having one for the first time** (`first_time_councils`): distinct councils with
-  a corporate peer challenge delivered in the period and no `VisitHeld` of a corporate peer
-  challenge ending before the period's start, in any history given. Only the events count:
-  a peer challenge held before the store existed is unknown here.
 - **Of which with a hand-picked team** (`hand_picked_teams`): delivered cases whose team at
   the visit was proposed by a case officer (`PeerTeamProposed.selected_by` = `officer`, which
-  every version 1 proposal reads as) rather than selected by the engine's published rules: the
-  figure that shows how often the rules were bypassed.
-- **Distinct peers** (`officer_peers`, `councillor_peers`): distinct `peer_id`s on the
-  `PeerTeamConfirmed` team (the last one before the visit) of the cases delivered in the
-  period. Officers are the roles `lead_officer`, `officer` and `challenge_manager`;
-  councillors are `lead_member` and `member`. Counted separately: a peer who served in both
-  kinds of role during the period counts once in each. Peers proposed but not confirmed
-  (for instance after the council objected to one) do not count.
-- **Reports published** (`reports_published`): cases whose report was published in the
-  period, i.e. whose (first) `ReportPublished.published_on` falls in it. **Median days from
-  visit to publication** (`median_days_visit_to_publication`): the median, over those cases,
-  of `published_on − VisitHeld.ended_on` in days; None when there are none. The days
+  every version 1 proposal reads as) rather than selected by the engine's published rules.
+- **Councils having one for the first time** (`first_time_councils`): distinct councils
+  whose first corporate peer challenge ever, i.e. the earliest `VisitHeld.ended_on` of a
+  corporate case of that council among all the cases given (imported past challenges
+  included), falls in the period. Its cases are the one(s) holding that first visit. Only the
+  events count: a challenge neither recorded nor imported is unknown here.
+- **Distinct peers** (`officer_peers`, `councillor_peers`): distinct `peer_id`s on the team at
+  the visit (the last `PeerTeamConfirmed` before the `VisitHeld`) of the cases delivered in
+  the period, among seats that have a `home_council` (serving officers and councillors of
+  councils). Officers are the roles `lead_officer` and `officer`; councillors `lead_member`
+  and `member`. A peer who served in both kinds of role counts once in each. Peers proposed
+  but not confirmed (after the council objected to one, say) do not count.
+- **LGA staff** (`lga_staff`): distinct `peer_id`s on those teams in the role
+  `challenge_manager`, or with no `home_council`: the LGA's own people, who are not peers.
+- **Reports published** (`reports_published`): cases whose first `ReportPublished.published_on`
+  falls in the period. **Within 3 months** (`reports_published_within_3_months`): of those,
+  the ones with `published_on − VisitHeld.ended_on` ≤ 91 days. **Median days from visit to
+  publication** (`median_days_visit_to_publication`): the median of that difference over the
+  reports published in the period whose case has a visit; None when there are none. The days
   themselves are in `days_visit_to_publication`, sorted.
-- **Action plans on time** (`action_plans_on_time` of `action_plans_published`): cases whose
-  `ActionPlanPublished.published_on` falls in the period, and of those the ones with no
-  `DeadlineMissed` for `action_plan_publication` earlier in the case's history (by version).
-  So "on time" is the engine's verdict, as recorded: the deadline counts from when the visit
-  was recorded, in workflow time, and a plan recorded before the engine recorded the lapse is
-  on time, whatever date it carries.
+- **Action plans** (`action_plans_published`): cases whose first
+  `ActionPlanPublished.published_on` falls in the period. **On time** (`action_plans_on_time`):
+  of those, the ones with `published_on − VisitHeld.ended_on` ≤ 152 days, business dates both.
+  (Until this definition "on time" was the engine's verdict: no `DeadlineMissed` recorded for
+  the plan. Imported past challenges carry no engine verdict, and the deadline runs from the
+  visit's last day, not from when the visit was recorded.) A plan of a case with no visit
+  cannot be told on time and is not counted so.
 - **Escalations raised** (`escalations_raised`): `EscalationRaised` events of level 1 recorded
-  in the period (a lapse opening the ladder; climbing it to levels 2 and 3 is the same
+  in the period (a lapse opening the ladder; climbing to levels 2 and 3 is the same
   escalation). **Resolved** (`escalations_resolved`): `EscalationResolved` events recorded in
-  the period (compliance with the lapsed step). An escalation ended by withdrawing the case is
-  not resolved.
+  the period. An escalation ended by withdrawing the case is not resolved.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from domain import events as ev
 from domain.recorded import Recorded
-from domain.state import CaseState
-from domain.vocabulary import CaseKind, DeadlineName, Stage
+from domain.state import STAGE_AFTER_EVENT, CaseState
+from domain.vocabulary import CaseKind, Stage
 
-OFFICER_ROLES = frozenset({"lead_officer", "officer", "challenge_manager"})
+OFFICER_ROLES = frozenset({"lead_officer", "officer"})
 COUNCILLOR_ROLES = frozenset({"lead_member", "member"})
+LGA_STAFF_ROLES = frozenset({"challenge_manager"})
+REPORT_WITHIN_DAYS = 91
+"""The LGA's "within three months of the CPC", as the engine's deadlines count it."""
+ACTION_PLAN_WITHIN_DAYS = 152
+"""The LGA's "no later than five months of the CPC", as the engine's deadlines count it."""
+
+SeatCount = Literal["officer_peers", "councillor_peers", "lga_staff"]
+PickedBy = Literal["engine", "officer"]
+
+
+class Seat(BaseModel):
+    """One seat of a team as the figures see it: no name, so a read model of facts holds no
+    more personal data than the figures need (and reads back whatever a stored event held)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    peer_id: str
+    role: ev.PeerRole
+    home_council: str | None = None
+
+    @classmethod
+    def of(cls, place: ev.PeerPlace) -> Seat:
+        """The seat of a place on a team (already validated as the event was: not again)."""
+        return cls.model_construct(peer_id=place.peer_id, role=place.role,
+                                   home_council=place.home_council)
+
+    @property
+    def counted_as(self) -> SeatCount:
+        """Peers are serving officers and councillors of councils; the rest are LGA staff."""
+        if self.role in LGA_STAFF_ROLES or self.home_council is None:
+            return "lga_staff"
+        return "officer_peers" if self.role in OFFICER_ROLES else "councillor_peers"
+
+
+def _utc_day(moment: datetime) -> date:
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).date()
+
+
+class CaseFacts(BaseModel):
+    """Everything about one case that the figures need, kept up to date event by event.
+
+    Frozen and JSON-round-trippable, so a read model can store it as one row per case:
+    `CaseFacts.model_validate(f.model_dump(mode="json")) == f`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    case_id: str
+    council: str
+    kind: CaseKind
+    imported: bool = False
+    """A past challenge brought in from a file rather than run by the engine."""
+    visit_ended_on: date | None = None
+    team: tuple[Seat, ...] = ()
+    """The team confirmed last (`PeerTeamConfirmed`)."""
+    team_at_visit: tuple[Seat, ...] = ()
+    """The confirmed team when the visit was recorded: the one the figures count."""
+    proposed_by: PickedBy | None = None
+    """Who picked the team last proposed (`PeerTeamProposed.selected_by`)."""
+    team_picked_by: PickedBy | None = None
+    """Who picked the team last confirmed."""
+    picked_by_at_visit: PickedBy | None = None
+    report_published_on: date | None = None
+    """The first `ReportPublished.published_on` (a later one re-publishes a correction)."""
+    action_plan_published_on: date | None = None
+    """The first `ActionPlanPublished.published_on`."""
+    escalations_raised_on: tuple[date, ...] = ()
+    """The UTC day each level-1 `EscalationRaised` was recorded."""
+    escalations_resolved_on: tuple[date, ...] = ()
+    """The UTC day each `EscalationResolved` was recorded."""
+    stage_changes: tuple[tuple[date, Stage], ...] = ()
+    """(UTC day recorded, stage after) for each event that moved the case to another stage
+    (`domain.state.STAGE_AFTER_EVENT`), in version order: the stage on any day, unfolded."""
+
+    @property
+    def corporate(self) -> bool:
+        return self.kind == CaseKind.CORPORATE_PEER_CHALLENGE
+
+    @property
+    def stage(self) -> Stage | None:
+        """The stage the case stands at after the events applied so far."""
+        return self.stage_changes[-1][1] if self.stage_changes else None
+
+    def stage_on(self, day: date) -> Stage | None:
+        """The stage at the end of `day` (UTC), as `domain.timeline.as_of` would fold it from
+        the events recorded up to then; None before the case was requested."""
+        stage = None
+        for changed_on, changed_to in self.stage_changes:
+            if changed_on > day:
+                break
+            stage = changed_to
+        return stage
+
+    @classmethod
+    def opening(cls, recorded: Recorded) -> CaseFacts | None:
+        """The facts after a case's first event; None when that is not `CaseRequested` (the
+        checkpoint stream, say), so the history is not a case."""
+        e = recorded.event
+        if not isinstance(e, ev.CaseRequested):
+            return None
+        return cls(case_id=recorded.case_id, council=e.council, kind=e.kind,
+                   imported=getattr(e, "imported", None) is not None,
+                   stage_changes=((_utc_day(recorded.occurred_at), Stage.REQUESTED),))
+
+    def apply(self, recorded: Recorded) -> CaseFacts:
+        """The facts after one more event of this case; `self` itself when the event changes
+        none of them (most events), so folding a large store copies little."""
+        if recorded.case_id != self.case_id:
+            raise ValueError(f"event of case {recorded.case_id} applied to the facts of case "
+                             f"{self.case_id}")
+        e = recorded.event
+        change = _CHANGES.get(type(e))
+        changes = change(self, e, recorded) if change is not None else None
+        stage = STAGE_AFTER_EVENT.get(e.type_name())
+        if stage is not None and stage != self.stage:
+            moved = (*self.stage_changes, (_utc_day(recorded.occurred_at), stage))
+            changes = {**changes, "stage_changes": moved} if changes else {"stage_changes": moved}
+        return self.model_copy(update=changes) if changes else self
+
+
+_Change = Callable[[CaseFacts, Any, Recorded], dict[str, Any] | None]
+
+
+def _proposed(f: CaseFacts, e: ev.PeerTeamProposed, r: Recorded) -> dict[str, Any] | None:
+    return None if f.proposed_by == e.selected_by else {"proposed_by": e.selected_by}
+
+
+def _confirmed(f: CaseFacts, e: ev.PeerTeamConfirmed, r: Recorded) -> dict[str, Any] | None:
+    return {"team": tuple(Seat.of(p) for p in e.team), "team_picked_by": f.proposed_by}
+
+
+def _visit_held(f: CaseFacts, e: ev.VisitHeld, r: Recorded) -> dict[str, Any] | None:
+    return {"visit_ended_on": e.ended_on, "team_at_visit": f.team,
+            "picked_by_at_visit": f.team_picked_by}
+
+
+def _report(f: CaseFacts, e: ev.ReportPublished, r: Recorded) -> dict[str, Any] | None:
+    return None if f.report_published_on is not None else {"report_published_on": e.published_on}
+
+
+def _plan(f: CaseFacts, e: ev.ActionPlanPublished, r: Recorded) -> dict[str, Any] | None:
+    if f.action_plan_published_on is not None:
+        return None
+    return {"action_plan_published_on": e.published_on}
+
+
+def _raised(f: CaseFacts, e: ev.EscalationRaised, r: Recorded) -> dict[str, Any] | None:
+    if e.level != 1:
+        return None
+    return {"escalations_raised_on": (*f.escalations_raised_on, _utc_day(r.occurred_at))}
+
+
+def _resolved(f: CaseFacts, e: ev.EscalationResolved, r: Recorded) -> dict[str, Any] | None:
+    return {"escalations_resolved_on": (*f.escalations_resolved_on, _utc_day(r.occurred_at))}
+
+
+_CHANGES: dict[type[ev.Event], _Change] = {
+    ev.PeerTeamProposed: _proposed, ev.PeerTeamConfirmed: _confirmed,
+    ev.VisitHeld: _visit_held, ev.ReportPublished: _report, ev.ActionPlanPublished: _plan,
+    ev.EscalationRaised: _raised, ev.EscalationResolved: _resolved,
+}
+"""The only event types whose facts matter beyond the stage; every other leaves them alone."""
+
+
+def facts_of(history: Iterable[Recorded]) -> CaseFacts | None:
+    """The facts of a case after its whole history (events in version order); None for a
+    history that is not a case (empty, or not opened by `CaseRequested`)."""
+    events = iter(history)
+    first = next(events, None)
+    facts = CaseFacts.opening(first) if first is not None else None
+    if facts is None:
+        return None
+    for recorded in events:
+        facts = facts.apply(recorded)
+    return facts
+
+
+def _all_facts(histories: Iterable[Sequence[Recorded]]) -> list[CaseFacts]:
+    return [f for f in map(facts_of, histories) if f is not None]
 
 
 class AnnualFigures(BaseModel):
@@ -75,14 +263,16 @@ class AnnualFigures(BaseModel):
     start: date
     end: date
     cases: int
-    """Case histories read (every case in the store, whatever its dates)."""
+    """Cases read (every case given, whatever its dates)."""
     delivered: int
     corporate_delivered: int
     first_time_councils: int
     hand_picked_teams: int
     officer_peers: int
     councillor_peers: int
+    lga_staff: int
     reports_published: int
+    reports_published_within_3_months: int
     median_days_visit_to_publication: float | None
     action_plans_published: int
     action_plans_on_time: int
@@ -93,7 +283,10 @@ class AnnualFigures(BaseModel):
     first_time_council_codes: tuple[str, ...] = ()
     """The GSS codes counted in `first_time_councils`, sorted."""
     delivered_case_ids: tuple[str, ...] = ()
-    """The cases counted in `delivered`, sorted: the trail from a figure to its events."""
+    """The cases counted in `delivered`, sorted (also `case_ids["delivered"]`)."""
+    case_ids: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """For each figure of `FIGURE_LABELS`, the sorted ids of the cases behind it: the trail
+    from a number to the events that made it."""
 
     def rows(self) -> list[tuple[str, str, int | float | None]]:
         """(key, label, value) of each headline figure, in reporting order: for a table or CSV."""
@@ -104,6 +297,11 @@ class AnnualFigures(BaseModel):
         return {"start": self.start.isoformat(), "end": self.end.isoformat(),
                 **{key: value for key, _, value in self.rows()}}
 
+    def traced(self) -> dict[str, Any]:
+        """`headline()` plus, under "case_ids", the cases behind each figure: JSON-ready."""
+        return {**self.headline(),
+                "case_ids": {key: list(self.case_ids.get(key, ())) for key, _ in FIGURE_LABELS}}
+
 
 FIGURE_LABELS: tuple[tuple[str, str], ...] = (
     ("delivered", "peer challenges delivered (visits held)"),
@@ -112,87 +310,40 @@ FIGURE_LABELS: tuple[tuple[str, str], ...] = (
     ("first_time_councils", "councils having a corporate peer challenge for the first time"),
     ("officer_peers", "distinct officer peers"),
     ("councillor_peers", "distinct councillor peers"),
+    ("lga_staff", "LGA staff on the teams (not peers)"),
     ("reports_published", "reports published"),
+    ("reports_published_within_3_months", "of which within 3 months of the visit"),
     ("median_days_visit_to_publication", "median days from visit to publication"),
     ("action_plans_published", "action plans published"),
-    ("action_plans_on_time", "action plans published on time"),
+    ("action_plans_on_time", "action plans published on time (within 5 months of the visit)"),
     ("escalations_raised", "escalations raised"),
     ("escalations_resolved", "escalations resolved"),
 )
 
 
-@dataclass
-class _Case:
-    """The facts of one history that the figures need, gathered in one pass."""
-
-    case_id: str
-    council: str
-    kind: CaseKind
-    visit_ended_on: date | None = None
-    team: tuple[ev.PeerPlace, ...] = ()
-    team_at_visit: tuple[ev.PeerPlace, ...] = ()
-    proposed_by: str | None = None
-    team_picked_by: str | None = None
-    picked_by_at_visit: str | None = None
-    report_published_on: date | None = None
-    action_plan_published_on: date | None = None
-    action_plan_late: bool = False
-    raised_on: list[date] = field(default_factory=list)
-    resolved_on: list[date] = field(default_factory=list)
-
-    @property
-    def corporate(self) -> bool:
-        return self.kind == CaseKind.CORPORATE_PEER_CHALLENGE
+def _ids(cases: Iterable[CaseFacts]) -> tuple[str, ...]:
+    return tuple(sorted({c.case_id for c in cases}))
 
 
-def _utc_day(moment: datetime) -> date:
-    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).date()
+def _first_corporate_visits(cases: Iterable[CaseFacts]) -> dict[str, tuple[date, list[str]]]:
+    """Each council's first corporate visit (`VisitHeld.ended_on`) and the case(s) holding it."""
+    first: dict[str, tuple[date, list[str]]] = {}
+    for c in cases:
+        if not c.corporate or c.visit_ended_on is None:
+            continue
+        seen = first.get(c.council)
+        if seen is None or c.visit_ended_on < seen[0]:
+            first[c.council] = (c.visit_ended_on, [c.case_id])
+        elif c.visit_ended_on == seen[0]:
+            seen[1].append(c.case_id)
+    return first
 
 
-def _facts(history: Sequence[Recorded]) -> _Case | None:
-    """None for a history that is not a case (no CaseRequested first, e.g. checkpoints)."""
-    if not history or not isinstance(history[0].event, ev.CaseRequested):
-        return None
-    first = history[0].event
-    case = _Case(case_id=history[0].case_id, council=first.council, kind=first.kind)
-    action_plan_missed = False
-    for recorded in history[1:]:
-        e = recorded.event
-        if isinstance(e, ev.PeerTeamProposed):
-            case.proposed_by = e.selected_by
-        elif isinstance(e, ev.PeerTeamConfirmed):
-            case.team, case.team_picked_by = tuple(e.team), case.proposed_by
-        elif isinstance(e, ev.VisitHeld):
-            case.visit_ended_on, case.team_at_visit = e.ended_on, case.team
-            case.picked_by_at_visit = case.team_picked_by
-        elif isinstance(e, ev.ReportPublished):
-            if case.report_published_on is None:
-                case.report_published_on = e.published_on
-        elif isinstance(e, ev.ActionPlanPublished):
-            if case.action_plan_published_on is None:
-                case.action_plan_published_on = e.published_on
-                case.action_plan_late = action_plan_missed
-        elif isinstance(e, ev.DeadlineMissed):
-            if e.deadline == DeadlineName.ACTION_PLAN_PUBLICATION:
-                action_plan_missed = True
-        elif isinstance(e, ev.EscalationRaised):
-            if e.level == 1:
-                case.raised_on.append(_utc_day(recorded.occurred_at))
-        elif isinstance(e, ev.EscalationResolved):
-            case.resolved_on.append(_utc_day(recorded.occurred_at))
-    return case
+def figures_from_facts(facts: Iterable[CaseFacts], start: date, end: date) -> AnnualFigures:
+    """The BRIEF §2 figures for `start`..`end` (both included) from every case's facts.
 
-
-def _cases(histories: Iterable[Sequence[Recorded]]) -> list[_Case]:
-    return [c for c in map(_facts, histories) if c is not None]
-
-
-def annual_figures(histories: Iterable[Sequence[Recorded]], start: date,
-                   end: date) -> AnnualFigures:
-    """The BRIEF §2 figures for `start`..`end` (both included) from every case's history.
-
-    Give every case of the store, not only those of the period: "first time" looks back
-    through all of them. Histories that are not cases (the checkpoint stream) are skipped.
+    Give every case, not only those of the period: "first time" looks back through all of
+    them (imported past challenges included).
     """
     if end < start:
         raise ValueError(f"the period ends ({end}) before it starts ({start})")
@@ -200,42 +351,112 @@ def annual_figures(histories: Iterable[Sequence[Recorded]], start: date,
     def within(day: date | None) -> bool:
         return day is not None and start <= day <= end
 
-    cases = _cases(histories)
+    cases = list(facts)
     delivered = [c for c in cases if within(c.visit_ended_on)]
     corporate = [c for c in delivered if c.corporate]
-    earlier_corporate = {c.council for c in cases if c.corporate and c.visit_ended_on is not None
-                         and c.visit_ended_on < start}
-    first_time = sorted({c.council for c in corporate} - earlier_corporate)
-    seats = [p for c in delivered for p in c.team_at_visit]
-    officers = {p.peer_id for p in seats if p.role in OFFICER_ROLES}
-    councillors = {p.peer_id for p in seats if p.role in COUNCILLOR_ROLES}
+    hand_picked = [c for c in delivered if c.picked_by_at_visit == "officer"]
+    first_time = {council: ids for council, (day, ids) in _first_corporate_visits(cases).items()
+                  if within(day)}
+
+    seated: dict[SeatCount, set[str]] = {"officer_peers": set(), "councillor_peers": set(),
+                                         "lga_staff": set()}
+    seated_in: dict[SeatCount, list[CaseFacts]] = {key: [] for key in seated}
+    for c in delivered:
+        kinds: set[SeatCount] = set()
+        for seat in c.team_at_visit:
+            kinds.add(seat.counted_as)
+            seated[seat.counted_as].add(seat.peer_id)
+        for kind in kinds:
+            seated_in[kind].append(c)
+
     published = [c for c in cases if within(c.report_published_on)]
-    days = sorted((c.report_published_on - c.visit_ended_on).days for c in published
-                  if c.report_published_on is not None and c.visit_ended_on is not None)
+    delays = {c.case_id: (c.report_published_on - c.visit_ended_on).days for c in published
+              if c.report_published_on is not None and c.visit_ended_on is not None}
+    within_3_months = [c for c in published
+                       if c.case_id in delays and delays[c.case_id] <= REPORT_WITHIN_DAYS]
+    days = sorted(delays.values())
     plans = [c for c in cases if within(c.action_plan_published_on)]
+    on_time = [c for c in plans if c.action_plan_published_on is not None
+               and c.visit_ended_on is not None
+               and (c.action_plan_published_on - c.visit_ended_on).days
+               <= ACTION_PLAN_WITHIN_DAYS]
+    raised = [(c, n) for c in cases if (n := sum(map(within, c.escalations_raised_on)))]
+    resolved = [(c, n) for c in cases if (n := sum(map(within, c.escalations_resolved_on)))]
+
+    case_ids: dict[str, tuple[str, ...]] = {
+        "delivered": _ids(delivered), "corporate_delivered": _ids(corporate),
+        "hand_picked_teams": _ids(hand_picked),
+        "first_time_councils": tuple(sorted(i for ids in first_time.values() for i in ids)),
+        **{key: _ids(in_cases) for key, in_cases in seated_in.items()},
+        "reports_published": _ids(published),
+        "reports_published_within_3_months": _ids(within_3_months),
+        "median_days_visit_to_publication": tuple(sorted(delays)),
+        "action_plans_published": _ids(plans), "action_plans_on_time": _ids(on_time),
+        "escalations_raised": _ids(c for c, _ in raised),
+        "escalations_resolved": _ids(c for c, _ in resolved),
+    }
     return AnnualFigures(
         start=start, end=end, cases=len(cases),
         delivered=len(delivered), corporate_delivered=len(corporate),
-        first_time_councils=len(first_time),
-        hand_picked_teams=sum(1 for c in delivered if c.picked_by_at_visit == "officer"),
-        officer_peers=len(officers), councillor_peers=len(councillors),
+        first_time_councils=len(first_time), hand_picked_teams=len(hand_picked),
+        officer_peers=len(seated["officer_peers"]),
+        councillor_peers=len(seated["councillor_peers"]), lga_staff=len(seated["lga_staff"]),
         reports_published=len(published),
+        reports_published_within_3_months=len(within_3_months),
         median_days_visit_to_publication=float(statistics.median(days)) if days else None,
-        action_plans_published=len(plans),
-        action_plans_on_time=sum(1 for c in plans if not c.action_plan_late),
-        escalations_raised=sum(1 for c in cases for d in c.raised_on if within(d)),
-        escalations_resolved=sum(1 for c in cases for d in c.resolved_on if within(d)),
+        action_plans_published=len(plans), action_plans_on_time=len(on_time),
+        escalations_raised=sum(n for _, n in raised),
+        escalations_resolved=sum(n for _, n in resolved),
         days_visit_to_publication=tuple(days),
-        first_time_council_codes=tuple(first_time),
-        delivered_case_ids=tuple(sorted(c.case_id for c in delivered)),
+        first_time_council_codes=tuple(sorted(first_time)),
+        delivered_case_ids=case_ids["delivered"],
+        case_ids=case_ids,
     )
+
+
+def annual_figures(histories: Iterable[Sequence[Recorded]], start: date,
+                   end: date) -> AnnualFigures:
+    """The BRIEF §2 figures for `start`..`end` (both included) from every case's history.
+
+    `figures_from_facts` over `facts_of` each history; histories that are not cases (the
+    checkpoint stream) are skipped.
+    """
+    if end < start:
+        raise ValueError(f"the period ends ({end}) before it starts ({start})")
+    return figures_from_facts(_all_facts(histories), start, end)
+
+
+def financial_year(year: int) -> tuple[date, date]:
+    """The LGA's programme year that starts in `year`: 2019 is 1 April 2019 to 31 March 2020."""
+    return date(year, 4, 1), date(year + 1, 3, 31)
+
+
+def financial_year_label(year: int) -> str:
+    """How the LGA writes the financial year starting in `year`: 2019 is "2019/20"."""
+    return f"{year}/{(year + 1) % 100:02d}"
+
+
+def calendar_year(year: int) -> tuple[date, date]:
+    """1 January to 31 December of `year`."""
+    return date(year, 1, 1), date(year, 12, 31)
+
+
+def _by_stage(stages: Iterable[Stage | None]) -> dict[str, int]:
+    counted = Counter(s for s in stages if s is not None)
+    return {stage.value: counted.get(stage, 0) for stage in Stage}
 
 
 def cases_by_stage(states: Iterable[CaseState]) -> dict[str, int]:
     """How many cases stand at each stage: every stage in journey order (withdrawn last),
     zeros included, so a chart of it keeps its shape. States with no events are skipped."""
-    counted = Counter(s.stage for s in states if s.stage is not None)
-    return {stage.value: counted.get(stage, 0) for stage in Stage}
+    return _by_stage(s.stage for s in states)
+
+
+def cases_by_stage_on(facts: Iterable[CaseFacts], day: date) -> dict[str, int]:
+    """`cases_by_stage` of the cases as they stood at the end of `day` (UTC), from their facts:
+    what `cases_by_stage(as_of(h, end_of_day(day)) …)` gives, without folding histories.
+    Cases requested after `day` are skipped."""
+    return _by_stage(f.stage_on(day) for f in facts)
 
 
 def _years_before(day: date, years: int) -> date:
@@ -245,10 +466,10 @@ def _years_before(day: date, years: int) -> date:
         return day.replace(year=day.year - years, day=28)
 
 
-def last_corporate_visits(histories: Iterable[Sequence[Recorded]]) -> dict[str, date]:
+def last_corporate_visits_from_facts(facts: Iterable[CaseFacts]) -> dict[str, date]:
     """Each council's latest corporate peer challenge visit (`VisitHeld.ended_on`)."""
     last: dict[str, date] = {}
-    for case in _cases(histories):
+    for case in facts:
         if case.corporate and case.visit_ended_on is not None:
             seen = last.get(case.council)
             if seen is None or case.visit_ended_on > seen:
@@ -256,8 +477,13 @@ def last_corporate_visits(histories: Iterable[Sequence[Recorded]]) -> dict[str, 
     return last
 
 
-def councils_due(councils: Iterable[str], histories: Iterable[Sequence[Recorded]], today: date,
-                 years: int = 5) -> list[tuple[str, date | None]]:
+def last_corporate_visits(histories: Iterable[Sequence[Recorded]]) -> dict[str, date]:
+    """`last_corporate_visits_from_facts` of whole histories."""
+    return last_corporate_visits_from_facts(_all_facts(histories))
+
+
+def councils_due_from_facts(councils: Iterable[str], facts: Iterable[CaseFacts], today: date,
+                            years: int = 5) -> list[tuple[str, date | None]]:
     """Councils with no corporate peer challenge in the last `years` years, as of `today`.
 
     A council is due when its last corporate visit (`VisitHeld.ended_on`, from the events)
@@ -266,8 +492,15 @@ def councils_due(councils: Iterable[str], histories: Iterable[Sequence[Recorded]
     Returns (GSS code, date of its last corporate visit or None) for each council of
     `councils` that is due, those never visited first, then the longest ago first; ties by code.
     """
+    return councils_due_from_last_visits(councils, last_corporate_visits_from_facts(facts),
+                                         today, years)
+
+
+def councils_due_from_last_visits(councils: Iterable[str], last: Mapping[str, date],
+                                  today: date, years: int = 5) -> list[tuple[str, date | None]]:
+    """`councils_due_from_facts`, given each council's last corporate visit (as the council
+    summaries hold it)."""
     cutoff = _years_before(today, years)
-    last = last_corporate_visits(histories)
     due: dict[str, date | None] = {}
     for gss in councils:
         visited = last.get(gss)
@@ -275,3 +508,10 @@ def councils_due(councils: Iterable[str], histories: Iterable[Sequence[Recorded]
             due[gss] = visited
     return sorted(due.items(), key=lambda item: (item[1] is not None, item[1] or date.min,
                                                   item[0]))
+
+
+def councils_due(councils: Iterable[str], histories: Iterable[Sequence[Recorded]], today: date,
+                 years: int = 5) -> list[tuple[str, date | None]]:
+    """`councils_due_from_facts` of whole histories."""
+    return councils_due_from_facts(councils, _all_facts(histories), today, years)
+

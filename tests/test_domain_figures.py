@@ -3,7 +3,7 @@
 A year of cases is planned at random (seeded), then driven through the domain rules and the
 deadline engine into event histories, as the workflow would record them. The expected figures
 come from the plans and the brief's rules (3 months = 91 days, 5 months = 152, counted from
-when the visit was recorded), never from the events through figures.py.
+the visit's last day; LGA staff are not peers), never from the events through figures.py.
 """
 
 from __future__ import annotations
@@ -25,12 +25,18 @@ from domain.figures import (
     AnnualFigures,
     annual_figures,
     cases_by_stage,
+    cases_by_stage_on,
     councils_due,
+    councils_due_from_facts,
+    facts_of,
+    figures_from_facts,
     last_corporate_visits,
+    last_corporate_visits_from_facts,
 )
 from domain.peers import SelectionRules
 from domain.recorded import Recorded
 from domain.state import CaseState, fold
+from domain.timeline import as_of, end_of_day
 from domain.vocabulary import CaseKind, Stage, VisitMode
 from tests.test_domain_timeline import OFFICER, Driver, at, doc
 
@@ -218,14 +224,16 @@ def expected_figures(plans: Sequence[Plan], start: date, end: date) -> dict[str,
     corporate = [p for p in delivered if p.corporate]
     before = {p.council for p in plans if p.corporate and p.visit_end and p.visit_end < start}
     officers = {s.peer_id for p in delivered for s in p.team
-                if s.role in ("lead_officer", "officer", "challenge_manager")}
+                if s.role in ("lead_officer", "officer") and s.home_council is not None}
     councillors = {s.peer_id for p in delivered for s in p.team
-                   if s.role in ("lead_member", "member")}
+                   if s.role in ("lead_member", "member") and s.home_council is not None}
+    staff = {s.peer_id for p in delivered for s in p.team
+             if s.role == "challenge_manager" or s.home_council is None}
     published = [p for p in plans if p.published_at and within(p.published_at.date())]
     days = [p.publish_delay for p in published if p.publish_delay is not None]
     with_plan = [p for p in plans if p.plan_at and within(p.plan_at.date())]
-    on_time = [p for p in with_plan
-               if p.plan_at and p.plan_at < p.visit_recorded_at + PLAN_DAYS]
+    on_time = [p for p in with_plan if p.plan_at and p.visit_end
+               and (p.plan_at.date() - p.visit_end).days <= PLAN_DAYS.days]
     raised = resolved = 0
     for p in plans:
         for done, allowed in ((p.published_at, REPORT_DAYS), (p.plan_at, PLAN_DAYS)):
@@ -239,10 +247,61 @@ def expected_figures(plans: Sequence[Plan], start: date, end: date) -> dict[str,
         "first_time_councils": len({p.council for p in corporate} - before),
         "hand_picked_teams": sum(1 for p in delivered if not p.engine_selected),
         "officer_peers": len(officers), "councillor_peers": len(councillors),
-        "reports_published": len(published),
+        "lga_staff": len(staff), "reports_published": len(published),
+        "reports_published_within_3_months": sum(1 for d in days if d <= REPORT_DAYS.days),
         "median_days_visit_to_publication": float(statistics.median(days)) if days else None,
         "action_plans_published": len(with_plan), "action_plans_on_time": len(on_time),
         "escalations_raised": raised, "escalations_resolved": resolved,
+    }
+
+
+def expected_case_ids(plans: Sequence[Plan], start: date, end: date) -> dict[str, tuple[str, ...]]:
+    """The cases behind each figure, worked out from the plans alone."""
+
+    def within(day: date | None) -> bool:
+        return day is not None and start <= day <= end
+
+    def ids(chosen: Any) -> tuple[str, ...]:
+        return tuple(sorted(p.case_id for p in chosen))
+
+    delivered = [p for p in plans if within(p.visit_end)]
+    first: dict[str, date] = {}
+    for p in plans:
+        if p.corporate and p.visit_end is not None:
+            first[p.council] = min(p.visit_end, first.get(p.council, p.visit_end))
+    published = [p for p in plans if p.published_at and within(p.published_at.date())]
+    with_plan = [p for p in plans if p.plan_at and within(p.plan_at.date())]
+    raised, resolved = [], []
+    for p in plans:
+        lapses = [(done, allowed) for done, allowed in ((p.published_at, REPORT_DAYS),
+                                                        (p.plan_at, PLAN_DAYS))
+                  if done is not None and done >= p.visit_recorded_at + allowed]
+        due = [(p.visit_recorded_at + allowed).date() for _, allowed in lapses]
+        if p.lapse_unanswered:
+            due.append((p.visit_recorded_at + REPORT_DAYS).date())
+        if any(map(within, due)):
+            raised.append(p)
+        if any(within(done.date()) for done, _ in lapses if done is not None):
+            resolved.append(p)
+    return {
+        "delivered": ids(delivered),
+        "corporate_delivered": ids(p for p in delivered if p.corporate),
+        "hand_picked_teams": ids(p for p in delivered if not p.engine_selected),
+        "first_time_councils": ids(p for p in delivered if p.corporate
+                                   and p.visit_end == first[p.council]),
+        # Every generated team has an officer, a councillor and a challenge manager.
+        "officer_peers": ids(delivered), "councillor_peers": ids(delivered),
+        "lga_staff": ids(delivered),
+        "reports_published": ids(published),
+        "reports_published_within_3_months": ids(
+            p for p in published if p.publish_delay is not None
+            and p.publish_delay <= REPORT_DAYS.days),
+        "median_days_visit_to_publication": ids(published),
+        "action_plans_published": ids(with_plan),
+        "action_plans_on_time": ids(
+            p for p in with_plan if p.plan_at and p.visit_end
+            and (p.plan_at.date() - p.visit_end).days <= PLAN_DAYS.days),
+        "escalations_raised": ids(raised), "escalations_resolved": ids(resolved),
     }
 
 
@@ -264,6 +323,7 @@ def test_the_generated_year_exercises_every_figure(
     assert 0 < expected["first_time_councils"] < expected["corporate_delivered"]
     assert 0 < expected["hand_picked_teams"] < expected["delivered"]
     assert expected["action_plans_on_time"] < expected["action_plans_published"]
+    assert 0 < expected["reports_published_within_3_months"] < expected["reports_published"]
     assert any(p.lapse_unanswered for p in plans)
 
 
@@ -274,6 +334,10 @@ def test_annual_figures_match_the_independent_count(
     figures = annual_figures(histories, START, END)
     assert figures.headline() == {"start": "2025-01-01", "end": "2025-12-31",
                                   **expected_figures(plans, START, END)}
+    assert figures.case_ids == expected_case_ids(plans, START, END)
+    assert figures.traced() == {**figures.headline(), "case_ids": {
+        key: list(ids) for key, ids in expected_case_ids(plans, START, END).items()}}
+    assert list(figures.traced()["case_ids"]) == [key for key, _ in FIGURE_LABELS]
     assert figures.cases == len(plans)
     delivered = sorted(p.case_id for p in plans if p.visit_end and START <= p.visit_end <= END)
     assert list(figures.delivered_case_ids) == delivered
@@ -294,6 +358,9 @@ def test_any_period(year: tuple[list[Plan], list[list[Recorded]]], start: date,
     figures = annual_figures(histories, start, end)
     assert {k: v for k, v in figures.headline().items() if k not in ("start", "end")} == (
         expected_figures(plans, start, end))
+    assert figures.case_ids == expected_case_ids(plans, start, end)
+    facts = [f for f in map(facts_of, histories) if f is not None]
+    assert figures_from_facts(facts, start, end) == figures
 
 
 def test_the_order_of_histories_does_not_matter(
@@ -368,9 +435,12 @@ def test_peers_of_a_case_count_once_per_kind_of_role() -> None:
                                  withdrawn_after_visit=False))
                  for n, team in enumerate((team_1, team_2))]
     figures = annual_figures(histories, START, END)
-    # Officers o01, o02 (twice, in two roles), x-both, cm1 (twice); councillors m01 (twice),
-    # m02, x-both. The objected-to peer was proposed, never confirmed.
-    assert (figures.officer_peers, figures.councillor_peers) == (4, 3)
+    # Officers o01, o02 (twice, in two roles), x-both; councillors m01 (twice), m02, x-both;
+    # cm1 (twice) is the LGA's challenge manager: staff, not a peer. The objected-to peer was
+    # proposed, never confirmed.
+    assert (figures.officer_peers, figures.councillor_peers, figures.lga_staff) == (3, 3, 1)
+    both = ("peer-0", "peer-1")
+    assert figures.case_ids["officer_peers"] == figures.case_ids["lga_staff"] == both
 
 
 def test_a_stream_that_is_not_a_case_is_skipped(
@@ -415,6 +485,17 @@ def test_cases_by_stage(year: tuple[list[Plan], list[list[Recorded]]]) -> None:
     assert counts["closed"] == 0
 
 
+@pytest.mark.parametrize("day", [date(2024, 11, 3), START, date(2025, 7, 14), END,
+                                 date(2027, 1, 1)])
+def test_cases_by_stage_on_a_day_equals_the_fold_as_of_that_night(
+    year: tuple[list[Plan], list[list[Recorded]]], day: date,
+) -> None:
+    _, histories = year
+    facts = [f for f in map(facts_of, histories) if f is not None]
+    assert cases_by_stage_on(facts, day) == cases_by_stage(
+        [as_of(h, end_of_day(day)) for h in histories])
+
+
 def test_councils_due_from_the_generated_histories(
     year: tuple[list[Plan], list[list[Recorded]]],
 ) -> None:
@@ -433,6 +514,9 @@ def test_councils_due_from_the_generated_histories(
     dated = [d for _, d in due if d is not None]
     assert dated == sorted(dated)
     assert last_corporate_visits(histories) == last
+    facts = [f for f in map(facts_of, histories) if f is not None]
+    assert last_corporate_visits_from_facts(facts) == last
+    assert councils_due_from_facts([*COUNCILS, *never], facts, today) == due
 
 
 def test_councils_due_at_the_five_year_boundary() -> None:
