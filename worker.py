@@ -40,6 +40,7 @@ from notices.settings import MailSettings, MailSettingsError
 from runtime import logging as case_logging
 from runtime import telemetry
 from runtime.process import exit_now
+from runtime.projecting import interval_from_environment, projecting
 from runtime.readiness import until_ready
 from runtime.temporal import TemporalUnreachable, connect, connect_options
 from runtime.workflow_code import compile_once
@@ -101,7 +102,7 @@ def build_worker(client: Client, store: EventStore, task_queue: str = TASK_QUEUE
         client,
         task_queue=task_queue,
         workflows=[ImprovementCase, RecordCheckpoint],
-        activities=[activities.append_events, activities.record_checkpoint,
+        activities=[activities.append_events, activities.load_case, activities.record_checkpoint,
                     selection.select_peer_team, opening.check_opening],
         activity_executor=concurrent.futures.ThreadPoolExecutor(max_workers=16),
         max_cached_workflows=sizing.max_cached_workflows,
@@ -137,7 +138,7 @@ async def run(task_queue: str = TASK_QUEUE, sizing: WorkerSizing | None = None,
     for signum in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
     async with (build_worker(client, store, task_queue, sizing), relaying(store, mail),
-                telemetry.observing(store)):
+                projecting(store, policies_from_environment()), telemetry.observing(store)):
         await stopping.wait()
         log.info("worker stopping: finishing the tasks in hand")
     store.dispose()
@@ -152,6 +153,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sizing = WorkerSizing.from_environment()
         mail = MailSettings.from_environment()
         lease_from_environment()
+        interval_from_environment()
         telemetry.start_telemetry(telemetry.telemetry_from_environment())  # binds the port
     except (ValueError, MailSettingsError) as bad:
         print(f"cases-worker: {bad}; nothing was started", file=sys.stderr)

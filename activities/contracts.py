@@ -14,6 +14,7 @@ from domain.vocabulary import CaseKind
 
 APPEND_EVENTS = "append_events"
 CHECK_OPENING = "check_opening"
+LOAD_CASE = "load_case"
 
 
 class OpeningToCheck(BaseModel):
@@ -117,3 +118,30 @@ class TeamOutcome(BaseModel):
 
     proposed: PeerTeamProposed | None = None
     unfilled: PeerTeamCannotBeFilled | None = None
+
+
+class CaseToLoad(BaseModel):
+    """A case whose events are already in the store (a past challenge imported while still
+    under way), for its workflow to take up."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+
+
+class LoadedEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    event_id: str
+    type: str
+    schema_version: int
+    occurred_at: datetime
+    actor: str
+    payload: dict[str, Any]
+
+
+class LoadedCase(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    events: list[LoadedEvent]

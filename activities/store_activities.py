@@ -12,11 +12,15 @@ from temporalio.exceptions import ApplicationError
 
 from activities.contracts import (
     APPEND_EVENTS,
+    LOAD_CASE,
     RECORD_CHECKPOINT,
     Appended,
     AppendEvents,
+    CaseToLoad,
     CheckpointRequest,
     CheckpointSummary,
+    LoadedCase,
+    LoadedEvent,
 )
 from eventstore import (
     EventIdConflict,
@@ -45,6 +49,15 @@ class StoreActivities:
         if pause_after_append is None:
             pause_after_append = float(os.environ.get("CASES_FAULT_PAUSE_AFTER_APPEND", "0"))
         self.pause_after_append = pause_after_append
+
+    @activity.defn(name=LOAD_CASE)
+    def load_case(self, request: CaseToLoad) -> LoadedCase:
+        """The case's events as stored, for a workflow taking up an imported case."""
+        return LoadedCase(events=[
+            LoadedEvent(version=e.version, event_id=e.event_id, type=e.type,
+                        schema_version=e.schema_version, occurred_at=e.occurred_at,
+                        actor=e.actor, payload=e.payload)
+            for e in self.store.read_case(request.case_id)])
 
     @activity.defn(name=APPEND_EVENTS)
     def append_events(self, request: AppendEvents) -> Appended:

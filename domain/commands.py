@@ -62,6 +62,13 @@ class RequestCase(Command):
         default=False,
         description="set by the workflow for every case it opens: sensitive actions need a "
                     "second person")
+    requested_on: date | None = Field(
+        default=None,
+        description="the day the council asked for it, if not today (not in the future)")
+    business_dates: bool = Field(
+        default=False,
+        description="set by the workflow for every case it opens: deadlines count from the "
+                    "dates things happened")
 
 
 class ScopeCase(Command):
@@ -167,6 +174,10 @@ class FinaliseReport(Command):
     action: Literal["finalise_report"] = Field(default="finalise_report",
                                                description="what is asked: finalise_report")
     document_sha256: Sha256 = Field(description="the final report's SHA-256, lowercase hex")
+    final_on: date | None = Field(
+        default=None,
+        description="the day the report was made final, if not today (not before the draft "
+                    "was sent)")
 
 
 class CorrectReport(Command):

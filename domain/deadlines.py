@@ -1,15 +1,21 @@
 """Deadlines and the escalation ladder (BRIEF §2), as pure functions of a case's state.
 
 The workflow asks `next_due` when to wake next and, when that moment comes, asks `on_due`
-what happened; the auditor can ask the same questions of a folded state. Deadlines count
-from when their anchoring step was recorded (the draft sent, the visit held), in workflow
-time. Months are taken as days: 3 months = 91 days, 5 = 152, 10 = 304, 12 = 365.
+what happened; the auditor can ask the same questions of a folded state. Months are taken as
+days: 3 months = 91 days, 5 = 152, 10 = 304, 12 = 365.
+
+Where a deadline counts from (`anchor`): in a case opened since business dates, from the end
+(midnight UTC) of the business day of its step (the visit's last day, the day the draft was
+sent), or from when that step was recorded if that is sooner (a visit recorded on its last
+day, as demo deadlines of seconds need). So a visit recorded a week late has its report due
+3 months after its real last day, and may already have lapsed when it is entered. A case
+opened before counts from when the step was recorded, as it always did.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,12 +105,22 @@ class Due(BaseModel):
     """For a reminder: how long before the deadline it is due."""
 
 
+def anchor(state: CaseState, recorded_at: datetime | None, day: date | None) -> datetime | None:
+    """When a deadline starts to run, for a step recorded at `recorded_at` that happened on
+    business date `day` (see the module's docstring)."""
+    if recorded_at is None or not state.business_dates or day is None:
+        return recorded_at
+    end_of_day = datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+    return min(recorded_at, end_of_day)
+
+
 def _awaited(state: CaseState) -> list[tuple[DeadlineName, datetime | None]]:
     """Deadlines still waiting for their step, with the time they count from."""
     awaited: list[tuple[DeadlineName, datetime | None]] = []
     if state.stage == Stage.REPORT_DRAFTED:
-        awaited.append((DeadlineName.FACTUAL_ACCURACY_CHECK, state.draft_sent_at))
-    visit = state.visit_recorded_at
+        awaited.append((DeadlineName.FACTUAL_ACCURACY_CHECK,
+                        anchor(state, state.draft_sent_at, state.draft_sent_on)))
+    visit = anchor(state, state.visit_recorded_at, state.visit_held_to)
     for deadline, done in (
         (DeadlineName.REPORT_PUBLICATION, state.report_published_on),
         (DeadlineName.ACTION_PLAN_PUBLICATION, state.action_plan_published_on),
@@ -179,9 +195,11 @@ def on_due(state: CaseState, due: Due, now: datetime | None = None,
         if due.deadline == DeadlineName.FACTUAL_ACCURACY_CHECK:
             draft = state.draft_report
             assert draft is not None
+            final_on = due.due_at.date() if state.business_dates else None
             return [missed, ev.ReportMadeFinal(report_version=draft.report_version,
                                                document_sha256=draft.document_sha256,
-                                               factual_accuracy_check="lapsed")]
+                                               factual_accuracy_check="lapsed",
+                                               made_final_on=final_on)]
         return [missed, _raise(state, due.deadline, 1)]
     current = state.escalation_for(due.deadline)
     assert current is not None

@@ -36,6 +36,10 @@ class Event(BaseModel):
     schema_version: ClassVar[int] = 1
     case_event: ClassVar[bool] = True
     """False for events of other streams (checkpoints), which a case never folds."""
+    added_fields: ClassVar[dict[int, tuple[str, ...]]] = {}
+    """Fields new in a schema version, by version, for classes that write the older version
+    while those fields are at their defaults: an event that uses nothing new is stored exactly
+    as before (so replaying an old case's history appends byte for byte what it did)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -45,9 +49,27 @@ class Event(BaseModel):
     def type_name(cls) -> str:
         return cls.__name__
 
+    def stored_version(self) -> int:
+        """The schema version this event is written as: the newest whose added fields it uses."""
+        version = self.schema_version
+        fields = type(self).model_fields
+        for added in sorted(self.added_fields, reverse=True):
+            names = self.added_fields[added]
+            if any(getattr(self, name) != fields[name].default for name in names):
+                break
+            version = added - 1
+        return version
+
     def payload(self) -> dict[str, Any]:
-        """The JSON object stored as the event's payload."""
-        return self.model_dump(mode="json")
+        """The JSON object stored as the event's payload (in its `stored_version`'s shape)."""
+        data = self.model_dump(mode="json")
+        if self.added_fields:
+            written = self.stored_version()
+            for added, names in self.added_fields.items():
+                if added > written:
+                    for name in names:
+                        data.pop(name, None)
+        return data
 
 
 PeerRole = Literal["lead_member", "lead_officer", "officer", "member", "challenge_manager"]
@@ -65,11 +87,32 @@ class PeerPlace(BaseModel):
     """None only for the LGA's own peer challenge manager."""
 
 
+class ImportedFrom(BaseModel):
+    """Where an imported past challenge came from: the case's first `events` versions were
+    written by `cases import-history` from row `row` of the file with SHA-256 `file_sha256`,
+    by the user recorded as their actor. They are history brought in, not steps the engine
+    saw happen."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    file_sha256: Sha256
+    row: int = Field(ge=2, le=10**6)
+    """The file's line of this row (the header is line 1)."""
+    events: int = Field(ge=1, le=100)
+    source: ShortText | None = None
+    """The row's own reference, if the file gave one (say, the LGA report's title)."""
+
+
 class CaseRequested(Event):
     """Version 2 added the terms the case runs by: the deadline policy's name, the selection
-    rules in force and the four-eyes rule. Version 1 cases ran without them."""
+    rules in force and the four-eyes rule. Version 1 cases ran without them. Version 3 added
+    the business date of the request, `business_dates` (the case's deadlines count from the
+    dates things happened, not from when they were recorded) and, for a past challenge
+    brought in by `cases import-history`, where it came from."""
 
-    schema_version: ClassVar[int] = 2
+    schema_version: ClassVar[int] = 3
+    added_fields: ClassVar[dict[int, tuple[str, ...]]] = {
+        3: ("requested_on", "business_dates", "imported")}
     council: GssCode
     kind: CaseKind
     reason: Text
@@ -78,6 +121,10 @@ class CaseRequested(Event):
     deadline_policy: ShortText | None = None
     selection_rules: SelectionRules | None = None
     four_eyes: bool = False
+    requested_on: date | None = None
+    """None before business dates: the day it was recorded."""
+    business_dates: bool = False
+    imported: ImportedFrom | None = None
 
 
 class CaseScoped(Event):
@@ -222,9 +269,14 @@ class FactualAccuracyCommentsReceived(Event):
 
 
 class ReportMadeFinal(Event):
+    """Version 2 added `made_final_on`, the business date (None: the day it was recorded)."""
+
+    schema_version: ClassVar[int] = 2
+    added_fields: ClassVar[dict[int, tuple[str, ...]]] = {2: ("made_final_on",)}
     report_version: int = Field(ge=1)
     document_sha256: Sha256
     factual_accuracy_check: Literal["comments_considered", "no_comments", "lapsed"]
+    made_final_on: date | None = None
 
 
 class ReportCorrected(Event):
@@ -239,12 +291,14 @@ class ReportCorrected(Event):
 class ReportPublished(Event):
     report_version: int = Field(ge=1)
     published_on: date
-    url: Url
+    url: Url | None = None
+    """None only for a publication imported from a file that gave no address."""
 
 
 class ActionPlanPublished(Event):
     published_on: date
-    url: Url
+    url: Url | None = None
+    """None only for a publication imported from a file that gave no address."""
 
 
 class ProgressReviewHeld(Event):
@@ -255,7 +309,8 @@ class ProgressReviewHeld(Event):
 
 class ProgressReviewPublished(Event):
     published_on: date
-    url: Url
+    url: Url | None = None
+    """None only for a publication imported from a file that gave no address."""
 
 
 class DeadlineApproaching(Event):

@@ -23,6 +23,7 @@ from domain.state import CaseState
 from domain.vocabulary import CaseKind, DeadlineName, Stage
 
 MAX_VISIT_DAYS = 14
+EARLIEST_REQUEST = date(1990, 1, 1)
 SCHEDULE_HORIZON = timedelta(days=2 * 366)
 
 
@@ -132,14 +133,40 @@ def _need_stage(state: CaseState, doing: str, *stages: Stage, hint: str = "") ->
         raise CommandRefused(state, f"cannot {doing}: the case must be {wanted}{extra}")
 
 
+Bound = tuple[date, str] | date | None
+"""A limit on a business date: the date, with the words that say what it is (`the case was
+requested`); a bare date is named by itself."""
+TODAY = "today"
+
+
 def _need_dates(state: CaseState, doing: str, first: date, last: date, *,
-                not_before: date | None, not_after: date | None) -> None:
+                not_before: Bound, not_after: Bound, hint: str = "") -> None:
+    """The rule's words name the limit broken: `2026-12-05 is in the future (today is …)`,
+    `2026-11-01 is before the case was requested (2026-11-10)`."""
     if last < first:
         raise CommandRefused(state, f"cannot {doing}: it ends ({last}) before it starts ({first})")
-    if not_before is not None and first < not_before:
-        raise CommandRefused(state, f"cannot {doing}: {first} is before {not_before}")
-    if not_after is not None and last > not_after:
-        raise CommandRefused(state, f"cannot {doing}: {last} is after {not_after}")
+    extra = f"; {hint}" if hint else ""
+    if not_before is not None:
+        limit, words = not_before if isinstance(not_before, tuple) else (not_before, "")
+        if first < limit:
+            said = f"before {words} ({limit})" if words else f"before {limit}"
+            raise CommandRefused(state, f"cannot {doing}: {first} is {said}{extra}")
+    if not_after is not None:
+        limit, words = not_after if isinstance(not_after, tuple) else (not_after, "")
+        if last > limit:
+            said = (f"in the future (today is {limit})" if words == TODAY
+                    else f"after {words} ({limit})" if words else f"after {limit}")
+            raise CommandRefused(state, f"cannot {doing}: {last} is {said}")
+
+
+def _today(now: datetime) -> tuple[date, str]:
+    """No business date is in the future."""
+    return now.date(), TODAY
+
+
+def _requested(state: CaseState) -> tuple[date, str]:
+    assert state.requested_on is not None
+    return state.requested_on, "the case was requested"
 
 
 def _resolving(state: CaseState, deadline: DeadlineName) -> list[ev.Event]:
@@ -163,11 +190,17 @@ def _request(state: CaseState, c: cmd.RequestCase, now: datetime) -> list[ev.Eve
         raise CommandRefused(state, f"the command is for case {c.case_id}, not this one")
     if c.case_id == CHECKPOINT_STREAM:
         raise CommandRefused(state, f"{CHECKPOINT_STREAM!r} names the checkpoint stream")
+    if c.requested_on is not None:
+        _need_dates(state, "request the case", c.requested_on, c.requested_on,
+                    not_before=(EARLIEST_REQUEST, "the earliest date taken"),
+                    not_after=_today(now))
+    requested_on = (c.requested_on or now.date()) if c.business_dates else None
     return [ev.CaseRequested(council=c.council, kind=c.kind, reason=c.reason, scope=c.scope,
                              budget_gap_pence=c.budget_gap_pence,
                              # the terms are recorded only when the workflow set them
                              deadline_policy=c.deadline_policy if c.four_eyes else None,
-                             selection_rules=c.selection_rules, four_eyes=c.four_eyes)]
+                             selection_rules=c.selection_rules, four_eyes=c.four_eyes,
+                             requested_on=requested_on, business_dates=c.business_dates)]
 
 
 @_rule(cmd.ScopeCase)
@@ -183,7 +216,8 @@ def _select(state: CaseState, c: cmd.SelectPeerTeam, now: datetime) -> list[ev.E
     _need_stage(state, "select a peer team", Stage.SCOPED, hint="scope it first")
     today = now.date()
     _need_dates(state, "select a peer team", c.visit_from, c.visit_to,
-                not_before=today, not_after=today + SCHEDULE_HORIZON)
+                not_before=_requested(state) if state.business_dates else today,
+                not_after=today + SCHEDULE_HORIZON)
     if (c.visit_to - c.visit_from).days + 1 > MAX_VISIT_DAYS:
         raise CommandRefused(state, f"cannot select a team for a visit longer than "
                                     f"{MAX_VISIT_DAYS} days")
@@ -275,7 +309,8 @@ def _schedule(state: CaseState, c: cmd.ScheduleVisit, now: datetime) -> list[ev.
                 hint="confirm the peer team first")
     today = now.date()
     _need_dates(state, "schedule the visit", c.starts_on, c.ends_on,
-                not_before=today, not_after=today + SCHEDULE_HORIZON)
+                not_before=_requested(state) if state.business_dates else today,
+                not_after=today + SCHEDULE_HORIZON)
     chosen_for = state.selection
     if chosen_for is not None and not (
             chosen_for.visit_from <= c.starts_on and c.ends_on <= chosen_for.visit_to):
@@ -291,14 +326,31 @@ def _schedule(state: CaseState, c: cmd.ScheduleVisit, now: datetime) -> list[ev.
 @_rule(cmd.RecordVisit)
 def _visit(state: CaseState, c: cmd.RecordVisit, now: datetime) -> list[ev.Event]:
     _need_stage(state, "record the visit", Stage.VISIT_SCHEDULED, hint="schedule it first")
-    assert state.requested_at is not None
     _need_dates(state, "record the visit", c.started_on, c.ended_on,
-                not_before=state.requested_at.date(), not_after=now.date())
+                not_before=_requested(state), not_after=_today(now))
+    if state.business_dates:
+        _held_as_scheduled(state, c)
     if (c.ended_on - c.started_on).days + 1 > MAX_VISIT_DAYS:
         raise CommandRefused(state, f"cannot record a visit longer than {MAX_VISIT_DAYS} days")
     mode = c.mode or state.visit_mode
     assert mode is not None
     return [ev.VisitHeld(mode=mode, started_on=c.started_on, ended_on=c.ended_on)]
+
+
+def _held_as_scheduled(state: CaseState, c: cmd.RecordVisit) -> None:
+    """A visit is not held before it was scheduled to start, nor outside the dates its team
+    was selected as accredited and available for (an engine-selected team)."""
+    assert state.visit_starts_on is not None
+    _need_dates(state, "record the visit", c.started_on, c.ended_on,
+                not_before=(state.visit_starts_on, "the visit was scheduled to start"),
+                not_after=None, hint="schedule it again with the dates it was held, first")
+    chosen_for = state.selection
+    if chosen_for is not None and not (
+            chosen_for.visit_from <= c.started_on and c.ended_on <= chosen_for.visit_to):
+        raise CommandRefused(
+            state, f"cannot record the visit from {c.started_on} to {c.ended_on}: the peer "
+            f"team was selected as accredited and available from {chosen_for.visit_from} to "
+            f"{chosen_for.visit_to}; a visit on other dates needs a team selected for them")
 
 
 @_rule(cmd.GiveFeedback)
@@ -308,7 +360,7 @@ def _feedback(state: CaseState, c: cmd.GiveFeedback, now: datetime) -> list[ev.E
         raise CommandRefused(state, f"feedback was already given on {state.feedback_given_on}")
     assert state.visit_held_from is not None
     _need_dates(state, "record feedback", c.given_on, c.given_on,
-                not_before=state.visit_held_from, not_after=now.date())
+                not_before=(state.visit_held_from, "the visit started"), not_after=_today(now))
     return [ev.FeedbackGiven(given_on=c.given_on, summary=c.summary)]
 
 
@@ -318,7 +370,7 @@ def _draft(state: CaseState, c: cmd.DraftReport, now: datetime) -> list[ev.Event
     if state.feedback_given_on is None:
         raise CommandRefused(state, "cannot send the draft report: record the feedback first")
     _need_dates(state, "send the draft report", c.sent_on, c.sent_on,
-                not_before=_visit_end(state), not_after=now.date())
+                not_before=(_visit_end(state), "the visit ended"), not_after=_today(now))
     return [ev.ReportDrafted(report_version=1, document_sha256=c.document_sha256,
                              sent_on=c.sent_on)]
 
@@ -342,9 +394,14 @@ def _finalise(state: CaseState, c: cmd.FinaliseReport, now: datetime) -> list[ev
     draft = state.draft_report
     assert draft is not None
     check = "comments_considered" if state.factual_accuracy_comments else "no_comments"
+    final_on = c.final_on or now.date()
+    assert state.draft_sent_on is not None
+    _need_dates(state, "make the report final", final_on, final_on,
+                not_before=(state.draft_sent_on, "the draft was sent"), not_after=_today(now))
     return [ev.ReportMadeFinal(report_version=draft.report_version,
                                document_sha256=c.document_sha256,
-                               factual_accuracy_check=check)]
+                               factual_accuracy_check=check,
+                               made_final_on=final_on if state.business_dates else None)]
 
 
 @_rule(cmd.CorrectReport)
@@ -367,8 +424,11 @@ def _publish(state: CaseState, c: cmd.PublishReport, now: datetime) -> list[ev.E
         raise CommandRefused(state, "cannot publish: the report is still a draft; make it final")
     _need_stage(state, "publish the report", Stage.REPORT_FINAL)
     assert state.draft_sent_on is not None
+    limits = [(_visit_end(state), "the visit ended"), (state.draft_sent_on, "the draft was sent")]
+    if state.business_dates and state.report_final_on is not None:
+        limits.append((state.report_final_on, "the report was made final"))
     _need_dates(state, "record the report's publication", c.published_on, c.published_on,
-                not_before=max(_visit_end(state), state.draft_sent_on), not_after=now.date())
+                not_before=max(limits, key=lambda limit: limit[0]), not_after=_today(now))
     final = state.final_report
     assert final is not None
     return [ev.ReportPublished(report_version=final.report_version, published_on=c.published_on,
@@ -381,7 +441,8 @@ def _action_plan(state: CaseState, c: cmd.PublishActionPlan, now: datetime) -> l
                 hint="the report is published first or with it")
     assert state.report_published_on is not None
     _need_dates(state, "record the action plan", c.published_on, c.published_on,
-                not_before=state.report_published_on, not_after=now.date())
+                not_before=(state.report_published_on, "the report was published"),
+                not_after=_today(now))
     return [ev.ActionPlanPublished(published_on=c.published_on, url=c.url),
             *_resolving(state, DeadlineName.ACTION_PLAN_PUBLICATION)]
 
@@ -391,7 +452,7 @@ def _review(state: CaseState, c: cmd.HoldProgressReview, now: datetime) -> list[
     _need_stage(state, "record the progress review", Stage.ACTION_PLAN_PUBLISHED,
                 hint="the action plan comes first")
     _need_dates(state, "record the progress review", c.started_on, c.ended_on,
-                not_before=_visit_end(state), not_after=now.date())
+                not_before=(_visit_end(state), "the visit ended"), not_after=_today(now))
     return [ev.ProgressReviewHeld(mode=c.mode, started_on=c.started_on, ended_on=c.ended_on),
             *_resolving(state, DeadlineName.PROGRESS_REVIEW)]
 
@@ -403,7 +464,8 @@ def _review_published(state: CaseState, c: cmd.PublishProgressReview,
                 hint="hold the progress review first")
     assert state.progress_review_held_on is not None
     _need_dates(state, "record the progress review report", c.published_on, c.published_on,
-                not_before=state.progress_review_held_on, not_after=now.date())
+                not_before=(state.progress_review_held_on, "the progress review ended"),
+                not_after=_today(now))
     return [ev.ProgressReviewPublished(published_on=c.published_on, url=c.url),
             *_resolving(state, DeadlineName.PROGRESS_REVIEW_PUBLICATION)]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -64,6 +64,15 @@ class CaseState(BaseModel):
     scope: tuple[str, ...] = ()
     budget_gap_pence: int | None = None
     requested_at: datetime | None = None
+    requested_on: date | None = None
+    """The business date of the request: the day it was made (for a case opened before
+    business dates, or when none was given, the day it was recorded)."""
+    business_dates: bool = False
+    """The case's deadlines count from the dates things happened (the visit's last day, the
+    day the draft was sent), not from when they were recorded; the rules check those dates
+    against each other. Recorded in the request of every case opened since business dates."""
+    imported_events: int = 0
+    """How many of the case's first events were imported from a file of past challenges."""
     visit_mode: VisitMode | None = None
     proposed_team: tuple[ev.PeerPlace, ...] = ()
     team_selected_by: Literal["engine", "officer"] | None = None
@@ -83,6 +92,8 @@ class CaseState(BaseModel):
     reports: tuple[ReportVersion, ...] = ()
     draft_sent_on: date | None = None
     draft_sent_at: datetime | None = None
+    report_final_on: date | None = None
+    """The business date the report was made final (its first final version)."""
     factual_accuracy_comments: tuple[str, ...] = ()
     report_published_on: date | None = None
     action_plan_published_on: date | None = None
@@ -137,6 +148,11 @@ class CaseState(BaseModel):
         return next((e for e in self.escalations if e.deadline == deadline), None)
 
 
+def utc_day(moment: datetime) -> date:
+    """The UTC calendar day of a recorded time (a naive time is taken as UTC)."""
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)).date()
+
+
 E = TypeVar("E", bound=ev.Event)
 _Folder = Callable[[CaseState, Any, Recorded], dict[str, Any]]
 _FOLDS: dict[type[ev.Event], _Folder] = {}
@@ -159,7 +175,9 @@ def _requested(s: CaseState, e: ev.CaseRequested, r: Recorded) -> dict[str, Any]
         "stage": Stage.REQUESTED, "council": e.council, "kind": e.kind, "reason": e.reason,
         "scope": tuple(e.scope), "budget_gap_pence": e.budget_gap_pence,
         "requested_at": r.occurred_at, "deadline_policy": e.deadline_policy,
-        "four_eyes": e.four_eyes,
+        "four_eyes": e.four_eyes, "requested_on": e.requested_on or utc_day(r.occurred_at),
+        "business_dates": e.business_dates,
+        "imported_events": e.imported.events if e.imported is not None else 0,
     }
 
 
@@ -225,7 +243,8 @@ def _final(s: CaseState, e: ev.ReportMadeFinal, r: Recorded) -> dict[str, Any]:
     final = ReportVersion(report_version=e.report_version,
                           document_sha256=e.document_sha256, status="final")
     others = tuple(x for x in s.reports if x.report_version != e.report_version)
-    return {"stage": Stage.REPORT_FINAL, "reports": (*others, final)}
+    return {"stage": Stage.REPORT_FINAL, "reports": (*others, final),
+            "report_final_on": s.report_final_on or e.made_final_on or utc_day(r.occurred_at)}
 
 
 @_folds(ev.ReportCorrected)

@@ -74,6 +74,18 @@ def _case_requested_v1_had_no_terms(payload: Payload) -> Payload:
     return {**payload, "deadline_policy": None, "selection_rules": None, "four_eyes": False}
 
 
+@upcaster("CaseRequested", 2)
+def _case_requested_v2_had_no_business_dates(payload: Payload) -> Payload:
+    """Cases requested before business dates count their deadlines from recorded times."""
+    return {**payload, "requested_on": None, "business_dates": False, "imported": None}
+
+
+@upcaster("ReportMadeFinal", 1)
+def _final_v1_had_no_business_date(payload: Payload) -> Payload:
+    """A report made final before business dates was final on the day it was recorded."""
+    return {**payload, "made_final_on": None}
+
+
 @upcaster("CheckpointRecorded", 1)
 def _checkpoint_v1_was_unchained(payload: Payload) -> Payload:
     """Checkpoints recorded before the chain named no predecessor and no verifier."""

@@ -24,7 +24,7 @@ class NewEvent:
 
     @classmethod
     def of(cls, event: Event, *, event_id: str, occurred_at: datetime, actor: str) -> NewEvent:
-        return cls(event_id=event_id, type=event.type_name(), schema_version=event.schema_version,
+        return cls(event_id=event_id, type=event.type_name(), schema_version=event.stored_version(),
                    occurred_at=occurred_at, actor=actor, payload=event.payload())
 
 

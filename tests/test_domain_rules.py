@@ -467,10 +467,10 @@ def test_a_held_visit_cannot_be_dated_in_the_future() -> None:
     tomorrow = today + timedelta(days=1)
     assert case.refused(cmd.RecordVisit(actor=OFFICER, started_on=today,
                                         ended_on=tomorrow)) == (
-        f"cannot record the visit: {tomorrow} is after {case.today}")
+        f"cannot record the visit: {tomorrow} is in the future (today is {case.today})")
     assert case.refused(cmd.RecordVisit(
         actor=OFFICER, started_on=date(2024, 1, 1), ended_on=date(2024, 1, 2))) == (
-        "cannot record the visit: 2024-01-01 is before 2026-03-02")
+        "cannot record the visit: 2024-01-01 is before the case was requested (2026-03-02)")
 
 
 def test_feedback_reports_and_publication_cannot_be_dated_in_the_future() -> None:
@@ -481,7 +481,8 @@ def test_feedback_reports_and_publication_cannot_be_dated_in_the_future() -> Non
         f"feedback was already given on {case.state.feedback_given_on}")
     later = case.today + timedelta(days=3)
     assert case.refused(cmd.DraftReport(actor=OFFICER, document_sha256=document("d"),
-                                        sent_on=later)).endswith(f"{later} is after {case.today}")
+                                        sent_on=later)).endswith(
+        f"{later} is in the future (today is {case.today})")
     case = report_final()
     assert case.refused(cmd.PublishReport(
         actor=CONTACT, published_on=case.today + timedelta(days=1),
@@ -494,16 +495,16 @@ def test_publication_dates_follow_the_journey() -> None:
     before_draft = case.state.draft_sent_on - timedelta(days=1)
     assert case.refused(cmd.PublishReport(actor=CONTACT, published_on=before_draft,
                                           url="https://example.org/r")) == (
-        f"cannot record the report's publication: {before_draft} is before "
-        f"{case.state.draft_sent_on}")
+        f"cannot record the report's publication: {before_draft} is before the draft was "
+        f"sent ({case.state.draft_sent_on})")
     case = report_published()
     assert case.state.report_published_on is not None
     case.wait(timedelta(days=10))
     before_report = case.state.report_published_on - timedelta(days=1)
     assert case.refused(cmd.PublishActionPlan(actor=CONTACT, published_on=before_report,
                                               url="https://example.org/plan")) == (
-        f"cannot record the action plan: {before_report} is before "
-        f"{case.state.report_published_on}")
+        f"cannot record the action plan: {before_report} is before the report was "
+        f"published ({case.state.report_published_on})")
     case.do(cmd.PublishActionPlan(actor=CONTACT, published_on=case.state.report_published_on,
                                   url="https://example.org/plan"))
 

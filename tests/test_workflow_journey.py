@@ -444,8 +444,10 @@ async def test_each_deadline_lapses_and_the_ladder_climbs_to_three(journeys: Jou
     assert missed.to_recorded().event == ev.DeadlineMissed(
         deadline=DeadlineName.FACTUAL_ACCURACY_CHECK,
         due_at=sent_at + rules.factual_accuracy_check)
+    due_at = sent_at + rules.factual_accuracy_check
     assert final.to_recorded().event == ev.ReportMadeFinal(
-        report_version=1, document_sha256=document("draft"), factual_accuracy_check="lapsed")
+        report_version=1, document_sha256=document("draft"), factual_accuracy_check="lapsed",
+        made_final_on=due_at.date())
     assert view.state.missed_deadlines == (DeadlineName.FACTUAL_ACCURACY_CHECK,)
     assert view.state.escalations == () and view.state.escalations_raised == 0
 
@@ -672,9 +674,13 @@ async def test_refused_actions_record_nothing_anywhere(journeys_anywhere: Journe
     await assert_refused(j, case_id, cmd.ScheduleVisit(
         actor=OFFICER, mode=VisitMode.ON_SITE, starts_on=today, ends_on=today + timedelta(days=14)),
         "cannot schedule a visit longer than 14 days")
+    requested = (await j.cases.view(case_id)).state.requested_on
+    assert requested is not None
+    before_request = requested - timedelta(days=1)
     await assert_refused(j, case_id, cmd.ScheduleVisit(
-        actor=OFFICER, mode=VisitMode.ON_SITE, starts_on=today - timedelta(days=1), ends_on=today),
-        f"cannot schedule the visit: {today - timedelta(days=1)} is before {today}")
+        actor=OFFICER, mode=VisitMode.ON_SITE, starts_on=before_request, ends_on=today),
+        f"cannot schedule the visit: {before_request} is before the case was requested "
+        f"({requested})")
     await act(j, case_id, cmd.ScheduleVisit(actor=OFFICER, mode=VisitMode.ON_SITE,
                                             starts_on=today, ends_on=today),
               Stage.VISIT_SCHEDULED, ev.VisitScheduled)
@@ -684,7 +690,8 @@ async def test_refused_actions_record_nothing_anywhere(journeys_anywhere: Journe
         f"cannot record the visit: it ends ({yesterday}) before it starts ({today})")
     await assert_refused(j, case_id, cmd.RecordVisit(
         actor=OFFICER, started_on=today, ended_on=today + timedelta(days=2)),
-        f"cannot record the visit: {today + timedelta(days=2)} is after {today}")
+        f"cannot record the visit: {today + timedelta(days=2)} is in the future (today is "
+        f"{today})")
     await act(j, case_id, cmd.RecordVisit(actor=OFFICER, started_on=today, ended_on=today),
               Stage.VISITED, ev.VisitHeld)
     await assert_refused(j, case_id, cmd.DraftReport(actor=OFFICER,

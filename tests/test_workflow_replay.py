@@ -25,11 +25,13 @@ from temporalio.workflow import NondeterminismError
 
 from runtime.converter import READING_CONVERTER
 from runtime.signing import SIGNED
-from workflows.improvement_case import CHECKED_OPENING, ImprovementCase
+from workflows.improvement_case import BUSINESS_DATES, CHECKED_OPENING, ImprovementCase
 from workflows.messages import CaseStart, CaseView, workflow_id_for_case
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
-REMINDED = [p for p in HISTORIES if p.stem.endswith(".reminders")]
+BUSINESS = [p for p in HISTORIES if p.stem.endswith(".business-dates")]
+"""Recorded since BUSINESS_DATES: deadlines count from the dates things happened."""
+REMINDED = [p for p in HISTORIES if p.stem.endswith(".reminders")] + BUSINESS
 """Recorded since reminders: the standard policy reminds the council before each deadline."""
 CHECKED = [p for p in HISTORIES if p.stem.endswith(".checked-opening")] + REMINDED
 """Recorded since CHECKED_OPENING: the opening checked by the server, commands signed."""
@@ -172,3 +174,22 @@ async def test_cases_that_remind_replay_only_with_their_reminders(
     result = await replayer(sandboxed=False).replay_workflow(
         await load(path), raise_on_replay_failure=False)
     assert result.replay_failure is not None
+
+
+BUSINESS_OPENED = [p for p in BUSINESS if p in OPENED]
+"""(A refused opening never reaches the patch: nothing is recorded for it.)"""
+
+
+@pytest.mark.parametrize("path", BUSINESS_OPENED, ids=[p.stem for p in BUSINESS_OPENED])
+async def test_cases_opened_with_business_dates_replay_only_with_the_patch(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BUSINESS_DATES's guard, from the side of the cases opened since: their histories hold
+    the patch's marker, so code that stopped asking for it (and opened cases that count
+    deadlines from recorded times again) cannot replay them. Cases opened before it replay
+    above without the marker, counting from recorded times as they always did."""
+    monkeypatch.setattr(workflow, "patched", with_patch(BUSINESS_DATES, False))
+    result = await replayer(sandboxed=False).replay_workflow(
+        await load(path), raise_on_replay_failure=False)
+    assert isinstance(result.replay_failure, NondeterminismError), path
+    assert BUSINESS_DATES in str(result.replay_failure)
+

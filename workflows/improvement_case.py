@@ -25,10 +25,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         APPEND_EVENTS,
         CHECK_OPENING,
+        LOAD_CASE,
         SELECT_PEER_TEAM,
         Appended,
         AppendEvents,
+        CaseToLoad,
         EventToAppend,
+        LoadedCase,
         NotificationToSend,
         OpeningTerms,
         OpeningToCheck,
@@ -48,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         selection_inputs,
     )
     from domain.state import CaseState, apply
+    from domain.upcasting import parse_event
     from workflows.messages import CaseStart, CaseView
 
 ESCALATION_ACTOR = "system:escalation"
@@ -68,6 +72,10 @@ CHECKED_OPENING = "opening-checked-by-the-server"
 """Patch: before the request is recorded, an activity checks the council against the register
 and resolves the named deadline policy; the case runs by the server's terms (never durations
 sent by the caller) and under the four-eyes rule. Cases started before it keep theirs."""
+BUSINESS_DATES = "deadlines-from-business-dates"
+"""Patch: the case is opened with `business_dates`, recorded in its request, so its deadlines
+count from the dates things happened and the rules check those dates (domain.deadlines.anchor);
+cases opened before keep counting from recorded times, as their histories did."""
 OPENING_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
                             maximum_interval=timedelta(seconds=10))
 APPEND_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), backoff_coefficient=2.0,
@@ -100,13 +108,49 @@ class ImprovementCase:
     @workflow.run
     async def run(self, start: CaseStart) -> CaseView:
         self._alarms_generation = workflow.patched(DEADLINE_ALARMS)
-        request = start.request
+        if start.resume:
+            await self._take_up(start.request)
+        else:
+            await self._open(start.request)
+        if self._alarms_generation:
+            await self._follow_deadlines_by_alarms()
+        else:  # cases started before the patch keep the loop they were started with
+            await self._follow_deadlines_by_timeouts()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.view()
+
+    async def _take_up(self, request: RequestCase) -> None:
+        """An imported case still under way: fold the events the import stored (only new
+        workflows take this path: `resume` did not exist before), on the server's terms."""
+        try:
+            await self._on_the_servers_terms(request)
+        except ApplicationError as refused:
+            await self._refuse_opening(refused)
+        loaded = await workflow.execute_activity(
+            LOAD_CASE, CaseToLoad(case_id=request.case_id), result_type=LoadedCase,
+            start_to_close_timeout=timedelta(seconds=60), retry_policy=SELECTION_RETRY)
+        async with self.lock:
+            state = self.state
+            for stored in loaded.events:
+                state = apply(state, Recorded(
+                    case_id=state.case_id, version=stored.version, event_id=stored.event_id,
+                    occurred_at=stored.occurred_at, actor=stored.actor,
+                    event=parse_event(stored.type, stored.schema_version, stored.payload)))
+            if state.version == 0:
+                raise ApplicationError(f"case {request.case_id} has no events to take up",
+                                       type="NothingToTakeUp", non_retryable=True)
+            self.state = state
+            self._index()
+
+    async def _open(self, request: RequestCase) -> None:
         checked = workflow.patched(CHECKED_OPENING)
         if checked:
             try:
                 request = await self._on_the_servers_terms(request)
             except ApplicationError as refused:
                 await self._refuse_opening(refused)
+        if workflow.patched(BUSINESS_DATES):
+            request = request.model_copy(update={"business_dates": True})
         async with self.lock:
             try:
                 events = decide(self.state, request, workflow.now())
@@ -117,12 +161,6 @@ class ImprovementCase:
                     await self._refuse_opening(failure)
                 raise failure from None
             await self._record(request, events)
-        if self._alarms_generation:
-            await self._follow_deadlines_by_alarms()
-        else:  # cases started before the patch keep the loop they were started with
-            await self._follow_deadlines_by_timeouts()
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.view()
 
     async def _refuse_opening(self, refusal: ApplicationError) -> NoReturn:
         """Fail the start with `refusal`, once `opened` (what `cases start` waits on) has
@@ -321,7 +359,7 @@ class ImprovementCase:
         request = AppendEvents(
             case_id=self.state.case_id, expected_version=self.state.version,
             events=[EventToAppend(event_id=event_id, type=event.type_name(),
-                                  schema_version=event.schema_version, occurred_at=now,
+                                  schema_version=event.stored_version(), occurred_at=now,
                                   actor=actor, payload=event.payload())
                     for event_id, event in zip(event_ids, events, strict=True)],
             notifications=notifications)

@@ -31,6 +31,10 @@ class CaseStart(BaseModel):
     selection_rules: SelectionRules = SelectionRules()
     """The peer-selection rules this case's teams are chosen by (distance, cooling-off, team
     size and shape); fixed when the case starts, and recorded with every selection."""
+    resume: bool = False
+    """A past challenge imported while still under way: its events are in the store already
+    (`request` is its recorded request); the workflow takes them up and follows its deadlines,
+    which may already have lapsed."""
 
 
 class CaseView(BaseModel):
