@@ -37,6 +37,8 @@ from application.cases import (
     list_cases,
     read_case,
 )
+from application.history_import import MAX_BYTES as MAX_IMPORT_BYTES
+from application.history_import import import_history
 from application.notices import NoticeShown, case_notices
 from application.stuck_cases import stuck_cases
 from application.users import (
@@ -48,9 +50,11 @@ from application.users import (
     user_named,
 )
 from domain.actors import Role
-from domain.permissions import NotPermitted, check_permitted
+from domain.history_import import HistoryRefused
+from domain.permissions import MAY_IMPORT_HISTORY, NotPermitted, check_permitted
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore
+from eventstore.projections import ProjectionBroken
 from workflows.messages import TASK_QUEUE, CaseView, council_of_case
 
 log = structlog.get_logger("api")
@@ -156,6 +160,22 @@ class CaseRow(BaseModel):
 
 class ProblemBody(BaseModel):
     detail: str
+
+
+class ImportProblems(BaseModel):
+    detail: str
+    problems: list[str]
+
+
+class ImportAnswer(BaseModel):
+    """What an import wrote: the cases by id."""
+
+    file_sha256: str
+    rows: int
+    imported: list[str]
+    already: list[str]
+    under_way: list[str]
+    not_started: list[str]
 
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -287,10 +307,36 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
         view = await _answer_within(engine.cases.start(
             council=body.council, kind=body.kind, reason=body.reason, actor=user.actor,
             scope=body.scope, budget_gap_pence=body.budget_gap_pence,
-            deadline_policy=body.deadline_policy,
+            deadline_policy=body.deadline_policy, requested_on=body.requested_on,
             request_id=request_id(user, idempotency_key)), idempotency_key)
         log.info("case started", case_id=view.state.case_id, actor=user.actor)
         return _case_json(view, status=201)
+
+    @app.post("/api/imports/history", status_code=201, responses={**PROBLEMS, 422: {
+        "model": ImportProblems, "description": "the file is refused whole: every problem"}},
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "text/csv": {"schema": {"type": "string", "maxLength": MAX_IMPORT_BYTES}}}}})
+    async def import_past_challenges(request: Request, user: SignedIn) -> ImportAnswer:
+        """Import past peer challenges from a CSV file (the request's body), whole or not at
+        all (case officers and LGA advisers): see `cases import-history --help`."""
+        if user.role not in MAY_IMPORT_HISTORY:
+            raise Problem(403, f"cannot import past peer challenges: only a case officer or an "
+                               f"LGA principal adviser may, not {user.actor}")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_IMPORT_BYTES:
+            raise Problem(413, f"the file is over {MAX_IMPORT_BYTES} bytes; split it (nothing "
+                               "was imported)")
+        data = await request.body()
+        try:
+            done = await import_history(engine.store, engine.temporal, data, actor=user.actor,
+                                        task_queue=engine.task_queue)
+        except HistoryRefused as refused:
+            return JSONResponse(  # type: ignore[return-value]
+                status_code=422, content={"detail": str(refused),
+                                          "problems": [str(p) for p in refused.problems]})
+        log.info("past peer challenges imported", file_sha256=done.file_sha256,
+                 imported=len(done.imported), actor=user.actor)
+        return ImportAnswer(**vars(done))
 
     @app.get("/api/cases", responses=PROBLEMS)
     async def cases(user: SignedIn, stage: Stage | None = None,
@@ -303,8 +349,9 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
             if council not in (None, user.principal.council):
                 return []
             council = user.principal.council
-        rows = await list_cases(engine.temporal, stage=stage, council=council, kind=kind,
-                                escalated=escalated, include_ended=include_ended)
+        rows = await asyncio.to_thread(list_cases, engine.store, stage=stage, council=council,
+                                       kind=kind, escalated=escalated,
+                                       include_ended=include_ended)
         stuck = {case.case_id: case for case in await stuck_cases(engine.temporal, engine.store)
                  if council in (None, council_of_case(case.case_id))}
         for row in rows:
@@ -383,6 +430,8 @@ def _handle_problems(app: FastAPI) -> None:
             return answer(409, str(error))
         if isinstance(error, StillWaiting):
             return answer(503, str(error), **{"Retry-After": "5"})
+        if isinstance(error, ProjectionBroken):  # an operator's to mend, not a moment's
+            return answer(503, str(error))
         log.warning("unavailable", error=str(error).splitlines()[0] if str(error) else "",
                     failure=type(error).__name__)
         return answer(503, "the engine cannot reach Temporal or its database just now; try "

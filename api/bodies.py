@@ -4,6 +4,7 @@ user) or its case (the URL), so the API cannot drift from the commands the rules
 from __future__ import annotations
 
 import typing
+from datetime import date
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
@@ -27,6 +28,9 @@ class StartCase(BaseModel):
     budget_gap_pence: int | None = Field(default=None, ge=0, le=10**15)
     deadline_policy: ShortText = Field(default=STANDARD,
                                        description="the name of one of the server's policies")
+    requested_on: date | None = Field(
+        default=None, description="the day the council asked for it, if not today (not in "
+                                  "the future)")
 
 
 def _body_for(command_class: type[cmd.Command]) -> type[BaseModel]:

@@ -89,8 +89,9 @@ class ApiClient:
         self.idempotency_key = idempotency_key or f"cli-{uuid.uuid4().hex}"
 
     def _call(self, method: str, path: str, *, signed_in: bool = True,
-              idempotent: bool = False, **kwargs: Any) -> Any:
-        headers = {}
+              idempotent: bool = False, headers_extra: dict[str, str] | None = None,
+              **kwargs: Any) -> Any:
+        headers = dict(headers_extra or {})
         if signed_in and self.token:  # without one, the API says how to sign in (401)
             headers["Authorization"] = f"Bearer {self.token}"
         if idempotent:
@@ -139,7 +140,7 @@ class ApiClient:
                                  f"{self.idempotency_key}: it is recorded once)")
         if answer.status_code in (429,) or answer.status_code >= 500:
             raise ApiUnavailable(detail)
-        raise ApiRefused(detail)
+        raise ApiRefused(detail + _problems(answer))
 
     def whoami(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "/api/whoami")
@@ -170,6 +171,13 @@ class ApiClient:
                                                   f"/api/cases/{_segment(case_id)}/notices")
         return result
 
+    def import_history(self, data: bytes) -> dict[str, Any]:
+        """Safe to resend: a file imported already changes nothing the second time."""
+        result: dict[str, Any] = self._call("POST", "/api/imports/history", content=data,
+                                            headers_extra={"Content-Type": "text/csv"},
+                                            idempotent=True)
+        return result
+
     def cases(self, **filters: Any) -> list[dict[str, Any]]:
         params = {k: v for k, v in filters.items() if v not in (None, False)}
         result: list[dict[str, Any]] = self._call("GET", "/api/cases", params=params)
@@ -184,6 +192,17 @@ def _segment(case_id: str) -> str:
     if not _CASE_ID.match(case_id):
         raise ApiRefused(f"no case {case_id!r}: a case id looks like cpc-E06000001-2026")
     return case_id
+
+
+def _problems(answer: httpx.Response) -> str:
+    """Every problem a refusal listed (an import's rows), one indented line each."""
+    try:
+        listed = answer.json().get("problems")
+    except (ValueError, AttributeError):
+        return ""
+    if not isinstance(listed, list):
+        return ""
+    return "".join(f"\n  {problem}" for problem in listed)
 
 
 def _detail(answer: httpx.Response) -> str:

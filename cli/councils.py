@@ -11,11 +11,12 @@ from typing import Any
 from cli import render
 from cli.actions import BadInput
 from cli.output import emit
+from cli.projections import lag_note
 from domain.councils import Council, RegisterError, english_councils, parse_register
-from domain.figures import councils_due
+from domain.figures import councils_due_from_last_visits
 from eventstore import EventStore
 from eventstore.councils import import_councils, known_councils
-from eventstore.export import case_histories
+from eventstore.projections import last_visits, require_sound
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -47,14 +48,16 @@ def dispatch(args: argparse.Namespace, store: EventStore) -> int:
     if not 1 <= args.years <= 50:
         raise BadInput("--years: between 1 and 50")
     english = english_councils(known.values())
-    due = councils_due([c.gss_code for c in english], case_histories(store).values(),
-                       datetime.now(UTC).date(), years=args.years)
+    current = require_sound(store.engine)
+    due = councils_due_from_last_visits([c.gss_code for c in english], last_visits(store.engine),
+                                        datetime.now(UTC).date(), years=args.years)
     names = {c.gss_code: c.short_name for c in english}
     rows = [{"gss": gss, "name": names[gss], "last corporate visit": str(last or "never")}
             for gss, last in due]
     emit(args, [{"gss_code": gss, "name": names[gss], "last_visit": last} for gss, last in due],
          f"{len(due)} of {len(english)} English councils have had no corporate peer challenge "
-         f"in {args.years} years:\n" + render.table(rows, ["gss", "name", "last corporate visit"]))
+         f"in {args.years} years:\n" + render.table(rows, ["gss", "name", "last corporate visit"])
+         + lag_note(current))
     return 0
 
 

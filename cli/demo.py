@@ -35,6 +35,7 @@ from eventstore.peers import import_pool
 from eventstore.verify import verify_all
 from notices.relay import relaying
 from notices.settings import MailSettings
+from runtime.projecting import projecting
 from worker import build_worker
 from workflows.messages import CaseView
 
@@ -231,6 +232,7 @@ async def run_demo(unit_seconds: int = 2) -> int:
     async with (dev_server(_free_port()) as client,
                 build_worker(client, store, policies=demo_terms),
                 relaying(store, mail),
+                projecting(store, demo_terms),
                 serving(create_app(Engine(store=store, temporal=client), settings),
                         "127.0.0.1", _free_port()) as api_url,
                 httpx.AsyncClient(base_url=api_url, timeout=120) as http):

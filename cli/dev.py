@@ -121,6 +121,7 @@ async def run_dev(port: int, db_file: Path, ui: bool, web_port: int,
     from eventstore import open_store
     from notices.relay import relaying
     from runtime import telemetry
+    from runtime.projecting import projecting
     from runtime.signing import command_key
     from worker import build_worker
 
@@ -146,6 +147,7 @@ async def run_dev(port: int, db_file: Path, ui: bool, web_port: int,
                 dev_server(port, db_file, ui) as client,
                 build_worker(client, store, policies=demo_terms),
                 relaying(store, mail_settings()),
+                projecting(store, demo_terms),
                 telemetry.observing(store),
                 serving(create_app(Engine(store=store, temporal=client), settings), HOST,
                         web_port) as api_url):

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,18 @@ from pydantic import ValidationError
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError
 
 from application.errors import ActionRefused, CaseNotFound
-from cli import auditing, contacts, councils, db, namespace, outbox, peers, render, users
+from cli import (
+    auditing,
+    contacts,
+    councils,
+    db,
+    namespace,
+    outbox,
+    peers,
+    projections,
+    render,
+    users,
+)
 from cli.actions import (
     ACTIONS,
     BadInput,
@@ -39,6 +51,7 @@ from eventstore import open_store
 from eventstore.config import database_url, failure_said, shown_url
 from eventstore.errors import UnsupportedDatabase, missing_table
 from eventstore.migrate import SchemaNotCurrent
+from eventstore.projections import ProjectionBroken
 from runtime import logging as case_logging
 from runtime.process import exit_now
 from runtime.telemetry import TelemetryProblem
@@ -130,7 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--demo-deadlines", type=int, metavar="SECONDS",
                        help="deadlines of a few SECONDS instead of months (for trying it out)")
 
+    start.add_argument("--requested-on", type=_day, metavar="YYYY-MM-DD",
+                       help="the day the council asked for it, if not today")
+
     add_idempotency_key(start)
+    history = sub.add_parser(
+        "import-history", parents=[common],
+        help="bring in past peer challenges from a CSV file, whole or not at all (case "
+             "officers); the columns are in the README")
+    history.add_argument("path", type=Path, metavar="FILE.csv",
+                         help="one past peer challenge per row: council, kind, visit_start, "
+                              "visit_end, report_published_on, action_plan_published_on, "
+                              "progress_review_on, progress_review_published_on (+ optional "
+                              "columns)")
     add_action_parsers(sub, common)
 
     status = sub.add_parser("status", parents=[common], help="where a case stands")
@@ -146,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--all", action="store_true", help="closed cases too")
     auditing.add_parsers(sub, common)
     councils.add_parsers(sub, common)
+    projections.add_parsers(sub, common)
     contacts.add_parsers(sub, common)
     outbox.add_parsers(sub, common)
     peers.add_parsers(sub, common)
@@ -168,9 +194,35 @@ def _start(args: argparse.Namespace) -> int:
     answer = ApiClient(idempotency_key=args.idempotency_key).start({
         "council": args.council, "kind": args.kind, "reason": args.reason,
         "scope": [s.strip() for s in args.scope.split(",") if s.strip()],
-        "budget_gap_pence": args.budget_gap_pence, "deadline_policy": policy})
+        "budget_gap_pence": args.budget_gap_pence, "deadline_policy": policy,
+        "requested_on": args.requested_on.isoformat() if args.requested_on else None})
     emit(args, answer, render.status(_view(answer)))
     return 0
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _import_history(args: argparse.Namespace) -> int:
+    try:
+        data = args.path.read_bytes()
+    except OSError as error:
+        raise BadInput(f"{args.path}: {error.strerror}; nothing was imported") from None
+    answer = ApiClient().import_history(data)
+    lines = [f"{args.path}: {answer['rows']} past peer challenges (file SHA-256 "
+             f"{answer['file_sha256']})",
+             f"  imported now: {len(answer['imported'])}",
+             f"  imported before from this file, left as they were: {len(answer['already'])}",
+             f"  still under way, followed by the engine: {len(answer['under_way'])}"]
+    if answer["not_started"]:
+        lines.append(f"  under way but not yet followed (import the same file again): "
+                     f"{', '.join(answer['not_started'])}")
+    emit(args, answer, "\n".join(lines))
+    return 1 if answer["not_started"] else 0
 
 
 def _act(args: argparse.Namespace) -> int:
@@ -268,6 +320,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
         return _start(args)
     if args.command == "status":
         return _status(args)
+    if args.command == "import-history":
+        return _import_history(args)
     if args.command == "list":
         return _list(args)
     if args.command in ACTIONS:
@@ -279,6 +333,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
             return users.dispatch_users(args, store)
         if args.command == "councils":
             return councils.dispatch(args, store)
+        if args.command == "projections":
+            return projections.dispatch(args, store)
         if args.command == "outbox":
             return outbox.dispatch(args, store)
         if args.command == "contacts":
@@ -321,7 +377,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except SQLAlchemyError as failure:
         print(f"cases: {store_failure(failure)}", file=sys.stderr)
         return 1
-    except (UnsupportedDatabase, SchemaNotCurrent) as unusable:
+    except (UnsupportedDatabase, SchemaNotCurrent, ProjectionBroken) as unusable:
         print(f"cases: {unusable}", file=sys.stderr)
         return 1
     except TelemetryProblem as bad_setting:

@@ -31,6 +31,9 @@ MAY: dict[Role, frozenset[str]] = {
 }
 """Role → the actions (a command's `action`) it may issue. Everything else is refused."""
 
+MAY_IMPORT_HISTORY: frozenset[Role] = frozenset({Role.CASE_OFFICER, Role.LGA_ADVISER})
+"""Who may bring past peer challenges in (`cases import-history`): they start cases."""
+
 SENSITIVE: frozenset[str] = frozenset({"correct_report", "withdraw", "propose_team"})
 """Take effect only once a second person approves (the four-eyes rule, BRIEF §5)."""
 

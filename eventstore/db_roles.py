@@ -43,8 +43,12 @@ APP_WORKING_TABLES = ("deliveries",)
 each notice's delivery (claimed, retried, sent), which is operational state beside the
 history, not part of it."""
 
+APP_READ_MODEL_TABLES = ("projections", "case_summaries", "council_summaries", "case_figures")
+"""The application reads and writes these freely, DELETE included: the read models are derived
+from the events and rebuilt from nothing (`cases projections rebuild`), never the record."""
+
 STORE_TABLES = tuple(dict.fromkeys((*APPEND_ONLY_TABLES, *APP_READ_ONLY_TABLES,
-                                    *APP_WORKING_TABLES,
+                                    *APP_WORKING_TABLES, *APP_READ_MODEL_TABLES,
                                     *sorted(metadata.tables))))
 """Every table of the store: the owner takes them over and the auditor reads them all. Other
 tables in the schema (a shared `public`) are left alone."""
@@ -229,6 +233,10 @@ def role_statements(catalogue: Catalogue, roles: Roles) -> list[str]:
         if working:
             statements.append(f"GRANT SELECT, INSERT, UPDATE ON TABLE "
                               f"{_listed(catalogue.schema, working)} TO {app}")
+        derived = [t for t in APP_READ_MODEL_TABLES if t in catalogue.table_owners]
+        if derived:
+            statements.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE "
+                              f"{_listed(catalogue.schema, derived)} TO {app}")
         read = [t for t in APP_READ_ONLY_TABLES if t in catalogue.table_owners]
         if read:
             statements.append(f"GRANT SELECT ON TABLE {_listed(catalogue.schema, read)} "
@@ -309,6 +317,7 @@ def grants_summary(roles: Roles) -> Sequence[str]:
         f"peer pools, manages users",
         f"{roles.app}: SELECT and INSERT on {', '.join(APPEND_ONLY_TABLES)}; SELECT on "
         f"{', '.join(APP_READ_ONLY_TABLES)}; SELECT, INSERT and UPDATE on "
-        f"{', '.join(APP_WORKING_TABLES)}; nothing else (the worker and the API)",
+        f"{', '.join(APP_WORKING_TABLES)}; SELECT, INSERT, UPDATE and DELETE on the read "
+        f"models ({', '.join(APP_READ_MODEL_TABLES)}); nothing else (the worker and the API)",
         f"{roles.auditor}: SELECT on every table of the store; nothing else",
     )

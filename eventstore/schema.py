@@ -181,3 +181,67 @@ deliveries = sa.Table(
 transient failure at `next_attempt_at`), `sent`, `undeliverable` (nobody to send it to, or
 refused by the server: `sent_to` is who was told instead, if anyone) or `failed`. A claim
 (`claimed_until`, `claimed_by`) keeps two relays from sending the same notice at once."""
+
+projections = sa.Table(
+    "projections",
+    metadata,
+    sa.Column("name", sa.String(60), primary_key=True),
+    sa.Column("position", Position, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("problem", sa.Text, nullable=True),
+)
+"""Each projection's position (the last event applied, in position order) and, if it stopped
+on a gap or a broken link in the events, why; changed in the transaction of its rows."""
+
+case_summaries = sa.Table(
+    "case_summaries",
+    metadata,
+    sa.Column("case_id", sa.String(100), primary_key=True),
+    sa.Column("council", sa.String(9), nullable=False, index=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("stage", sa.String(40), nullable=False, index=True),
+    sa.Column("requested_on", sa.Date, nullable=True),
+    sa.Column("visit_started_on", sa.Date, nullable=True),
+    sa.Column("visit_ended_on", sa.Date, nullable=True),
+    sa.Column("report_final_on", sa.Date, nullable=True),
+    sa.Column("report_published_on", sa.Date, nullable=True),
+    sa.Column("action_plan_published_on", sa.Date, nullable=True),
+    sa.Column("progress_review_on", sa.Date, nullable=True),
+    sa.Column("progress_review_published_on", sa.Date, nullable=True),
+    sa.Column("next_deadline", sa.String(40), nullable=True),
+    sa.Column("next_deadline_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("escalation_level", sa.Integer, nullable=False),
+    sa.Column("imported", sa.Boolean, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("head_hash", sa.String(64), nullable=False),
+    sa.Column("last_position", Position, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+)
+"""Read model: one row per case, its state as the fold of its events so far."""
+
+council_summaries = sa.Table(
+    "council_summaries",
+    metadata,
+    sa.Column("gss_code", sa.String(9), primary_key=True),
+    sa.Column("last_case_id", sa.String(100), nullable=False),
+    sa.Column("visit_ended_on", sa.Date, nullable=False),
+    sa.Column("report_due_on", sa.Date, nullable=False),
+    sa.Column("report_published_on", sa.Date, nullable=True),
+    sa.Column("action_plan_due_on", sa.Date, nullable=False),
+    sa.Column("action_plan_published_on", sa.Date, nullable=True),
+    sa.Column("progress_review_on", sa.Date, nullable=True),
+    sa.Column("progress_review_published_on", sa.Date, nullable=True),
+    sa.Column("next_due_on", sa.Date, nullable=False),
+    sa.Column("corporate_challenges", sa.Integer, nullable=False),
+)
+"""Read model: each council's last corporate peer challenge (by its visit's last day)."""
+
+case_figures = sa.Table(
+    "case_figures",
+    metadata,
+    sa.Column("case_id", sa.String(100), primary_key=True),
+    sa.Column("council", sa.String(9), nullable=False),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("facts", sa.JSON, nullable=False),
+)
+"""Read model: each case's facts for the programme's figures (domain.figures.CaseFacts)."""

@@ -115,6 +115,24 @@ class EventStore:
             return []
         return self._write(PendingAppend(case_id, expected_version, new_events, notifications))
 
+    def append_cases(self, appends: Sequence[tuple[str, int, Sequence[NewEvent]]]
+                     ) -> list[list[StoredEvent]]:
+        """Several cases' appends in one transaction: all of them, or (on any conflict or
+        failure) none. Each is checked as `append` checks it; an append that already happened
+        in full answers with its stored events and writes nothing. For imports of many cases
+        at once (`cases import-history`)."""
+        requests = []
+        for case_id, expected_version, new_events in appends:
+            check_case_id(case_id)
+            for new in new_events:
+                check_new_event(new)
+            if new_events:
+                requests.append(PendingAppend(case_id, expected_version, new_events, ()))
+        if not requests:
+            return []
+        with self._append_connection() as conn, conn.begin():
+            return [self._append_in(conn, request) for request in requests]
+
     def _write(self, request: PendingAppend) -> list[StoredEvent]:
         """How this database writes a checked append: here, in a transaction of its own."""
         return self._append_alone(request)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from eventstore import EventStore
+from eventstore.projections import Projector
 from tests.support import run_cli
 from tests.test_domain_timeline import full_journey
 from tests.test_eventstore_export import store_history
@@ -25,6 +26,7 @@ def audited(sqlite_store: EventStore, tmp_path: Path, monkeypatch: pytest.Monkey
     store_history(sqlite_store, full_journey(CASE, "E06000001", start=date(2025, 1, 6)))
     store_history(sqlite_store, full_journey("cpc-E08000025-2025", "E08000025",
                                              start=date(2025, 2, 3)))
+    Projector(sqlite_store).catch_up()  # as a running worker does
     monkeypatch.setenv("CASES_DATABASE_URL", str(sqlite_store.engine.url))
     return tmp_path
 

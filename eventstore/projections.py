@@ -1,0 +1,353 @@
+"""The read models, projected from `events` in position order, and what reads them.
+
+Why positions: the store hands them out in commit order (eventstore/store.py), so a reader
+that has applied every event up to position P never meets a later commit below P. Positions
+may skip numbers (a sequence value taken by an append that rolled back), so the projector
+checks what must not skip: each case's versions follow one another and each event's
+`prev_hash` is the hash of the event before it in its case. A gap or a broken link stops
+the projection: it records where, and readers refuse to serve figures from it until it is
+rebuilt (`cases projections rebuild`, once `cases verify` says the store is whole).
+
+Each batch is one transaction: it locks the projection's position row (PostgreSQL: `SELECT …
+FOR UPDATE`; SQLite: BEGIN IMMEDIATE), reads the events after it, changes the rows and moves
+the position. Two projectors racing (several workers) queue on that lock, and the second
+starts from where the first left off: no event is applied twice or skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+
+from domain.events import EVENT_CLASSES
+from domain.figures import CaseFacts
+from domain.policies import PolicyBook
+from domain.read_models import CaseSummary, case_summary, council_summary
+from domain.state import CaseState, OutOfOrder, apply
+from domain.vocabulary import CaseKind
+from eventstore.chain import GENESIS_HASH
+from eventstore.records import StoredEvent
+from eventstore.schema import (
+    case_figures,
+    case_summaries,
+    council_summaries,
+    events,
+    projections,
+)
+from eventstore.store import EventStore, _stored
+
+READ_MODELS = "read_models"
+"""The one position the three read models share: they change together, in one transaction."""
+BATCH_SIZE = 1000
+_SUMMARY_COLUMNS = tuple(CaseSummary.model_fields)
+
+
+class ProjectionBroken(RuntimeError):
+    """The events have a gap or a broken link where the projection reached them."""
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    position: int
+    """The last event applied."""
+    last_position: int
+    """The store's newest event."""
+    problem: str | None
+
+    @property
+    def behind(self) -> int:
+        """How many positions the read models lag the store (at most that many events)."""
+        return max(0, self.last_position - self.position)
+
+
+def status(engine: Engine) -> ProjectionStatus:
+    """Where the read models stand: one SELECT, fit for a poll several times a second."""
+    query = sa.select(
+        sa.select(sa.func.coalesce(sa.func.max(events.c.position), 0)).scalar_subquery(),
+        projections.c.position, projections.c.problem,
+    ).where(projections.c.name == READ_MODELS)
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:  # pragma: no cover - the migration writes the row
+        return ProjectionStatus(0, 0, "the read models' position row is missing; run "
+                                      "`cases db upgrade`")
+    return ProjectionStatus(position=int(row[1]), last_position=int(row[0]), problem=row[2])
+
+
+def require_sound(engine: Engine) -> ProjectionStatus:
+    """The status, or ProjectionBroken saying where the projection stopped."""
+    current = status(engine)
+    if current.problem is not None:
+        raise ProjectionBroken(
+            f"the read models stopped at position {current.position}: {current.problem}; "
+            "nothing is served from them until `cases verify` finds the store whole and "
+            "`cases projections rebuild` has run")
+    return current
+
+
+class Projector:
+    """Applies the events after the read models' position, a batch per transaction."""
+
+    def __init__(self, store: EventStore, book: PolicyBook | None = None,
+                 batch_size: int = BATCH_SIZE) -> None:
+        self.store = store
+        self.book = book or PolicyBook(demo_mode=True)
+        """Reading a policy's name is not granting it: demo names resolve here too."""
+        self.batch_size = batch_size
+
+    @property
+    def engine(self) -> Engine:
+        return self.store.engine
+
+    def catch_up(self, max_events: int | None = None) -> int:
+        """Apply every event not yet applied (or up to `max_events`); how many were."""
+        applied = 0
+        while max_events is None or applied < max_events:
+            size = self.batch_size if max_events is None else min(self.batch_size,
+                                                                  max_events - applied)
+            done = self._batch(size)
+            applied += done
+            if done < size:
+                break
+        return applied
+
+    def rebuild(self) -> int:
+        """Drop every row and project from nothing; how many events were applied."""
+        with self._writing() as conn, conn.begin():
+            self._lock(conn, refuse_broken=False)
+            for table in (case_figures, council_summaries, case_summaries):
+                conn.execute(table.delete())
+            conn.execute(projections.update().where(projections.c.name == READ_MODELS)
+                         .values(position=0, problem=None, updated_at=datetime.now(UTC)))
+        return self.catch_up()
+
+    # --- one batch ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        conn = self.engine.connect()
+        if self.engine.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn:
+            yield conn
+
+    def _lock(self, conn: Connection, *, refuse_broken: bool = True) -> int:
+        query = sa.select(projections.c.position, projections.c.problem).where(
+            projections.c.name == READ_MODELS)
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).one()
+        if refuse_broken and row.problem is not None:
+            raise ProjectionBroken(row.problem)
+        return int(row.position)
+
+    def _batch(self, size: int) -> int:
+        try:
+            with self._writing() as conn, conn.begin():
+                position = self._lock(conn)
+                rows = conn.execute(sa.select(events).where(events.c.position > position)
+                                    .order_by(events.c.position).limit(size)).all()
+                if not rows:
+                    return 0
+                stored = [_stored(row) for row in rows]
+                self._apply(conn, stored)
+                conn.execute(projections.update().where(projections.c.name == READ_MODELS)
+                             .values(position=stored[-1].position,
+                                     updated_at=datetime.now(UTC)))
+                return len(stored)
+        except _Broken as broken:
+            self._record_problem(str(broken))
+            raise ProjectionBroken(str(broken)) from None
+
+    def _record_problem(self, problem: str) -> None:
+        with self._writing() as conn, conn.begin():
+            conn.execute(projections.update().where(projections.c.name == READ_MODELS)
+                         .values(problem=problem, updated_at=datetime.now(UTC)))
+
+    def _apply(self, conn: Connection, stored: list[StoredEvent]) -> None:
+        cases = _Cases.load(conn, {e.case_id for e in stored})
+        for event in stored:
+            cases.apply(event)
+        cases.write(conn, self.book)
+
+
+class _Broken(Exception):
+    pass
+
+
+@dataclass
+class _Case:
+    state: CaseState
+    facts: CaseFacts | None
+    version: int
+    head_hash: str
+    last_position: int
+    council_before: str | None
+
+
+class _Cases:
+    """The cases one batch touches: loaded, advanced event by event, written back."""
+
+    def __init__(self, known: dict[str, _Case]) -> None:
+        self.known = known
+
+    @classmethod
+    def load(cls, conn: Connection, case_ids: set[str]) -> _Cases:
+        known: dict[str, _Case] = {}
+        ids = sorted(case_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            facts = dict(conn.execute(sa.select(case_figures.c.case_id, case_figures.c.facts)
+                                      .where(case_figures.c.case_id.in_(chunk))).all())
+            for row in conn.execute(sa.select(
+                    case_summaries.c.case_id, case_summaries.c.state, case_summaries.c.version,
+                    case_summaries.c.head_hash, case_summaries.c.last_position,
+                    case_summaries.c.council).where(case_summaries.c.case_id.in_(chunk))):
+                fact = facts.get(row.case_id)
+                known[row.case_id] = _Case(
+                    state=CaseState.model_validate(row.state),
+                    facts=CaseFacts.model_validate(fact) if fact is not None else None,
+                    version=row.version, head_hash=row.head_hash,
+                    last_position=row.last_position, council_before=row.council)
+        return cls(known)
+
+    def apply(self, event: StoredEvent) -> None:
+        kind = EVENT_CLASSES.get(event.type)
+        if kind is not None and not kind.case_event:
+            return  # another stream (checkpoints), which has its own verification
+        case = self.known.get(event.case_id)
+        version, head = (case.version, case.head_hash) if case else (0, GENESIS_HASH)
+        if event.version != version + 1:
+            raise _Broken(f"case {event.case_id}: version {event.version} (position "
+                          f"{event.position}) follows version {version}; a version is missing")
+        if event.prev_hash != head:
+            raise _Broken(f"case {event.case_id}: version {event.version} (position "
+                          f"{event.position}) does not link to version {version} (its prev_hash "
+                          "is not that event's hash)")
+        try:
+            recorded = event.to_recorded()
+        except ValueError as unreadable:
+            raise _Broken(f"case {event.case_id}: version {event.version} (position "
+                          f"{event.position}) cannot be read: {unreadable}") from None
+        try:
+            if case is None:
+                state = apply(CaseState(case_id=event.case_id), recorded)
+                if state.council is None:
+                    raise _Broken(f"case {event.case_id}: its first event (position "
+                                  f"{event.position}) is {event.type}, not a request")
+                case = _Case(state=state, facts=CaseFacts.opening(recorded), version=0,
+                             head_hash=head, last_position=0, council_before=None)
+                self.known[event.case_id] = case
+            else:
+                case.state = apply(case.state, recorded)
+                if case.facts is not None:
+                    case.facts = case.facts.apply(recorded)
+        except OutOfOrder as problem:  # pragma: no cover - the version check comes first
+            raise _Broken(str(problem)) from None
+        case.version, case.head_hash, case.last_position = (event.version, event.hash,
+                                                            event.position)
+
+    def write(self, conn: Connection, book: PolicyBook) -> None:
+        ids = sorted(self.known)
+        if not ids:
+            return
+        summaries = {case_id: case_summary(self.known[case_id].state, book) for case_id in ids}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            conn.execute(case_summaries.delete().where(case_summaries.c.case_id.in_(chunk)))
+            conn.execute(case_figures.delete().where(case_figures.c.case_id.in_(chunk)))
+        conn.execute(case_summaries.insert(), [
+            {**summaries[case_id].model_dump(), "version": case.version,
+             "head_hash": case.head_hash, "last_position": case.last_position,
+             "state": case.state.model_dump(mode="json")}
+            for case_id, case in ((i, self.known[i]) for i in ids)])
+        figures = [{"case_id": case_id, "council": case.state.council,
+                    "kind": summaries[case_id].kind, "facts": case.facts.model_dump(mode="json")}
+                   for case_id, case in ((i, self.known[i]) for i in ids)
+                   if case.facts is not None]
+        if figures:
+            conn.execute(case_figures.insert(), figures)
+        councils = {s.council for s in summaries.values()
+                    if s.kind == CaseKind.CORPORATE_PEER_CHALLENGE.value}
+        _write_councils(conn, councils)
+
+
+def _write_councils(conn: Connection, councils: Iterable[str]) -> None:
+    """Work each council's summary out again from its corporate cases' summaries."""
+    wanted = sorted(set(councils))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        by_council: dict[str, list[CaseSummary]] = {gss: [] for gss in chunk}
+        query = sa.select(*(case_summaries.c[name] for name in _SUMMARY_COLUMNS)).where(
+            case_summaries.c.council.in_(chunk),
+            case_summaries.c.kind == CaseKind.CORPORATE_PEER_CHALLENGE.value,
+            case_summaries.c.visit_ended_on.is_not(None))
+        for found in conn.execute(query):
+            summary = _summary(found._mapping)
+            by_council[summary.council].append(summary)
+        conn.execute(council_summaries.delete().where(council_summaries.c.gss_code.in_(chunk)))
+        rows = [row for gss in chunk
+                if (row := council_summary(gss, by_council[gss])) is not None]
+        if rows:
+            conn.execute(council_summaries.insert(), rows)
+
+
+def _summary(mapping: Any) -> CaseSummary:
+    values = {name: mapping[name] for name in _SUMMARY_COLUMNS}
+    at = values["next_deadline_at"]
+    if isinstance(at, datetime) and at.tzinfo is None:
+        values["next_deadline_at"] = at.replace(tzinfo=UTC)
+    return CaseSummary(**values)
+
+
+# --- reads ------------------------------------------------------------------------------
+
+def case_rows(engine: Engine, *, stage: str | None = None, council: str | None = None,
+              kind: str | None = None, escalated: bool = False,
+              include_ended: bool = False) -> list[CaseSummary]:
+    """Case summaries, open ones unless `include_ended`, soonest deadline first."""
+    from domain.vocabulary import Stage
+
+    query = sa.select(*(case_summaries.c[name] for name in _SUMMARY_COLUMNS))
+    if not include_ended:
+        query = query.where(case_summaries.c.stage.in_([s.value for s in Stage if s.is_open]))
+    if stage is not None:
+        query = query.where(case_summaries.c.stage == stage)
+    if council is not None:
+        query = query.where(case_summaries.c.council == council)
+    if kind is not None:
+        query = query.where(case_summaries.c.kind == kind)
+    if escalated:
+        query = query.where(case_summaries.c.escalation_level > 0)
+    with engine.connect() as conn:
+        rows = [_summary(row._mapping) for row in conn.execute(query)]
+    far = datetime.max.replace(tzinfo=UTC)
+    return sorted(rows, key=lambda r: (r.next_deadline_at is None, r.next_deadline_at or far,
+                                       r.case_id))
+
+
+def council_rows(engine: Engine) -> dict[str, dict[str, Any]]:
+    """Every council summary, by GSS code."""
+    with engine.connect() as conn:
+        return {row.gss_code: dict(row._mapping)
+                for row in conn.execute(sa.select(council_summaries))}
+
+
+def all_facts(engine: Engine, batch_size: int = 5000) -> Iterator[CaseFacts]:
+    """Every case's figure facts, streamed (one row at a time held as JSON)."""
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
+            sa.select(case_figures.c.facts).order_by(case_figures.c.case_id))
+        for (facts,) in result:
+            yield CaseFacts.model_validate(facts)
+
+
+def last_visits(engine: Engine) -> dict[str, date]:
+    """Each council's last corporate visit (its last day), from the council summaries."""
+    return {gss: row["visit_ended_on"] for gss, row in council_rows(engine).items()}

@@ -1,0 +1,232 @@
+"""The read models (issue 17): projected from the events in position order, on SQLite and
+PostgreSQL; equal whether kept current batch by batch or rebuilt from nothing; two projectors
+racing apply each event once; a gap or a broken link stops them, saying where."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from domain.figures import annual_figures, facts_of, figures_from_facts
+from domain.recorded import Recorded
+from domain.state import fold
+from domain.vocabulary import Stage
+from eventstore import EventStore, NewEvent
+from eventstore.projections import (
+    ProjectionBroken,
+    Projector,
+    all_facts,
+    case_rows,
+    council_rows,
+    require_sound,
+    status,
+)
+from eventstore.schema import case_figures, case_summaries, council_summaries, events
+from tests.conftest import drop_schema, postgres_store_in_new_schema
+from tests.test_domain_figures import history_of, plan_year
+
+START, END = date(2025, 4, 1), date(2026, 3, 31)
+
+
+def new_events(history: list[Recorded]) -> list[NewEvent]:
+    return [NewEvent.of(r.event, event_id=r.event_id, occurred_at=r.occurred_at, actor=r.actor)
+            for r in history]
+
+
+def append_in_pieces(store: EventStore, histories: list[list[Recorded]],
+                     rng: random.Random) -> None:
+    """Every history appended a few events at a time, the cases interleaved."""
+    cursors = {h[0].case_id: 0 for h in histories}
+    by_id = {h[0].case_id: h for h in histories}
+    while cursors:
+        case_id = rng.choice(sorted(cursors))
+        done, history = cursors[case_id], by_id[case_id]
+        step = rng.randint(1, 4)
+        store.append(case_id, done, new_events(history[done:done + step]))
+        if done + step >= len(history):
+            del cursors[case_id]
+        else:
+            cursors[case_id] = done + step
+
+
+def fresh_id(event_id: str, rng: random.Random) -> str:
+    """Another UUID of the same shape: the same journeys appended again as other cases."""
+    return f"{event_id[:-12]}{rng.randrange(16**12):012x}"
+
+
+def snapshot(store: EventStore) -> dict[str, Any]:
+    """Every read model row, comparable."""
+    with store.engine.connect() as conn:
+        return {table.name: sorted(tuple(sorted((k, repr(v)) for k, v in row._mapping.items()))
+                                   for row in conn.execute(sa.select(table)))
+                for table in (case_summaries, council_summaries, case_figures)}
+
+
+@pytest.fixture
+def pg_store() -> Iterator[EventStore]:
+    store, schema = postgres_store_in_new_schema()
+    yield store
+    drop_schema(store, schema)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest) -> EventStore:
+    name = "sqlite_store" if request.param == "sqlite" else "pg_store"
+    store: EventStore = request.getfixturevalue(name)
+    return store
+
+
+def test_kept_current_equals_rebuilt_and_the_fold(any_store: EventStore) -> None:
+    store = any_store
+    rng = random.Random(5)
+    histories = [history_of(plan) for plan in plan_year(7)]
+    append_in_pieces(store, histories[:20], rng)
+    projector = Projector(store, batch_size=7)
+    projector.catch_up()
+    append_in_pieces(store, histories[20:], rng)
+    while projector.catch_up(max_events=rng.randint(1, 30)):
+        pass
+    assert status(store.engine).behind == 0
+    kept = snapshot(store)
+    assert Projector(store).rebuild() == store.last_position()
+    assert snapshot(store) == kept
+
+    # what the read models say is what the fold says
+    folded = {h[0].case_id: fold(h[0].case_id, h) for h in histories}
+    rows = {r.case_id: r for r in case_rows(store.engine, include_ended=True)}
+    assert set(rows) == set(folded)
+    for case_id, state in folded.items():
+        assert rows[case_id].stage == state.stage
+        assert rows[case_id].visit_ended_on == state.visit_held_to
+        assert rows[case_id].report_published_on == state.report_published_on
+    assert figures_from_facts(all_facts(store.engine), START, END) == annual_figures(
+        histories, START, END)
+    open_rows = case_rows(store.engine)
+    assert all(Stage(r.stage).is_open for r in open_rows)
+    deadlines = [r.next_deadline_at for r in open_rows if r.next_deadline_at is not None]
+    assert deadlines == sorted(deadlines)
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), batch=st.integers(1, 50))
+def test_any_journeys_projected_in_any_batches_equal_a_rebuild(
+        sqlite_store: EventStore, seed: int, batch: int) -> None:
+    """Property: over random journeys, appended interleaved, projecting as they come in
+    batches of any size gives the rows a rebuild from nothing gives."""
+    store = sqlite_store
+    Projector(store).rebuild()
+    rng = random.Random(seed)
+    plans = plan_year(seed)[:rng.randint(1, 12)]
+    suffix = f"-{seed}-{batch}-{rng.randrange(10**9)}"
+    histories = [[r.model_copy(update={"case_id": r.case_id + suffix,
+                                       "event_id": fresh_id(r.event_id, rng)})
+                  for r in history_of(plan)] for plan in plans]
+    projector = Projector(store, batch_size=batch)
+    for history in histories:
+        store.append(history[0].case_id, 0, new_events(history[:2]))
+        projector.catch_up(max_events=rng.randint(0, 5))
+    for history in histories:
+        store.append(history[0].case_id, 2, new_events(history[2:]))
+    projector.catch_up()
+    kept = snapshot(store)
+    Projector(store).rebuild()
+    assert snapshot(store) == kept
+    for history in histories:
+        facts = facts_of(history)
+        stored = next(f for f in all_facts(store.engine) if f.case_id == history[0].case_id)
+        assert facts is not None and stored.model_dump() == facts.model_dump()
+
+
+def test_two_projectors_racing_on_postgresql_apply_each_event_once(pg_store: EventStore) -> None:
+    store = pg_store
+    histories = [history_of(plan) for plan in plan_year(3)]
+    errors: list[BaseException] = []
+    appending = threading.Event()
+
+    def append() -> None:
+        append_in_pieces(store, histories, random.Random(1))
+        appending.set()
+
+    def project() -> None:
+        projector = Projector(store, batch_size=5)
+        try:
+            while not appending.is_set() or status(store.engine).behind:
+                projector.catch_up(max_events=13)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=append), threading.Thread(target=project),
+               threading.Thread(target=project)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == []
+    assert require_sound(store.engine).behind == 0
+    raced = snapshot(store)
+    Projector(store).rebuild()
+    assert snapshot(store) == raced
+
+
+def test_a_broken_link_stops_the_projection_and_says_where(any_store: EventStore) -> None:
+    store = any_store
+    history = history_of(plan_year(2)[0])
+    store.append(history[0].case_id, 0, new_events(history[:2]))
+    Projector(store).catch_up()
+    forged = new_events(history[2:3])[0]
+    with store.engine.begin() as conn:  # a row written around the store: prev_hash wrong
+        conn.execute(events.insert().values(
+            case_id=history[0].case_id, version=3, event_id=forged.event_id, type=forged.type,
+            schema_version=forged.schema_version, occurred_at=forged.occurred_at,
+            actor=forged.actor, payload=forged.payload, prev_hash="0" * 64, hash="f" * 64))
+    position = store.last_position()
+    with pytest.raises(ProjectionBroken, match=f"version 3 \\(position {position}\\) does not "
+                                               "link to version 2"):
+        Projector(store).catch_up()
+    with pytest.raises(ProjectionBroken, match="nothing is served from them"):
+        require_sound(store.engine)
+    assert status(store.engine).position == position - 1  # nothing of the batch applied
+    with pytest.raises(ProjectionBroken):
+        Projector(store).rebuild()  # the store is still broken: it stops again
+
+
+def test_a_missing_version_stops_the_projection(sqlite_store: EventStore) -> None:
+    store = sqlite_store
+    history = history_of(plan_year(2)[0])
+    store.append(history[0].case_id, 0, new_events(history[:1]))
+    forged = new_events(history[2:3])[0]
+    with store.engine.begin() as conn:
+        conn.execute(events.insert().values(
+            case_id=history[0].case_id, version=3, event_id=forged.event_id, type=forged.type,
+            schema_version=forged.schema_version, occurred_at=forged.occurred_at,
+            actor=forged.actor, payload=forged.payload, prev_hash="0" * 64, hash="f" * 64))
+    with pytest.raises(ProjectionBroken,
+                       match=r"version 3 .* follows version 1; a version is missing"):
+        Projector(store).catch_up()
+
+
+def test_a_council_summary_is_its_last_corporate_challenge(sqlite_store: EventStore) -> None:
+    store = sqlite_store
+    histories = [history_of(plan) for plan in plan_year(9)]
+    for history in histories:
+        store.append(history[0].case_id, 0, new_events(history))
+    Projector(store).catch_up()
+    councils = council_rows(store.engine)
+    folded = [fold(h[0].case_id, h) for h in histories]
+    for gss, row in councils.items():
+        visits = [s for s in folded if s.council == gss and s.visit_held_to is not None
+                  and s.kind is not None and s.kind.value == "corporate_peer_challenge"]
+        last = max(visits, key=lambda s: (s.visit_held_to, s.case_id))
+        assert row["last_case_id"] == last.case_id
+        assert row["visit_ended_on"] == last.visit_held_to
+        assert row["report_published_on"] == last.report_published_on
+        assert row["corporate_challenges"] == len(visits)
