@@ -151,8 +151,13 @@ class Projector:
         try:
             with self._writing() as conn, conn.begin():
                 position = self._lock(conn)
-                rows = conn.execute(sa.select(events).where(events.c.position > position)
-                                    .order_by(events.c.position).limit(size)).all()
+                try:
+                    rows = conn.execute(sa.select(events).where(events.c.position > position)
+                                        .order_by(events.c.position).limit(size)).all()
+                except (RecursionError, ValueError) as unreadable:  # written behind our back
+                    raise _Broken(f"an event after position {position} cannot be read back "
+                                  f"({type(unreadable).__name__}); `cases verify` names the "
+                                  "case") from None
                 if not rows:
                     return 0
                 stored = [_stored(row) for row in rows]
@@ -232,9 +237,11 @@ class _Cases:
                           "is not that event's hash)")
         try:
             recorded = event.to_recorded()
-        except ValueError as unreadable:
+        except (RecursionError, ValueError) as unreadable:
             raise _Broken(f"case {event.case_id}: version {event.version} (position "
-                          f"{event.position}) cannot be read: {unreadable}") from None
+                          f"{event.position}) cannot be read back: "
+                          f"{str(unreadable).splitlines()[0] if str(unreadable) else ''}"
+                          ) from None
         try:
             if case is None:
                 state = apply(CaseState(case_id=event.case_id), recorded)

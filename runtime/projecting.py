@@ -72,6 +72,13 @@ async def project(store: EventStore, stopping: asyncio.Event, *,
                 log.warning("read models wait for the database", problem=problem)
                 said = problem
             wait = max(every, 2.0)
+        except Exception as failure:  # the loop outlives any one failure
+            first_line = str(failure).splitlines()[0] if str(failure) else ""
+            problem = f"{type(failure).__name__}: {first_line}"
+            if said != problem:
+                log.error("read models could not be projected; trying again", problem=problem)
+                said = problem
+            wait = STOPPED_INTERVAL
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), timeout=wait)
 

@@ -71,6 +71,7 @@ OPERATIONS = [
     ("GET", "/api/cases/{case_id}"),
     ("POST", "/api/cases/{case_id}/actions"),
     ("GET", "/api/cases/{case_id}/notices"),
+    ("POST", "/api/imports/history"),
 ]
 """Every operation of the document but the list (a test fails when one is added, unlisted)."""
 
@@ -93,6 +94,11 @@ CHECKS: list[CheckFunction] = [
     not_a_server_error, status_code_conformance, content_type_conformance,
     response_headers_conformance, response_schema_conformance, negative_data_rejection,
     positive_data_acceptance, refusal_says_why]
+FILE_CHECKS = [check for check in CHECKS if check is not positive_data_acceptance]
+"""For an uploaded file: its schema is "a CSV text", which no schema can say more of (the
+columns, dates in order, councils in the register), so a schema-valid file the rules refuse
+answers 422 with every problem, and that is right."""
+FILE_UPLOADS = {"/api/imports/history"}
 
 
 def api_for(store: EventStore, client: Client, task_queue: str) -> Any:
@@ -199,7 +205,8 @@ async def check_operation(target: Target, method: str, path: str) -> None:
     def check(case: Case[Any]) -> None:
         response = case.call(headers=headers)
         target.note_opened(case, response)
-        case.validate_response(response, checks=CHECKS, headers=headers)
+        checks = FILE_CHECKS if path in FILE_UPLOADS else CHECKS
+        case.validate_response(response, checks=checks, headers=headers)
 
     run: Callable[[], None] = check
     await asyncio.to_thread(run)

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from domain import commands as cmd
 from domain import events as ev
 from domain.deadlines import DeadlinePolicy, next_deadline, next_due, on_due
+from domain.peers import SelectionRules
 from domain.upcasting import parse_event
 from domain.vocabulary import DeadlineName, Stage, VisitMode
 from tests.test_domain_rules import (
@@ -132,7 +133,7 @@ def test_a_visit_falls_within_the_dates_the_team_was_selected_for() -> None:
     selection = ev.PeerSelectionRecord(
         algorithm="test", seed=1, pool_version=1, pool_digest=document("pool"),
         scope=["finance"], visit_from=date(2026, 3, 9), visit_to=date(2026, 3, 13),
-        rules=ev.SelectionRules())
+        rules=SelectionRules())
     case.record("system:peer-selection", [ev.PeerTeamProposed(
         team=TEAM, selected_by="engine", selection=selection)])
     case.do(cmd.ConfirmPeerTeam(actor=OFFICER))

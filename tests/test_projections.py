@@ -4,6 +4,7 @@ racing apply each event once; a gap or a broken link stops them, saying where.""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from collections.abc import Iterator
@@ -30,7 +31,9 @@ from eventstore.projections import (
     status,
 )
 from eventstore.schema import case_figures, case_summaries, council_summaries, events
+from runtime.projecting import projecting
 from tests.conftest import drop_schema, postgres_store_in_new_schema
+from tests.support import run_cli
 from tests.test_domain_figures import history_of, plan_year
 
 START, END = date(2025, 4, 1), date(2026, 3, 31)
@@ -230,3 +233,53 @@ def test_a_council_summary_is_its_last_corporate_challenge(sqlite_store: EventSt
         assert row["visit_ended_on"] == last.visit_held_to
         assert row["report_published_on"] == last.report_published_on
         assert row["corporate_challenges"] == len(visits)
+
+
+async def test_a_worker_keeps_the_read_models_current_while_appends_run(
+        sqlite_store: EventStore) -> None:
+    """The loop every worker runs: each append is applied soon after, while more come."""
+    store = sqlite_store
+    histories = [history_of(plan) for plan in plan_year(8)][:15]
+    reached: list[bool] = []
+    async with projecting(store, interval=0.05):
+        for history in histories:
+            stored = await asyncio.to_thread(store.append, history[0].case_id, 0,
+                                             new_events(history))
+            for _ in range(400):
+                if status(store.engine).position >= stored[-1].position:
+                    reached.append(True)
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                reached.append(False)
+    assert all(reached) and len(reached) == len(histories)
+    assert {r.case_id for r in case_rows(store.engine, include_ended=True)} == {
+        h[0].case_id for h in histories}
+
+
+def test_the_cli_says_when_the_read_models_lag_or_stopped(
+        sqlite_store: EventStore, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    store = sqlite_store
+    monkeypatch.setenv("CASES_DATABASE_URL", str(store.engine.url))
+    history = history_of(plan_year(2)[0])
+    store.append(history[0].case_id, 0, new_events(history[:2]))
+    assert run_cli(["report", "annual", "--financial-year", "2025"]) == 0
+    assert "the read models are 2 positions behind the store" in capsys.readouterr().out
+    assert run_cli(["projections", "rebuild"]) == 0
+    assert "2 events applied" in capsys.readouterr().out
+    forged = new_events(history[2:3])[0]
+    with store.engine.begin() as conn:
+        conn.execute(events.insert().values(
+            case_id=history[0].case_id, version=3, event_id=forged.event_id, type=forged.type,
+            schema_version=forged.schema_version, occurred_at=forged.occurred_at,
+            actor=forged.actor, payload=forged.payload, prev_hash="0" * 64, hash="f" * 64))
+    with pytest.raises(ProjectionBroken):
+        Projector(store).catch_up()
+    for argv in (["report", "annual", "--financial-year", "2025"], ["councils", "due"]):
+        assert run_cli(argv) == 1
+        said = capsys.readouterr().err
+        assert said.count("\n") == 1 and "does not link to version 2" in said
+        assert "`cases projections rebuild`" in said
+    assert run_cli(["projections", "status"]) == 1
+    assert "STOPPED" in capsys.readouterr().out
