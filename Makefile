@@ -15,8 +15,11 @@ $(BIN)/python:
 
 # requirements.lock pins every runtime and dev dependency (with hashes): `make` installs
 # exactly those, then the project itself without resolving anything; `pip check` stops a
-# lock older than pyproject.toml's dependencies (`make lock` then).
-$(STAMP): pyproject.toml $(LOCK) | $(BIN)/python
+# lock older than pyproject.toml's dependencies (`make lock` then). The web pages' assets
+# (GOV.UK Frontend; axe-core for the accessibility tests) come from the npm registry, exactly
+# as web/package-lock.json pins them (`npm ci`; `cd web && npm install` to change them).
+$(STAMP): pyproject.toml $(LOCK) web/package.json web/package-lock.json | $(BIN)/python
+	cd web && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .

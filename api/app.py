@@ -55,6 +55,7 @@ from domain.permissions import MAY_IMPORT_HISTORY, NotPermitted, check_permitted
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore
 from eventstore.projections import ProjectionBroken
+from web.site import add_site
 from workflows.messages import TASK_QUEUE, CaseView, council_of_case
 
 log = structlog.get_logger("api")
@@ -255,6 +256,7 @@ def create_app(engine: Engine, settings: ApiSettings) -> FastAPI:
     limiter = MovingWindowRateLimiter(MemoryStorage())
     sign_in_rate = parse(settings.sign_in_rate)
     _handle_problems(app)
+    add_site(app, engine, settings)
     if settings.oidc is not None:
         from api.oidc import oidc_router  # authlib only where OpenID Connect is configured
 

@@ -43,6 +43,9 @@ class CaseSummary(BaseModel):
     action_plan_published_on: date | None
     progress_review_on: date | None
     progress_review_published_on: date | None
+    report_url: str | None = None
+    action_plan_url: str | None = None
+    progress_review_url: str | None = None
     next_deadline: str | None
     next_deadline_at: datetime | None
     escalation_level: int
@@ -73,6 +76,8 @@ def case_summary(state: CaseState, book: PolicyBook) -> CaseSummary:
         action_plan_published_on=state.action_plan_published_on,
         progress_review_on=state.progress_review_held_on,
         progress_review_published_on=state.progress_review_published_on,
+        report_url=state.report_url, action_plan_url=state.action_plan_url,
+        progress_review_url=state.progress_review_url,
         next_deadline=due.deadline.value if due is not None else None,
         next_deadline_at=due.due_at if due is not None else None,
         escalation_level=max((e.level for e in state.escalations), default=0),
@@ -106,6 +111,8 @@ def council_summary(gss_code: str, cases: Iterable[CaseSummary]) -> dict[str, An
         "action_plan_published_on": last.action_plan_published_on,
         "progress_review_on": last.progress_review_on,
         "progress_review_published_on": last.progress_review_published_on,
+        "report_url": last.report_url, "action_plan_url": last.action_plan_url,
+        "progress_review_url": last.progress_review_url,
         "next_due_on": years_after(ended, NEXT_CHALLENGE_YEARS),
         "corporate_challenges": len(visited),
     }

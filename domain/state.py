@@ -96,9 +96,13 @@ class CaseState(BaseModel):
     """The business date the report was made final (its first final version)."""
     factual_accuracy_comments: tuple[str, ...] = ()
     report_published_on: date | None = None
+    report_url: str | None = None
     action_plan_published_on: date | None = None
+    action_plan_url: str | None = None
     progress_review_held_on: date | None = None
     progress_review_published_on: date | None = None
+    progress_review_url: str | None = None
+    """Where each publication is, as the council recorded it (None: not given, on import)."""
     missed_deadlines: tuple[DeadlineName, ...] = ()
     missed_due_at: tuple[tuple[DeadlineName, datetime], ...] = ()
     """When each missed deadline fell due: what its escalations' notices say."""
@@ -257,12 +261,14 @@ def _corrected(s: CaseState, e: ev.ReportCorrected, r: Recorded) -> dict[str, An
 
 @_folds(ev.ReportPublished)
 def _published(s: CaseState, e: ev.ReportPublished, r: Recorded) -> dict[str, Any]:
-    return {"stage": Stage.REPORT_PUBLISHED, "report_published_on": e.published_on}
+    return {"stage": Stage.REPORT_PUBLISHED, "report_published_on": e.published_on,
+            "report_url": e.url}
 
 
 @_folds(ev.ActionPlanPublished)
 def _action_plan(s: CaseState, e: ev.ActionPlanPublished, r: Recorded) -> dict[str, Any]:
-    return {"stage": Stage.ACTION_PLAN_PUBLISHED, "action_plan_published_on": e.published_on}
+    return {"stage": Stage.ACTION_PLAN_PUBLISHED, "action_plan_published_on": e.published_on,
+            "action_plan_url": e.url}
 
 
 @_folds(ev.ProgressReviewHeld)
@@ -273,7 +279,7 @@ def _review_held(s: CaseState, e: ev.ProgressReviewHeld, r: Recorded) -> dict[st
 @_folds(ev.ProgressReviewPublished)
 def _review_published(s: CaseState, e: ev.ProgressReviewPublished, r: Recorded) -> dict[str, Any]:
     return {"stage": Stage.PROGRESS_REVIEW_PUBLISHED,
-            "progress_review_published_on": e.published_on}
+            "progress_review_published_on": e.published_on, "progress_review_url": e.url}
 
 
 @_folds(ev.DeadlineApproaching)

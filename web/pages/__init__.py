@@ -1,0 +1,1 @@
+"""One module of routes per group of pages; each exposes `router(site)`."""
