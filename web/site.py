@@ -137,7 +137,8 @@ def add_site(app: FastAPI, engine: Engine, settings: ApiSettings) -> Site:
         return site.page(request, "refused.html", status=error.status, title=title,
                          message=error.message)
 
-    from web.pages import signin
+    from web.pages import audit, cases, council, register, signin
 
-    app.include_router(signin.router(site))
+    for pages in (signin, register, cases, council, audit):
+        app.include_router(pages.router(site))
     return site
