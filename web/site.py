@@ -15,9 +15,11 @@ from urllib.parse import quote
 
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from application.users import User, user_named
 from domain.actors import Role
@@ -136,6 +138,18 @@ def add_site(app: FastAPI, engine: Engine, settings: ApiSettings) -> Site:
         title = "Page not found" if error.status == 404 else "You cannot see this page"
         return site.page(request, "refused.html", status=error.status, title=title,
                          message=error.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: Exception) -> Response:
+        """The API's addresses answer JSON as FastAPI does; every other address a page."""
+        assert isinstance(error, StarletteHTTPException)
+        if request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, error)
+        if error.status_code == 404:
+            return site.page(request, "refused.html", status=404, title="Page not found",
+                             message="If you typed the web address, check it is correct.")
+        return site.page(request, "refused.html", status=error.status_code,
+                         title="Sorry, there is a problem", message=str(error.detail))
 
     from web.pages import audit, cases, council, register, signin
 
