@@ -56,6 +56,7 @@ def need_chromium() -> str:
 @pytest_asyncio.fixture(scope="session")
 async def chromium() -> AsyncIterator[Browser]:
     path = need_chromium()
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's pages only
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
         yield browser

@@ -200,3 +200,12 @@ async def dev_server_env() -> AsyncIterator[WorkflowEnvironment]:
         dev_server_log_level="error")
     async with env:
         yield env
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say where the web pages' screenshots were kept (tests/browser_support.py)."""
+    from tests.browser_support import SCREENSHOTS
+
+    if SCREENSHOTS.is_dir() and any(SCREENSHOTS.iterdir()):
+        count = sum(1 for _ in SCREENSHOTS.glob("*.png"))
+        terminalreporter.write_line(f"web pages' screenshots ({count}): {SCREENSHOTS}")
