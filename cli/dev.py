@@ -151,8 +151,8 @@ async def run_dev(port: int, db_file: Path, ui: bool, web_port: int,
                 telemetry.observing(store),
                 serving(create_app(Engine(store=store, temporal=client), settings), HOST,
                         web_port) as api_url):
-        log.info("ready: dev server, worker and API running; Ctrl-C stops them",
-                 address=f"{HOST}:{port}", api=api_url,
+        log.info("ready: dev server, worker, API and web pages running; Ctrl-C stops them",
+                 address=f"{HOST}:{port}", api=api_url, pages=f"{api_url}/",
                  ui=f"http://{HOST}:{port + 1000}" if ui else None,
                  mail=sink.url if sink else None,
                  database=store.engine.url.render_as_string(hide_password=True))
@@ -161,6 +161,8 @@ async def run_dev(port: int, db_file: Path, ui: bool, web_port: int,
         smtp_export = f"  export {SMTP_URL_VARIABLE}={sink.url}\n" if sink else ""
         print(f"\nIn another terminal:\n  export TEMPORAL_ADDRESS={HOST}:{port}\n"
               f"  export CASES_API_URL={api_url}\n{smtp_export}  cases login demo-officer\n"
+              f"Web pages: {api_url}/ (sign in there; the public register is "
+              f"{api_url}/register)\n"
               f"API: {api_url} (OpenAPI at {api_url}/api/docs)\n"
               f"{_mail_line(sink, db_file)}"
               f"Demo users, password {DEMO_PASSWORD!r}: {users}\n", flush=True)
