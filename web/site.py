@@ -63,9 +63,9 @@ class NavItem:
 
 NAV: dict[Role, tuple[NavItem, ...]] = {
     Role.CASE_OFFICER: (NavItem("Dashboard", "/dashboard"), NavItem("Start a case", "/cases/new"),
-                        NavItem("Public register", "/register")),
+                        NavItem("Audit", "/audit"), NavItem("Public register", "/register")),
     Role.LGA_ADVISER: (NavItem("Dashboard", "/dashboard"), NavItem("Start a case", "/cases/new"),
-                       NavItem("Public register", "/register")),
+                       NavItem("Audit", "/audit"), NavItem("Public register", "/register")),
     Role.COUNCIL: (NavItem("Our cases", "/council"), NavItem("Public register", "/register")),
     Role.AUDITOR: (NavItem("Audit", "/audit"), NavItem("Public register", "/register")),
     Role.ADMIN: (NavItem("Public register", "/register"),),
