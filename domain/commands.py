@@ -195,7 +195,7 @@ class PublishReport(Command):
     action: Literal["publish_report"] = Field(default="publish_report",
                                               description="what is asked: publish_report")
     published_on: date = Field(description="the day the report was published")
-    url: Url = Field(description="where the published report is, http(s)://…")
+    url: Url = Field(description="where the published report is, https://…")
 
 
 class PublishActionPlan(Command):
@@ -204,7 +204,7 @@ class PublishActionPlan(Command):
     action: Literal["publish_action_plan"] = Field(
         default="publish_action_plan", description="what is asked: publish_action_plan")
     published_on: date = Field(description="the day the action plan was published")
-    url: Url = Field(description="where the published action plan is, http(s)://…")
+    url: Url = Field(description="where the published action plan is, https://…")
 
 
 class HoldProgressReview(Command):
@@ -225,7 +225,7 @@ class PublishProgressReview(Command):
         default="publish_progress_review",
         description="what is asked: publish_progress_review")
     published_on: date = Field(description="the day the progress review report was published")
-    url: Url = Field(description="where the published progress review report is, http(s)://…")
+    url: Url = Field(description="where the published progress review report is, https://…")
 
 
 class WithdrawCase(Command):

@@ -337,6 +337,14 @@ def _visit(state: CaseState, c: cmd.RecordVisit, now: datetime) -> list[ev.Event
     return [ev.VisitHeld(mode=mode, started_on=c.started_on, ended_on=c.ended_on)]
 
 
+def _need_https(state: CaseState, url: str) -> None:
+    """A publication's public address is https (cases opened since business dates; older
+    cases keep the rule they were opened under, so their histories replay as they were)."""
+    if state.business_dates and not url.startswith("https://"):
+        raise CommandRefused(state, f"the address {url!r} must start with https://: the "
+                                    "public register links to it")
+
+
 def _held_as_scheduled(state: CaseState, c: cmd.RecordVisit) -> None:
     """A visit is not held before it was scheduled to start, nor outside the dates its team
     was selected as accredited and available for (an engine-selected team)."""
@@ -423,6 +431,7 @@ def _publish(state: CaseState, c: cmd.PublishReport, now: datetime) -> list[ev.E
     if state.stage == Stage.REPORT_DRAFTED:
         raise CommandRefused(state, "cannot publish: the report is still a draft; make it final")
     _need_stage(state, "publish the report", Stage.REPORT_FINAL)
+    _need_https(state, c.url)
     assert state.draft_sent_on is not None
     limits = [(_visit_end(state), "the visit ended"), (state.draft_sent_on, "the draft was sent")]
     if state.business_dates and state.report_final_on is not None:
@@ -439,6 +448,7 @@ def _publish(state: CaseState, c: cmd.PublishReport, now: datetime) -> list[ev.E
 def _action_plan(state: CaseState, c: cmd.PublishActionPlan, now: datetime) -> list[ev.Event]:
     _need_stage(state, "record the action plan", Stage.REPORT_PUBLISHED,
                 hint="the report is published first or with it")
+    _need_https(state, c.url)
     assert state.report_published_on is not None
     _need_dates(state, "record the action plan", c.published_on, c.published_on,
                 not_before=(state.report_published_on, "the report was published"),
@@ -462,6 +472,7 @@ def _review_published(state: CaseState, c: cmd.PublishProgressReview,
                       now: datetime) -> list[ev.Event]:
     _need_stage(state, "record the progress review report", Stage.PROGRESS_REVIEW_HELD,
                 hint="hold the progress review first")
+    _need_https(state, c.url)
     assert state.progress_review_held_on is not None
     _need_dates(state, "record the progress review report", c.published_on, c.published_on,
                 not_before=(state.progress_review_held_on, "the progress review ended"),

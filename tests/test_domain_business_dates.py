@@ -205,3 +205,13 @@ def test_a_case_opened_before_business_dates_is_stored_exactly_as_it_was() -> No
                                factual_accuracy_check="no_comments")
     assert final.stored_version() == 1 and "made_final_on" not in final.payload()
     assert parse_event("ReportMadeFinal", 1, final.payload()) == final
+
+
+def test_a_publication_address_must_be_https() -> None:
+    case = _drafted(scheduled(opened(), date(2026, 3, 10), date(2026, 3, 12)))
+    case.wait(timedelta(days=20))
+    case.do(cmd.FinaliseReport(actor=OFFICER, document_sha256=document("final")))
+    assert case.refused(cmd.PublishReport(
+        actor=CONTACT, published_on=case.today, url="http://example.org/r")) == (
+        "the address 'http://example.org/r' must start with https://: the public register "
+        "links to it")
