@@ -2,6 +2,13 @@
 server, with deadlines of seconds so that one lapse escalates and then resolves while you
 watch; then the status table, a timeline and the verify verdict. Leaves its store behind.
 
+First it imports a made-up history of past peer challenges (`demo_history.csv`, beside this
+module), so the public register has councils that published on time, late and never, and
+some whose next challenge is due or overdue. One challenge is still under way and has
+lapsed, so the engine escalates it at once: Birmingham's finance challenge, so that its
+escalation goes to the people the demo's own lapse reaches (and no corporate slot the demo
+needs is taken).
+
 Every action goes through the API, as the demo user it belongs to (an officer, an adviser
 for the second pair of eyes, each council's contact), signed in with the demo password."""
 
@@ -12,8 +19,11 @@ import os
 import socket
 import time
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 from api.app import Engine, create_app
 from api.server import serving
@@ -21,17 +31,20 @@ from api.settings import ApiSettings
 from application.journey import journey
 from application.users import DEMO_PASSWORD, DEMO_USERS, ensure_demo_users
 from cli import render
+from cli.api_client import DEFAULT_API_URL
 from cli.demo_contacts import ensure_demo_contacts
 from cli.dev import mail_settings
 from cli.dev_server import dev_server
 from domain import commands as cmd
 from domain.actors import Role, parse_actor
+from domain.checkpoints import CHECKPOINT_STREAM
 from domain.peers import demo_pool
 from domain.policies import PolicyBook, demo_policy_name
 from domain.vocabulary import CaseKind, DeadlineName, Stage
 from eventstore import EventStore, open_store
 from eventstore.deliveries import NoticeDelivery, deliveries_of
 from eventstore.peers import import_pool
+from eventstore.schema import events
 from eventstore.verify import verify_all
 from notices.relay import relaying
 from notices.settings import MailSettings
@@ -44,6 +57,9 @@ COUNCILS = {
     "E08000025": "Birmingham",
     "E06000001": "Hartlepool",
 }
+DEMO_HISTORY = Path(__file__).with_name("demo_history.csv")
+"""Past peer challenges, made up, of the built-in councils (none but Birmingham's under way:
+the demo's own corporate cases take Croydon's and Birmingham's corporate slots)."""
 
 
 def _free_port() -> int:
@@ -95,6 +111,16 @@ class DemoApi:
         body = command.model_dump(mode="json", exclude={"actor", "case_id"})
         return await self._answer(await self.http.post(
             f"/api/cases/{case_id}/actions", headers=self._as(command.actor), json=body))
+
+    async def import_history(self, data: bytes) -> dict[str, Any]:
+        """Past peer challenges, as the demo officer: the API's import, whole or not at all
+        (importing the same file again changes nothing)."""
+        answer = await self.http.post("/api/imports/history", content=data, headers={
+            **self._as("case_officer:demo-officer"), "Content-Type": "text/csv"})
+        if answer.status_code != 201:
+            raise RuntimeError(f"demo: the history import was refused: {answer.text}")
+        result: dict[str, Any] = answer.json()
+        return result
 
     async def view(self, case_id: str) -> CaseView:
         return await self._answer(await self.http.get(
@@ -213,6 +239,16 @@ async def _notices_told(store: EventStore, mail: MailSettings | None,
             "lists who was told what.")
 
 
+def _busiest(store: EventStore) -> tuple[str, int]:
+    """The case with the most events (ties: the first by id), and how many."""
+    query = (sa.select(events.c.case_id, sa.func.max(events.c.version).label("events"))
+             .where(events.c.case_id != CHECKPOINT_STREAM).group_by(events.c.case_id)
+             .order_by(sa.desc("events"), events.c.case_id).limit(1))
+    with store.engine.connect() as conn:
+        case_id, count = conn.execute(query).one()
+    return str(case_id), int(count)
+
+
 async def run_demo(unit_seconds: int = 2) -> int:
     started = time.monotonic()
     store: EventStore = open_store()
@@ -239,10 +275,15 @@ async def run_demo(unit_seconds: int = 2) -> int:
         print(f"API at {api_url}; demo users signed in with the demo password", flush=True)
         cases = DemoApi(http)
         await cases.sign_in()
+        history = await cases.import_history(DEMO_HISTORY.read_bytes())
+        _say(f"history: {history['rows']} past peer challenges ({len(history['imported'])} "
+             f"imported now, {len(history['already'])} before); "
+             f"{len(history['under_way'])} under way, followed from their real dates")
         views = list(await asyncio.gather(_on_time(cases, "E09000008", policy),
                                           _lapses(cases, "E08000025", policy),
                                           _withdrawn(cases, "E06000001", policy)))
-        told = await _notices_told(store, mail, [v.state.case_id for v in views])
+        told = await _notices_told(store, mail, [v.state.case_id for v in views]
+                                   + list(history["under_way"]))
     print("\nCases:\n" + _table(views))
     escalated = views[1].state.case_id
     print(f"\nTimeline of {escalated}:\n" + render.timeline(store.read_case(escalated)))
@@ -253,6 +294,12 @@ async def run_demo(unit_seconds: int = 2) -> int:
         print(f"  {problem}")
     print(f"\n{told}")
     print(f"\n`cases peers explain {views[0].state.case_id}` re-runs its team selection.")
+    busiest, count = _busiest(store)
+    print(f"\nWeb pages (the demo served them at {api_url} while it ran; `cases dev` serves "
+          f"this store at {DEFAULT_API_URL}):\n"
+          f"  {DEFAULT_API_URL}/register  the public register, no sign-in\n"
+          f"  {DEFAULT_API_URL}/cases/{busiest}  the busiest case ({count} events; sign in "
+          "as demo-officer)")
     print(f"\nDone in {time.monotonic() - started:.0f}s. The store stays at {store.engine.url}: "
           f"try `cases history {escalated}` and `cases verify`.\nNext: `cases dev` serves the "
           f"API on this store with the demo users (password {DEMO_PASSWORD!r}); `cases login "
