@@ -4,15 +4,21 @@ with axe-core and kept as a screenshot."""
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from playwright.async_api import Browser
 
+from application.history_import import import_history
 from application.users import set_password
+from cli import demo
 from domain.peers import demo_pool
+from domain.vocabulary import CaseKind
 from eventstore.peers import import_pool
+from eventstore.projections import Projector
 from tests.api_support import COUNCIL, PASSWORD, Api
 from tests.browser_support import Visitor, chromium, site, visitor
+from workflows.messages import workflow_id_for
 
 __all__ = ["chromium", "site"]  # fixtures, used by name
 
@@ -118,5 +124,36 @@ async def test_an_officer_a_council_and_an_auditor_take_a_case_to_closed_in_chro
     await auditor.go(f"/audit/cases/{case_id}")
     assert "intact" in (await auditor.page.inner_text("main")).lower()
     await auditor.go(f"/audit/cases/{case_id}?as_of={today}")
-    public = await visitor(chromium, site, "public")
+    await auditor.go(f"/audit/cases/{case_id}/diff?from={today - timedelta(days=1)}"
+                     f"&to={today}")
+    await council.go(f"/council/cases/{case_id}")
+    await council.go("/dashboard")  # not a council's page: refused, and no data shown
+    assert "You cannot see this page" in await council.page.inner_text("main")
+
+
+async def test_the_register_shows_the_demos_late_and_unpublished_councils(
+        api: Api, chromium: Browser, site: str) -> None:
+    """The demo's history (cli/demo_history.csv), imported as `cases demo` does, read by a
+    member of the public in Chromium."""
+    data = (Path(demo.__file__).parent / "demo_history.csv").read_bytes()
+    api.leave_none_running(workflow_id_for(CaseKind.FINANCE, "E08000025"))
+    await import_history(api.world.store, api.world.env.client, data,
+                         actor="case_officer:siân.jones", task_queue=api.world.task_queue)
+    Projector(api.world.store).catch_up()
+    public = await visitor(chromium, site, "register")
     await public.go("/register")
+
+    async def row(name: str) -> str:
+        return await public.page.locator("tbody tr", has_text=name).first.inner_text()
+
+    assert "Not published" in await row("Bristol")
+    leeds = await row("Leeds")
+    assert "days late" in leeds and "Overdue" in leeds
+    assert "On time" in await row("Manchester")
+    assert "Not published" in await row("Basingstoke")  # its action plan
+    await public.page.get_by_label("Late or unpublished only").check()
+    await public.page.get_by_role("button", name="Filter").click()
+    await public.page.wait_for_load_state()
+    await public.look()
+    shown = await public.page.locator("tbody").inner_text()
+    assert "Bristol" in shown and "Leeds" in shown and "Manchester" not in shown
