@@ -20,7 +20,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import pytest_asyncio
@@ -195,10 +195,12 @@ def requests_for(target: Target, method: str, path: str) -> st.SearchStrategy[Ca
 
 async def check_operation(target: Target, method: str, path: str) -> None:
     """Hypothesis draws the requests and schemathesis sends and checks them, on a thread of
-    their own: the session's event loop stays free to run the worker."""
+    their own: the session's event loop stays free to run the worker. Derandomized: the same
+    requests every run, so that a rare draw (a mutation the test's own Authorization header
+    then undoes) cannot fail one CI run in many."""
     headers = {"Authorization": f"Bearer {target.token}"}
 
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                      HealthCheck.data_too_large])
     @given(case=requests_for(target, method, path))
@@ -213,7 +215,8 @@ async def check_operation(target: Target, method: str, path: str) -> None:
 
 
 def test_every_operation_of_the_document_is_checked() -> None:
-    app = create_app(Engine.__new__(Engine), ApiSettings(session_secret=b"k" * 32))
+    app = create_app(Engine(store=cast(Any, None), temporal=cast(Any, None)),
+                     ApiSettings(session_secret=b"k" * 32))  # the document alone
     paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
     documented = sorted((method.upper(), path) for path, item in paths.items() for method in item)
     assert documented == sorted([*OPERATIONS, LISTING])

@@ -198,10 +198,15 @@ async def test_a_council_sees_its_own_case_with_its_own_actions_and_no_other(api
     assert "Peer objected to" in section(read.text, "timeline")
 
 
+async def engine_today(api: Api) -> date:
+    """The workflows' day: the test server's clock, which other tests move ahead."""
+    return (await api.world.env.get_current_time()).date()
+
+
 async def test_a_visit_recorded_through_its_form_starts_the_deadlines_shown(api: Api) -> None:
     case_id = await scoped_case(api)
     team = [p.model_dump(mode="json") for p in demo_team(COUNCIL)]
-    today = date.today()
+    today = await engine_today(api)
     asked = await api.act("officer", case_id, action="propose_team", team=team)
     for body in ({"action": "approve", "request_id": asked.json()["state"][
                       "awaiting_approval"][0]["request_id"]},
@@ -227,9 +232,9 @@ async def test_a_visit_recorded_through_its_form_starts_the_deadlines_shown(api:
 
 
 async def test_an_engine_selected_team_shows_why_each_peer_is_on_it(api: Api) -> None:
-    import_pool(api.world.store, demo_pool(date.today()), "demo pool")
+    import_pool(api.world.store, demo_pool(await engine_today(api)), "demo pool")
     case_id = await scoped_case(api)
-    today = date.today().isoformat()
+    today = (await engine_today(api)).isoformat()
     selected = await api.act("officer", case_id, action="select_team", visit_from=today,
                              visit_to=today)
     assert selected.status_code == 200, selected.text

@@ -258,6 +258,15 @@ def _hand_picked_rationale(history: Sequence[Recorded]) -> list[str]:
 
 # --- the routes -------------------------------------------------------------------------------
 
+def engine_now(state: CaseState) -> datetime:
+    """The engine's clock as far as this page can tell: now, or the case's last recorded
+    event if that is later (a workflow's clock is its server's, which a test server moves
+    ahead), so the actions offered are those the workflow's rules would take."""
+    now = datetime.now(UTC)
+    last = state.last_event_at
+    return max(now, last) if last is not None else now
+
+
 def router(site: Site) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     store = site.engine.store
@@ -285,7 +294,7 @@ def router(site: Site) -> APIRouter:
             reasons, unexplained = await asyncio.to_thread(_engine_reasons, site, case_id)
         notices = await asyncio.to_thread(case_notices, store, case_id,
                                           lga_addresses=user.role != Role.COUNCIL)
-        offers = offered(state, user, datetime.now(UTC))
+        offers = offered(state, user, engine_now(state))
         if failed is not None:
             found = next((o for o in offers if o.form.action == failed.form.action), None)
             if found is None:  # refused outright: shown anyway, so its words sit beside it

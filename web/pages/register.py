@@ -64,13 +64,12 @@ class Tags:
 
 def router(site: Site) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
-    store = site.engine.store
     tag = Tags(site.env)
 
     async def read(region: str | None, council_type: str | None,
                    late: str | None) -> Register:
-        return await asyncio.to_thread(register, store, region=region, type_=council_type,
-                                       late=late)
+        return await asyncio.to_thread(register, site.engine.store, region=region,
+                                       type_=council_type, late=late)
 
     def unavailable(request: Request, why: RegisterUnavailable, *, page: bool) -> Response:
         log.warning("register not shown: the projection stopped", path=request.url.path)
@@ -113,7 +112,7 @@ def router(site: Site) -> APIRouter:
     @routes.get("/register.atom")
     async def register_atom(request: Request) -> Response:
         try:
-            entries = await asyncio.to_thread(feed_entries, store)
+            entries = await asyncio.to_thread(feed_entries, site.engine.store)
         except RegisterUnavailable as why:
             return unavailable(request, why, page=False)
         base = str(request.base_url).rstrip("/")
