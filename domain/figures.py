@@ -339,11 +339,16 @@ def _first_corporate_visits(cases: Iterable[CaseFacts]) -> dict[str, tuple[date,
     return first
 
 
-def figures_from_facts(facts: Iterable[CaseFacts], start: date, end: date) -> AnnualFigures:
+def figures_from_facts(facts: Iterable[CaseFacts], start: date, end: date, *,
+                       first_corporate: Mapping[str, tuple[date, list[str]]] | None = None,
+                       case_count: int | None = None) -> AnnualFigures:
     """The BRIEF §2 figures for `start`..`end` (both included) from every case's facts.
 
     Give every case, not only those of the period: "first time" looks back through all of
-    them (imported past challenges included).
+    them (imported past challenges included). Or give only the cases the period can count
+    (a visit, a publication or an escalation in it), with `first_corporate` (each council's
+    first corporate visit and the cases holding it, over every case) and `case_count` (how
+    many cases there are): the same figures, from a fraction of the facts.
     """
     if end < start:
         raise ValueError(f"the period ends ({end}) before it starts ({start})")
@@ -355,8 +360,8 @@ def figures_from_facts(facts: Iterable[CaseFacts], start: date, end: date) -> An
     delivered = [c for c in cases if within(c.visit_ended_on)]
     corporate = [c for c in delivered if c.corporate]
     hand_picked = [c for c in delivered if c.picked_by_at_visit == "officer"]
-    first_time = {council: ids for council, (day, ids) in _first_corporate_visits(cases).items()
-                  if within(day)}
+    firsts = _first_corporate_visits(cases) if first_corporate is None else first_corporate
+    first_time = {council: ids for council, (day, ids) in firsts.items() if within(day)}
 
     seated: dict[SeatCount, set[str]] = {"officer_peers": set(), "councillor_peers": set(),
                                          "lga_staff": set()}
@@ -396,7 +401,7 @@ def figures_from_facts(facts: Iterable[CaseFacts], start: date, end: date) -> An
         "escalations_resolved": _ids(c for c, _ in resolved),
     }
     return AnnualFigures(
-        start=start, end=end, cases=len(cases),
+        start=start, end=end, cases=len(cases) if case_count is None else case_count,
         delivered=len(delivered), corporate_delivered=len(corporate),
         first_time_councils=len(first_time), hand_picked_teams=len(hand_picked),
         officer_peers=len(seated["officer_peers"]),

@@ -17,6 +17,7 @@ starts from where the first left off: no event is applied twice or skipped.
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -275,7 +276,8 @@ class _Cases:
              "state": case.state.model_dump(mode="json")}
             for case_id, case in ((i, self.known[i]) for i in ids)])
         figures = [{"case_id": case_id, "council": case.state.council,
-                    "kind": summaries[case_id].kind, "facts": case.facts.model_dump(mode="json")}
+                    "kind": summaries[case_id].kind, "facts": case.facts.model_dump(mode="json"),
+                    **_placing(case.facts)}
                    for case_id, case in ((i, self.known[i]) for i in ids)
                    if case.facts is not None]
         if figures:
@@ -283,6 +285,16 @@ class _Cases:
         councils = {s.council for s in summaries.values()
                     if s.kind == CaseKind.CORPORATE_PEER_CHALLENGE.value}
         _write_councils(conn, councils)
+
+
+def _placing(facts: CaseFacts) -> dict[str, date | None]:
+    """The dates that can place a case's facts in a period (case_figures' indexed columns)."""
+    escalated = [*facts.escalations_raised_on, *facts.escalations_resolved_on]
+    return {"visit_ended_on": facts.visit_ended_on,
+            "report_published_on": facts.report_published_on,
+            "action_plan_published_on": facts.action_plan_published_on,
+            "escalations_from": min(escalated, default=None),
+            "escalations_to": max(escalated, default=None)}
 
 
 def _write_councils(conn: Connection, councils: Iterable[str]) -> None:
@@ -353,6 +365,55 @@ def all_facts(engine: Engine, batch_size: int = 5000) -> Iterator[CaseFacts]:
             sa.select(case_figures.c.facts).order_by(case_figures.c.case_id))
         for (facts,) in result:
             yield CaseFacts.model_validate(facts)
+
+
+def facts_for_period(engine: Engine, start: date, end: date,
+                     batch_size: int = 5000) -> list[CaseFacts]:
+    """The facts of every case a period's figures can count: its visit ended, its report or
+    action plan was published, or it escalated, in `start`..`end`. (What `figures_from_facts`
+    needs besides: each council's first corporate visit, `first_corporate_visits`.) Read with
+    the garbage collector paused: it would walk the growing list again at every allocation
+    threshold, for nothing, tripling the time."""
+    c = case_figures.c
+    query = sa.select(c.facts).where(sa.or_(
+        c.visit_ended_on.between(start, end), c.report_published_on.between(start, end),
+        c.action_plan_published_on.between(start, end),
+        sa.and_(c.escalations_from <= end, c.escalations_to >= start))).order_by(c.case_id)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
+                query)
+            return [CaseFacts.model_validate(facts) for (facts,) in result]
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def first_corporate_visits(engine: Engine) -> dict[str, tuple[date, list[str]]]:
+    """Each council's first corporate visit ever (imported history included) and the case(s)
+    holding it: what "first time" is judged by."""
+    c = case_figures.c
+    query = (sa.select(c.council, c.visit_ended_on, c.case_id)
+             .where(c.kind == CaseKind.CORPORATE_PEER_CHALLENGE.value,
+                    c.visit_ended_on.is_not(None))
+             .order_by(c.council, c.visit_ended_on, c.case_id))
+    first: dict[str, tuple[date, list[str]]] = {}
+    with engine.connect() as conn:
+        for council, day, case_id in conn.execute(query):
+            seen = first.get(council)
+            if seen is None:
+                first[council] = (day, [case_id])
+            elif seen[0] == day:
+                seen[1].append(case_id)
+    return first
+
+
+def case_count(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(case_figures))
+                   .scalar_one())
 
 
 def last_visits(engine: Engine) -> dict[str, date]:

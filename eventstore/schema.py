@@ -249,5 +249,13 @@ case_figures = sa.Table(
     sa.Column("council", sa.String(9), nullable=False),
     sa.Column("kind", sa.String(40), nullable=False),
     sa.Column("facts", sa.JSON, nullable=False),
+    sa.Column("visit_ended_on", sa.Date, nullable=True, index=True),
+    sa.Column("report_published_on", sa.Date, nullable=True, index=True),
+    sa.Column("action_plan_published_on", sa.Date, nullable=True, index=True),
+    sa.Column("escalations_from", sa.Date, nullable=True),
+    sa.Column("escalations_to", sa.Date, nullable=True),
+    sa.Index("ix_case_figures_escalations", "escalations_from", "escalations_to"),
 )
-"""Read model: each case's facts for the programme's figures (domain.figures.CaseFacts)."""
+"""Read model: each case's facts for the programme's figures (domain.figures.CaseFacts), with
+the dates that place them in a period (visit, publications, the span of its escalations)
+as indexed columns, so a period's figures read only the cases they can count."""

@@ -25,8 +25,11 @@ from eventstore.projections import (
     ProjectionBroken,
     Projector,
     all_facts,
+    case_count,
     case_rows,
     council_rows,
+    facts_for_period,
+    first_corporate_visits,
     require_sound,
     status,
 )
@@ -283,3 +286,23 @@ def test_the_cli_says_when_the_read_models_lag_or_stopped(
         assert "`cases projections rebuild`" in said
     assert run_cli(["projections", "status"]) == 1
     assert "STOPPED" in capsys.readouterr().out
+
+
+def test_a_periods_figures_from_its_own_cases_equal_those_from_every_case(
+        sqlite_store: EventStore) -> None:
+    """What `report annual` reads: only the cases the period can count, with each council's
+    first corporate visit over all of them; the same figures as from every case's facts."""
+    store = sqlite_store
+    histories = [history_of(plan) for seed in (3, 4) for plan in plan_year(seed)]
+    for history in histories:
+        store.append(history[0].case_id, 0, new_events(history))
+    Projector(store).catch_up()
+    every = list(all_facts(store.engine))
+    for start, end in ((START, END), (date(2024, 4, 1), date(2025, 3, 31)),
+                       (date(2025, 9, 1), date(2025, 9, 30))):
+        some = facts_for_period(store.engine, start, end)
+        assert len(some) <= len(every)
+        assert figures_from_facts(some, start, end,
+                                  first_corporate=first_corporate_visits(store.engine),
+                                  case_count=case_count(store.engine)) == figures_from_facts(
+            every, start, end)
