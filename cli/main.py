@@ -54,7 +54,7 @@ from eventstore.migrate import SchemaNotCurrent
 from eventstore.projections import ProjectionBroken
 from runtime import logging as case_logging
 from runtime.process import exit_now
-from runtime.telemetry import TelemetryProblem
+from runtime.settings_problems import TelemetryProblem
 from workflows.messages import CaseView
 
 _GSS = re.compile(r"^[EKNSW][0-9]{8}$")

@@ -9,9 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from application.setup import register_search_attributes
 from cli.output import emit
-from runtime.temporal import connect, connect_options
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -22,8 +20,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 async def run_setup(args: argparse.Namespace) -> int:
+    from runtime.temporal import connect, connect_options  # Temporal's SDK: only here
+
     address = str(connect_options().get("target_host"))
     client = await connect(signing=False)
+    from application.setup import register_search_attributes  # Temporal's SDK: only here
+
     done = await register_search_attributes(client)
     data = {"address": address, "namespace": done.namespace, "added": done.added,
             "already_there": done.present}

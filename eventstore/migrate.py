@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# alembic is imported where it is used: most commands (an auditor's report, a list) never
+# migrate, and it costs a tenth of a second to start.
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -39,6 +42,8 @@ class SchemaStatus:
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config
@@ -46,6 +51,9 @@ def _config() -> Config:
 
 def status(engine: Engine) -> SchemaStatus:
     """Read the migration the database is at (one SELECT), beside the newest one we have."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     scripts = ScriptDirectory.from_config(_config())
     newest = scripts.get_current_head()
     assert newest is not None
@@ -78,6 +86,8 @@ def upgrade(engine: Engine) -> None:
     database would otherwise both read "no tables yet" and both try to create them. SQLite
     takes the write lock at BEGIN (the other waits out its busy timeout, then finds the schema
     current); PostgreSQL takes an advisory lock for the transaction."""
+    from alembic import command
+
     config = _config()
     with engine.connect().execution_options(sqlite_begin="IMMEDIATE") as connection, \
             connection.begin():

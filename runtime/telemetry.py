@@ -49,6 +49,7 @@ from domain.state import STAGE_AFTER_EVENT
 from domain.vocabulary import Stage
 from eventstore.schema import events
 from eventstore.store import EventStore
+from runtime.settings_problems import TelemetryProblem as TelemetryProblem
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -73,10 +74,6 @@ Tracing = Literal["otlp", "console"]
 APPEND_LATENCY_BUCKETS_MS = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0,
                              2500.0, 10000.0)
 """An append takes milliseconds; the SDK's default buckets start at 50 ms."""
-
-
-class TelemetryProblem(ValueError):
-    """A telemetry setting that cannot be used; the message names its variable."""
 
 
 @dataclass(frozen=True)
