@@ -25,18 +25,34 @@ def import_councils(store: EventStore, imported: Iterable[Council]) -> int:
     return len(rows)
 
 
+_READ: dict[tuple[str, int, object], dict[str, Council]] = {}
+"""The register as last read, by database and the register's (row count, newest import):
+pages read it on every view, and it changes only on import."""
+
+
 def known_councils(store: EventStore) -> dict[str, Council]:
-    """Built-in councils, overridden and extended by the imported register."""
-    known = dict(BUILT_IN_COUNCILS)
+    """Built-in councils, overridden and extended by the imported register. Read again only
+    when the register has changed (one small query says whether it has)."""
     try:
         with store.engine.connect() as conn:
+            count, newest = conn.execute(sa.select(sa.func.count(),
+                                                   sa.func.max(councils.c.imported_at))).one()
+            key = (store.engine.url.render_as_string(hide_password=True), int(count), newest)
+            cached = _READ.get(key)
+            if cached is not None:
+                return dict(cached)
+            known = dict(BUILT_IN_COUNCILS)
             for row in conn.execute(sa.select(councils.c.data)):
                 council = Council.model_validate(row.data)
                 known[council.gss_code] = council
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as failure:
         if not missing_table(failure):  # an outage, not "no register imported yet"
             raise
-    return known
+        return dict(BUILT_IN_COUNCILS)
+    if len(_READ) > 16:
+        _READ.clear()
+    _READ[key] = known
+    return dict(known)
 
 
 def known_council(store: EventStore, gss_code: str) -> Council | None:
@@ -53,3 +69,16 @@ def known_council(store: EventStore, gss_code: str) -> Council | None:
     if data is not None:
         return Council.model_validate(data)
     return BUILT_IN_COUNCILS.get(gss_code)
+
+
+def register_version(store: EventStore) -> tuple[int, object]:
+    """(rows, newest import) of the imported register: what changes when it is imported."""
+    try:
+        with store.engine.connect() as conn:
+            count, newest = conn.execute(sa.select(sa.func.count(),
+                                                   sa.func.max(councils.c.imported_at))).one()
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as failure:
+        if not missing_table(failure):
+            raise
+        return 0, None
+    return int(count), newest

@@ -10,6 +10,7 @@ the page again with the rule's words beside the field at fault; nothing is recor
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import re
 import secrets
@@ -47,7 +48,7 @@ from domain.recorded import Recorded
 from domain.rules import CommandRefused, decide
 from domain.state import CaseState
 from domain.vocabulary import CaseKind, DeadlineName
-from eventstore.councils import known_councils
+from eventstore.councils import known_councils, register_version
 from eventstore.projections import ProjectionBroken
 from web.forms import (
     ACTION_FORMS,
@@ -258,6 +259,10 @@ def _hand_picked_rationale(history: Sequence[Recorded]) -> list[str]:
 
 # --- the routes -------------------------------------------------------------------------------
 
+SHOWN = 50
+"""Rows of each dashboard list shown; the rest are counted."""
+
+
 def engine_now(state: CaseState) -> datetime:
     """The engine's clock as far as this page can tell: now, or the case's last recorded
     event if that is later (a workflow's clock is its server's, which a test server moves
@@ -270,6 +275,8 @@ def engine_now(state: CaseState) -> datetime:
 def router(site: Site) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     store = site.engine.store
+    explained: dict[tuple[object, ...], tuple[dict[str, str], str | None]] = {}
+    """Each engine-selected team's reasons, by case version and council register version."""
 
     async def case_page(request: Request, user: User, case_id: str, *, status: int = 200,
                         failed: Failed | None = None) -> Response:
@@ -291,7 +298,13 @@ def router(site: Site) -> APIRouter:
         reasons: dict[str, str] = {}
         unexplained: str | None = None
         if state.team_selected_by == "engine":
-            reasons, unexplained = await asyncio.to_thread(_engine_reasons, site, case_id)
+            key = (case_id, state.version,
+                   await asyncio.to_thread(register_version, store))
+            if key not in explained:  # re-running a selection costs tens of milliseconds
+                if len(explained) >= 256:
+                    explained.clear()
+                explained[key] = await asyncio.to_thread(_engine_reasons, site, case_id)
+            reasons, unexplained = explained[key]
         notices = await asyncio.to_thread(case_notices, store, case_id,
                                           lga_addresses=user.role != Role.COUNCIL)
         offers = offered(state, user, engine_now(state))
@@ -306,8 +319,8 @@ def router(site: Site) -> APIRouter:
         asked_action = request.query_params.get("asked", "")
         done = DONE.get(recorded_action) or DONE.get(asked_action)
         ladder = _ladder(state, councils)
-        return site.page(
-            request, "cases/case.html", status=status, title=f"Case {state.case_id}",
+        return await asyncio.to_thread(functools.partial(  # drawn off the event loop
+            site.page, request, "cases/case.html", status=status, title=f"Case {state.case_id}",
             user=user, state=state, from_store=from_store,
             council=councils.get(state.council or ""), councils=councils,
             deadlines=_deadlines(state, dues, ladder), ladder=ladder,
@@ -319,7 +332,7 @@ def router(site: Site) -> APIRouter:
             timeline=timeline(history), notices=notices, offers=offers,
             errors_summary=error_summary(failed.form, failed.errors, failed.refusal)
             if failed else [],
-            done=done, asked=bool(asked_action) and done is not None)
+            done=done, asked=bool(asked_action) and done is not None))
 
     @routes.get("/dashboard")
     async def dashboard(request: Request) -> Response:
@@ -336,13 +349,20 @@ def router(site: Site) -> APIRouter:
         councils = await asyncio.to_thread(known_councils, store)
         soon = datetime.now(UTC) + SOON
         me = user.principal.person
-        return site.page(
-            request, "cases/dashboard.html", title="Dashboard", user=user,
-            mine=[r for r in rows if r["case"] in mine], rows=rows,
-            due=[r for r in rows if r["next_deadline"] is not None
-                 and r["next_deadline"] <= soon],
-            escalated={level: [r for r in rows if r["escalation_level"] == level]
-                       for level in LADDER},
+        lists = {"mine": [r for r in rows if r["case"] in mine], "rows": rows,
+                 "due": [r for r in rows if r["next_deadline"] is not None
+                         and r["next_deadline"] <= soon]}
+        escalated = {level: [r for r in rows if r["escalation_level"] == level]
+                     for level in LADDER}
+        totals = {**{name: len(listed) for name, listed in lists.items()},
+                  "escalated": {level: len(listed) for level, listed in escalated.items()}}
+        # A long list is cut to its first rows (soonest deadline first), saying how many there
+        # are: ten thousand rows help nobody, and cost a second to draw.
+        shown: dict[str, Any] = {name: listed[:SHOWN] for name, listed in lists.items()}
+        return await asyncio.to_thread(
+            functools.partial(site.page, request, "cases/dashboard.html", **shown),
+            title="Dashboard", user=user, totals=totals,
+            escalated={level: listed[:SHOWN] for level, listed in escalated.items()},
             ladder=LADDER, now=datetime.now(UTC), councils=councils,
             to_approve=[w for w in waiting if parse_actor(w.request.requested_by).person != me],
             yours=[w for w in waiting if parse_actor(w.request.requested_by).person == me])

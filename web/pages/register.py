@@ -10,13 +10,14 @@ projection has stopped on a problem in the events, every door answers 503 with o
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from jinja2 import Environment
 from markupsafe import Markup
 
@@ -29,6 +30,8 @@ from application.register import (
     feed_entries,
     register,
 )
+from eventstore.councils import register_version
+from eventstore.projections import status
 from web.site import Site
 
 log = structlog.get_logger("web")
@@ -79,15 +82,37 @@ def router(site: Site) -> APIRouter:
         return PlainTextResponse(f"{UNAVAILABLE}: {why}.\n", status_code=503,
                                  headers={"Retry-After": "600"})
 
+    drawn: dict[tuple[object, ...], str] = {}
+    """Pages as drawn, by what they show: the read models' position, the day (lateness
+    counts to today), the council register's version, the filters and who is signed in.
+    A page is drawn once per change, not once per reader."""
+
+    def version(user: str | None, *asked: str | None) -> tuple[object, ...]:
+        store = site.engine.store
+        current = status(store.engine)  # a stopped projection is a new key: it answers 503
+        return (current.position, current.problem, datetime.now(UTC).date(),
+                register_version(store), user, *asked)
+
     @routes.get("/register")
     async def register_page(request: Request, region: Choice = None,
                             council_type: Kind = None, late: Choice = None) -> Response:
+        user = site.user(request)
+        key = await asyncio.to_thread(version, user.name if user else None, region,
+                                      council_type, late)
+        html = drawn.get(key)
+        if html is not None:
+            return HTMLResponse(html)
         try:
             found = await read(region, council_type, late)
         except RegisterUnavailable as why:
             return unavailable(request, why, page=True)
-        return site.page(request, "register/index.html", title="Public register",
-                         register=found, query=found.filter.query(), tag=tag)
+        page = await asyncio.to_thread(functools.partial(
+            site.page, request, "register/index.html", title="Public register", user=user),
+            register=found, query=found.filter.query(), tag=tag)
+        if len(drawn) >= 64:
+            drawn.clear()
+        drawn[key] = bytes(page.body).decode("utf-8")
+        return page
 
     @routes.get("/register.csv")
     async def register_csv(request: Request, region: Choice = None,
