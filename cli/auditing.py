@@ -20,7 +20,7 @@ from cli.actions import BadInput
 from cli.output import EXIT_TAMPERED, emit, visible
 from cli.projections import lag_note
 from domain.checkpoints import CHECKPOINT_STREAM
-from domain.figures import calendar_year, cases_by_stage_on, figures_from_facts, financial_year
+from domain.figures import calendar_year, cases_by_stage_on, financial_year
 from domain.timeline import as_of, diff, parse_moment
 from eventstore import EventStore
 from eventstore.charts import ChartRefused, annual_chart, write_chart
@@ -32,14 +32,7 @@ from eventstore.checkpoints import (
 )
 from eventstore.config import shown_url
 from eventstore.export import NoSuchCase, export_csv, export_json, write_bundle
-from eventstore.projections import (
-    ProjectionStatus,
-    all_facts,
-    case_count,
-    facts_for_period,
-    first_corporate_visits,
-    require_sound,
-)
+from eventstore.projections import ProjectionStatus, all_facts, figures_for_period, require_sound
 from eventstore.verify import verify, verify_all
 from workflows.messages import TASK_QUEUE, CaseView
 
@@ -263,9 +256,7 @@ def _report(args: argparse.Namespace, store: EventStore) -> int:
     broken link serves nothing (exit 1, saying where)."""
     start, end = _period(args)
     current = require_sound(store.engine)
-    figures = figures_from_facts(facts_for_period(store.engine, start, end), start, end,
-                                 first_corporate=first_corporate_visits(store.engine),
-                                 case_count=case_count(store.engine))
+    figures = figures_for_period(store.engine, start, end)
     if args.chart is not None:  # every case's stage on the last day: all the facts
         chart = annual_chart(cases_by_stage_on(all_facts(store.engine), end),
                              figures.days_visit_to_publication,

@@ -350,73 +350,110 @@ def figures_from_facts(facts: Iterable[CaseFacts], start: date, end: date, *,
     first corporate visit and the cases holding it, over every case) and `case_count` (how
     many cases there are): the same figures, from a fraction of the facts.
     """
-    if end < start:
-        raise ValueError(f"the period ends ({end}) before it starts ({start})")
+    tally = FiguresTally(start, end, first_corporate)
+    for case in facts:
+        tally.add(case)
+    return tally.figures(case_count)
 
-    def within(day: date | None) -> bool:
-        return day is not None and start <= day <= end
 
-    cases = list(facts)
-    delivered = [c for c in cases if within(c.visit_ended_on)]
-    corporate = [c for c in delivered if c.corporate]
-    hand_picked = [c for c in delivered if c.picked_by_at_visit == "officer"]
-    firsts = _first_corporate_visits(cases) if first_corporate is None else first_corporate
-    first_time = {council: ids for council, (day, ids) in firsts.items() if within(day)}
+class FiguresTally:
+    """The figures of one period, counted one case's facts at a time: nothing but the ids
+    behind each figure is kept, so a million events' facts can be streamed through it."""
 
-    seated: dict[SeatCount, set[str]] = {"officer_peers": set(), "councillor_peers": set(),
-                                         "lga_staff": set()}
-    seated_in: dict[SeatCount, list[CaseFacts]] = {key: [] for key in seated}
-    for c in delivered:
-        kinds: set[SeatCount] = set()
-        for seat in c.team_at_visit:
-            kinds.add(seat.counted_as)
-            seated[seat.counted_as].add(seat.peer_id)
-        for kind in kinds:
-            seated_in[kind].append(c)
+    def __init__(self, start: date, end: date,
+                 first_corporate: Mapping[str, tuple[date, list[str]]] | None = None) -> None:
+        if end < start:
+            raise ValueError(f"the period ends ({end}) before it starts ({start})")
+        self.start, self.end = start, end
+        self.first_corporate = first_corporate
+        self.firsts: dict[str, tuple[date, list[str]]] = {}
+        """Each council's first corporate visit among the cases added (without
+        `first_corporate`)."""
+        self.cases = 0
+        self.ids: dict[str, list[str]] = {key: [] for key in (
+            "delivered", "corporate_delivered", "hand_picked_teams", "officer_peers",
+            "councillor_peers", "lga_staff", "reports_published",
+            "reports_published_within_3_months", "action_plans_published",
+            "action_plans_on_time", "escalations_raised", "escalations_resolved")}
+        self.seated: dict[SeatCount, set[str]] = {"officer_peers": set(),
+                                                  "councillor_peers": set(),
+                                                  "lga_staff": set()}
+        self.delays: dict[str, int] = {}
+        self.raised = 0
+        self.resolved = 0
 
-    published = [c for c in cases if within(c.report_published_on)]
-    delays = {c.case_id: (c.report_published_on - c.visit_ended_on).days for c in published
-              if c.report_published_on is not None and c.visit_ended_on is not None}
-    within_3_months = [c for c in published
-                       if c.case_id in delays and delays[c.case_id] <= REPORT_WITHIN_DAYS]
-    days = sorted(delays.values())
-    plans = [c for c in cases if within(c.action_plan_published_on)]
-    on_time = [c for c in plans if c.action_plan_published_on is not None
-               and c.visit_ended_on is not None
-               and (c.action_plan_published_on - c.visit_ended_on).days
-               <= ACTION_PLAN_WITHIN_DAYS]
-    raised = [(c, n) for c in cases if (n := sum(map(within, c.escalations_raised_on)))]
-    resolved = [(c, n) for c in cases if (n := sum(map(within, c.escalations_resolved_on)))]
+    def _within(self, day: date | None) -> bool:
+        return day is not None and self.start <= day <= self.end
 
-    case_ids: dict[str, tuple[str, ...]] = {
-        "delivered": _ids(delivered), "corporate_delivered": _ids(corporate),
-        "hand_picked_teams": _ids(hand_picked),
-        "first_time_councils": tuple(sorted(i for ids in first_time.values() for i in ids)),
-        **{key: _ids(in_cases) for key, in_cases in seated_in.items()},
-        "reports_published": _ids(published),
-        "reports_published_within_3_months": _ids(within_3_months),
-        "median_days_visit_to_publication": tuple(sorted(delays)),
-        "action_plans_published": _ids(plans), "action_plans_on_time": _ids(on_time),
-        "escalations_raised": _ids(c for c, _ in raised),
-        "escalations_resolved": _ids(c for c, _ in resolved),
-    }
-    return AnnualFigures(
-        start=start, end=end, cases=len(cases) if case_count is None else case_count,
-        delivered=len(delivered), corporate_delivered=len(corporate),
-        first_time_councils=len(first_time), hand_picked_teams=len(hand_picked),
-        officer_peers=len(seated["officer_peers"]),
-        councillor_peers=len(seated["councillor_peers"]), lga_staff=len(seated["lga_staff"]),
-        reports_published=len(published),
-        reports_published_within_3_months=len(within_3_months),
-        median_days_visit_to_publication=float(statistics.median(days)) if days else None,
-        action_plans_published=len(plans), action_plans_on_time=len(on_time),
-        escalations_raised=sum(n for _, n in raised),
-        escalations_resolved=sum(n for _, n in resolved),
-        days_visit_to_publication=tuple(days),
-        first_time_council_codes=tuple(sorted(first_time)),
-        delivered_case_ids=case_ids["delivered"],
-        case_ids=case_ids,
-    )
+    def add(self, c: CaseFacts) -> None:
+        self.cases += 1
+        ids, within = self.ids, self._within
+        if self.first_corporate is None and c.corporate and c.visit_ended_on is not None:
+            seen = self.firsts.get(c.council)
+            if seen is None or c.visit_ended_on < seen[0]:
+                self.firsts[c.council] = (c.visit_ended_on, [c.case_id])
+            elif c.visit_ended_on == seen[0]:
+                seen[1].append(c.case_id)
+        if within(c.visit_ended_on):
+            ids["delivered"].append(c.case_id)
+            if c.corporate:
+                ids["corporate_delivered"].append(c.case_id)
+            if c.picked_by_at_visit == "officer":
+                ids["hand_picked_teams"].append(c.case_id)
+            kinds: set[SeatCount] = set()
+            for seat in c.team_at_visit:
+                kinds.add(seat.counted_as)
+                self.seated[seat.counted_as].add(seat.peer_id)
+            for kind in kinds:
+                ids[kind].append(c.case_id)
+        if within(c.report_published_on):
+            ids["reports_published"].append(c.case_id)
+            if c.report_published_on is not None and c.visit_ended_on is not None:
+                delay = (c.report_published_on - c.visit_ended_on).days
+                self.delays[c.case_id] = delay
+                if delay <= REPORT_WITHIN_DAYS:
+                    ids["reports_published_within_3_months"].append(c.case_id)
+        if within(c.action_plan_published_on):
+            ids["action_plans_published"].append(c.case_id)
+            if (c.action_plan_published_on is not None and c.visit_ended_on is not None
+                    and (c.action_plan_published_on - c.visit_ended_on).days
+                    <= ACTION_PLAN_WITHIN_DAYS):
+                ids["action_plans_on_time"].append(c.case_id)
+        if (raised := sum(map(within, c.escalations_raised_on))):
+            self.raised += raised
+            ids["escalations_raised"].append(c.case_id)
+        if (resolved := sum(map(within, c.escalations_resolved_on))):
+            self.resolved += resolved
+            ids["escalations_resolved"].append(c.case_id)
+
+    def figures(self, case_count: int | None = None) -> AnnualFigures:
+        firsts = self.firsts if self.first_corporate is None else self.first_corporate
+        first_time = {council: found for council, (day, found) in firsts.items()
+                      if self._within(day)}
+        days = sorted(self.delays.values())
+        case_ids: dict[str, tuple[str, ...]] = {
+            key: tuple(sorted(set(found))) for key, found in self.ids.items()}
+        case_ids["first_time_councils"] = tuple(sorted(
+            i for found in first_time.values() for i in found))
+        case_ids["median_days_visit_to_publication"] = tuple(sorted(self.delays))
+        count = {key: len(found) for key, found in case_ids.items()}
+        return AnnualFigures(
+            start=self.start, end=self.end,
+            cases=self.cases if case_count is None else case_count,
+            delivered=count["delivered"], corporate_delivered=count["corporate_delivered"],
+            first_time_councils=len(first_time), hand_picked_teams=count["hand_picked_teams"],
+            officer_peers=len(self.seated["officer_peers"]),
+            councillor_peers=len(self.seated["councillor_peers"]),
+            lga_staff=len(self.seated["lga_staff"]),
+            reports_published=count["reports_published"],
+            reports_published_within_3_months=count["reports_published_within_3_months"],
+            median_days_visit_to_publication=float(statistics.median(days)) if days else None,
+            action_plans_published=count["action_plans_published"],
+            action_plans_on_time=count["action_plans_on_time"],
+            escalations_raised=self.raised, escalations_resolved=self.resolved,
+            days_visit_to_publication=tuple(days),
+            first_time_council_codes=tuple(sorted(first_time)),
+            delivered_case_ids=case_ids["delivered"], case_ids=case_ids)
 
 
 def annual_figures(histories: Iterable[Sequence[Recorded]], start: date,

@@ -29,6 +29,7 @@ from eventstore.projections import (
     case_rows,
     council_rows,
     facts_for_period,
+    figures_for_period,
     first_corporate_visits,
     require_sound,
     status,
@@ -305,4 +306,6 @@ def test_a_periods_figures_from_its_own_cases_equal_those_from_every_case(
         assert figures_from_facts(some, start, end,
                                   first_corporate=first_corporate_visits(store.engine),
                                   case_count=case_count(store.engine)) == figures_from_facts(
+            every, start, end)
+        assert figures_for_period(store.engine, start, end) == figures_from_facts(
             every, start, end)
