@@ -339,6 +339,28 @@ def _first_corporate_visits(cases: Iterable[CaseFacts]) -> dict[str, tuple[date,
     return first
 
 
+class CountedFacts(BaseModel):
+    """The part of a case's `CaseFacts` a period's figures count, read from the same stored
+    JSON (the rest is skipped, not built): what `FiguresTally` needs and no more."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    case_id: str
+    council: str
+    kind: CaseKind
+    visit_ended_on: date | None = None
+    team_at_visit: tuple[Seat, ...] = ()
+    picked_by_at_visit: PickedBy | None = None
+    report_published_on: date | None = None
+    action_plan_published_on: date | None = None
+    escalations_raised_on: tuple[date, ...] = ()
+    escalations_resolved_on: tuple[date, ...] = ()
+
+    @property
+    def corporate(self) -> bool:
+        return self.kind == CaseKind.CORPORATE_PEER_CHALLENGE
+
+
 def figures_from_facts(facts: Iterable[CaseFacts], start: date, end: date, *,
                        first_corporate: Mapping[str, tuple[date, list[str]]] | None = None,
                        case_count: int | None = None) -> AnnualFigures:
@@ -385,7 +407,7 @@ class FiguresTally:
     def _within(self, day: date | None) -> bool:
         return day is not None and self.start <= day <= self.end
 
-    def add(self, c: CaseFacts) -> None:
+    def add(self, c: CaseFacts | CountedFacts) -> None:
         self.cases += 1
         ids, within = self.ids, self._within
         if self.first_corporate is None and c.corporate and c.visit_ended_on is not None:

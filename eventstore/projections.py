@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from domain.events import EVENT_CLASSES
-from domain.figures import AnnualFigures, CaseFacts, FiguresTally
+from domain.figures import AnnualFigures, CaseFacts, CountedFacts, FiguresTally
 from domain.policies import PolicyBook
 from domain.read_models import CaseSummary, case_summary, council_summary
 from domain.state import CaseState, OutOfOrder, apply
@@ -404,7 +404,7 @@ def figures_for_period(engine: Engine, start: date, end: date,
             result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
                 query)
             for (text,) in result:
-                tally.add(CaseFacts.model_validate_json(text))
+                tally.add(CountedFacts.model_validate_json(text))
     finally:
         if collecting:
             gc.enable()
