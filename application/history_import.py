@@ -192,7 +192,3 @@ async def _take_up(client: Client, store: EventStore, case_id: str, challenge: P
         return await _slot_holder(client, challenge) == case_id
     return True
 
-
-def refusal_lines(refused: HistoryRefused) -> list[str]:
-    return [str(problem) for problem in refused.problems]
-

@@ -336,7 +336,8 @@ def load() -> str:
 
 
 @contextlib.contextmanager
-def fresh_store(url: str | None) -> Iterator[tuple[EventStore, str]]:
+def fresh_store(url: str | None, prefix: str = "bench_figures",
+                **engine_options: int) -> Iterator[tuple[EventStore, str]]:
     """A migrated, empty store and the URL a child process opens it with: PostgreSQL in a new
     schema (dropped at the end; named in the URL, so `cases` in a child finds it too), or a
     new SQLite file (removed at the end)."""
@@ -354,13 +355,13 @@ def fresh_store(url: str | None) -> Iterator[tuple[EventStore, str]]:
             for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
                 leftover.unlink(missing_ok=True)
         return
-    schema = f"bench_figures_{uuid.uuid4().hex[:10]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(url)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     scoped = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
     scoped_url = scoped.render_as_string(hide_password=False)
-    store = open_store(scoped_url, pool_size=10, max_overflow=10)
+    store = open_store(scoped_url, **(engine_options or {"pool_size": 10, "max_overflow": 10}))
     try:
         store.migrate()
         yield store, scoped_url

@@ -69,7 +69,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -77,11 +76,11 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
-import sqlalchemy as sa
 from figures import (
     OFFICER,
     Driver,
     at,
+    fresh_store,
     history_of,
     percentile,
     plan_year,
@@ -97,7 +96,7 @@ from domain.recorded import Recorded
 from domain.rules import CommandRefused
 from domain.state import apply
 from domain.vocabulary import Stage
-from eventstore import EventStore, NewEvent, open_store
+from eventstore import EventStore, NewEvent
 from eventstore.councils import import_councils
 from eventstore.projections import Projector
 from eventstore.verify import verify_all
@@ -126,42 +125,6 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
-
-
-@contextlib.contextmanager
-def fresh_store(url: str | None) -> Iterator[tuple[EventStore, str]]:
-    """A migrated, empty store and the URL another process opens it with: PostgreSQL in a new
-    schema (dropped at the end; named in the URL's options), or a new SQLite file (removed at
-    the end)."""
-    url = url or POSTGRES_URL
-    if url.startswith("sqlite"):
-        path = Path(sa.make_url(url).database or "")
-        if not path.name or path.exists():
-            raise SystemExit(f"--database-url {url}: give a SQLite file that does not exist yet")
-        store = open_store(url)
-        try:
-            store.migrate()
-            yield store, url
-        finally:
-            store.dispose()
-            for leftover in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
-                leftover.unlink(missing_ok=True)
-        return
-    schema = f"bench_web_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    scoped = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    scoped_url = scoped.render_as_string(hide_password=False)
-    store = open_store(scoped_url)
-    try:
-        store.migrate()
-        yield store, scoped_url
-    finally:
-        store.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 def councils(path: Path) -> list[Council]:
@@ -526,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"load {load()}", flush=True)
     register = councils(args.councils_csv)
     codes = sorted(c.gss_code for c in english_councils(register))
-    with (fresh_store(args.database_url) as (store, store_url),
+    with (fresh_store(args.database_url, "bench_web", pool_size=5) as (store, store_url),
           tempfile.TemporaryDirectory(prefix="bench-web-") as scratch, command_key() as key):
         import_councils(store, register)
         for n in range(1, OFFICERS + 1):

@@ -68,6 +68,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain import events as ev
+from domain.read_models import ACTION_PLAN_DAYS, REPORT_DAYS
 from domain.recorded import Recorded
 from domain.state import STAGE_AFTER_EVENT, CaseState
 from domain.vocabulary import CaseKind, Stage
@@ -75,9 +76,9 @@ from domain.vocabulary import CaseKind, Stage
 OFFICER_ROLES = frozenset({"lead_officer", "officer"})
 COUNCILLOR_ROLES = frozenset({"lead_member", "member"})
 LGA_STAFF_ROLES = frozenset({"challenge_manager"})
-REPORT_WITHIN_DAYS = 91
+REPORT_WITHIN_DAYS = REPORT_DAYS
 """The LGA's "within three months of the CPC", as the engine's deadlines count it."""
-ACTION_PLAN_WITHIN_DAYS = 152
+ACTION_PLAN_WITHIN_DAYS = ACTION_PLAN_DAYS
 """The LGA's "no later than five months of the CPC", as the engine's deadlines count it."""
 
 SeatCount = Literal["officer_peers", "councillor_peers", "lga_staff"]
@@ -319,24 +320,6 @@ FIGURE_LABELS: tuple[tuple[str, str], ...] = (
     ("escalations_raised", "escalations raised"),
     ("escalations_resolved", "escalations resolved"),
 )
-
-
-def _ids(cases: Iterable[CaseFacts]) -> tuple[str, ...]:
-    return tuple(sorted({c.case_id for c in cases}))
-
-
-def _first_corporate_visits(cases: Iterable[CaseFacts]) -> dict[str, tuple[date, list[str]]]:
-    """Each council's first corporate visit (`VisitHeld.ended_on`) and the case(s) holding it."""
-    first: dict[str, tuple[date, list[str]]] = {}
-    for c in cases:
-        if not c.corporate or c.visit_ended_on is None:
-            continue
-        seen = first.get(c.council)
-        if seen is None or c.visit_ended_on < seen[0]:
-            first[c.council] = (c.visit_ended_on, [c.case_id])
-        elif c.visit_ended_on == seen[0]:
-            seen[1].append(c.case_id)
-    return first
 
 
 class CountedFacts(BaseModel):

@@ -36,7 +36,6 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -318,8 +317,3 @@ def provenance(first: ev.Event) -> tuple[str, int] | None:
         return first.imported.file_sha256, first.imported.row
     return None
 
-
-def summary(challenges: Iterable[PastChallenge]) -> dict[str, Any]:
-    listed = list(challenges)
-    return {"rows": len(listed), "finished": sum(c.finished for c in listed),
-            "under_way": sum(not c.finished for c in listed)}

@@ -14,14 +14,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.deadlines import DeadlinePolicy, next_deadline
+from domain.deadlines import DeadlinePolicy, DeadlineRules, next_deadline
 from domain.policies import PolicyBook, UnknownPolicy
 from domain.state import CaseState
 from domain.vocabulary import CaseKind
 
-REPORT_DAYS = 91
-"""A report is published on time up to 91 days (3 months) after the visit's last day."""
-ACTION_PLAN_DAYS = 152
+REPORT_DAYS = DeadlineRules().report_publication.days
+"""A report is published on time up to 91 days (3 months) after the visit's last day: the
+standard deadline's own figure."""
+ACTION_PLAN_DAYS = DeadlineRules().action_plan_publication.days
 """An action plan up to 152 days (5 months) after it."""
 NEXT_CHALLENGE_YEARS = 5
 

@@ -25,7 +25,7 @@ def import_councils(store: EventStore, imported: Iterable[Council]) -> int:
     return len(rows)
 
 
-_READ: dict[tuple[str, int, object], dict[str, Council]] = {}
+_READ: dict[tuple[object, ...], dict[str, Council]] = {}
 """The register as last read, by database and the register's (row count, newest import):
 pages read it on every view, and it changes only on import."""
 
@@ -35,9 +35,7 @@ def known_councils(store: EventStore) -> dict[str, Council]:
     when the register has changed (one small query says whether it has)."""
     try:
         with store.engine.connect() as conn:
-            count, newest = conn.execute(sa.select(sa.func.count(),
-                                                   sa.func.max(councils.c.imported_at))).one()
-            key = (store.engine.url.render_as_string(hide_password=True), int(count), newest)
+            key = (store.engine.url.render_as_string(hide_password=True), *_version(conn))
             cached = _READ.get(key)
             if cached is not None:
                 return dict(cached)
@@ -75,10 +73,14 @@ def register_version(store: EventStore) -> tuple[int, object]:
     """(rows, newest import) of the imported register: what changes when it is imported."""
     try:
         with store.engine.connect() as conn:
-            count, newest = conn.execute(sa.select(sa.func.count(),
-                                                   sa.func.max(councils.c.imported_at))).one()
+            return _version(conn)
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as failure:
         if not missing_table(failure):
             raise
         return 0, None
+
+
+def _version(conn: sa.Connection) -> tuple[int, object]:
+    count, newest = conn.execute(sa.select(sa.func.count(),
+                                           sa.func.max(councils.c.imported_at))).one()
     return int(count), newest

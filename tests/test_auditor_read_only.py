@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -25,6 +26,15 @@ def auditor_url() -> Iterator[tuple[str, EventStore]]:
     for case_id, count in (("cpc-E09000008-2026", 4), ("fin-E06000001-2026", 2)):
         store.append(case_id, 0, [new_event(case_id, n) for n in range(1, count + 1)])
     record_checkpoint(store, event_id=str(uuid.uuid4()), at=T0, actor="system:checkpoint")
+    with select_only(schema) as url:
+        yield url, store
+        drop_schema(store, schema)  # before the role: the role's grants go with it
+
+
+@contextlib.contextmanager
+def select_only(schema: str) -> Iterator[str]:
+    """The URL of a new role that may only SELECT in `schema`; the role dropped after (the
+    schema first, inside the block)."""
     role = f"auditor_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as conn:
@@ -32,11 +42,12 @@ def auditor_url() -> Iterator[tuple[str, EventStore]]:
         conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
         conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
     url = make_url(POSTGRES_URL).set(username=role, query={"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False), store
-    drop_schema(store, schema)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP ROLE {role}")
-    admin.dispose()
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP ROLE {role}")
+        admin.dispose()
 
 
 @pytest.mark.postgres
@@ -74,18 +85,9 @@ def projected_auditor_url() -> Iterator[tuple[str, EventStore]]:
             NewEvent.of(r.event, event_id=r.event_id, occurred_at=r.occurred_at, actor=r.actor)
             for r in history])
     Projector(store).catch_up()
-    role = f"auditor_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
-        conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-        conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")
-    url = make_url(POSTGRES_URL).set(username=role, query={"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False), store
-    drop_schema(store, schema)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP ROLE {role}")
-    admin.dispose()
+    with select_only(schema) as url:
+        yield url, store
+        drop_schema(store, schema)  # before the role: the role's grants go with it
 
 
 @pytest.mark.postgres
