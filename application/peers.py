@@ -7,15 +7,15 @@ personal data has been erased since is shown by id and code, their words marked 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from domain import events as ev
-from domain.councils import register_digest
 from domain.peer_selection import CandidateDecision, PeerPool, reproduce
 from domain.state import fold
 from domain.upcasting import parse_event
-from eventstore import EventStore
-from eventstore.councils import known_councils
+from eventstore import EventStore, StoredEvent
+from eventstore.councils import known_register
 from eventstore.peers import PoolAltered, UnknownPool, load_pool, pool_version
 
 
@@ -23,22 +23,23 @@ class SelectionUnexplained(ValueError):
     """The case, or its council, is not there to explain."""
 
 
-def explain_selections(store: EventStore, case_id: str) -> list[dict[str, Any]]:
+def explain_selections(store: EventStore, case_id: str,
+                       stored: Sequence[StoredEvent] | None = None) -> list[dict[str, Any]]:
     """Re-run every team proposal of a case (and every team that could not be filled) from its
     event, on the pool version it names: one result each, saying whether it yields the same
     outcome and every candidate's reason in words. Hand-picked teams are named as such: there
-    is no selection to re-run."""
-    stored = store.read_case(case_id)
+    is no selection to re-run. `stored`: the case's events, when the caller has read them."""
+    if stored is None:
+        stored = store.read_case(case_id)
     if not stored:
         raise SelectionUnexplained(f"case {case_id} is not in the store")
     state = fold(case_id, [e.to_recorded() for e in stored])
-    councils = known_councils(store)
+    councils, register_now = known_register(store)
     subject = councils.get(state.council or "")
     if subject is None or state.kind is None:
         raise SelectionUnexplained(
             f"case {case_id}: council {state.council} is not in the register; import it with "
             "`cases councils import`")
-    register_now = register_digest(councils)
     pools: dict[int, PeerPool] = {}
     results: list[dict[str, Any]] = []
     for event in stored:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from domain.councils import BUILT_IN_COUNCILS, Council
+from domain.councils import BUILT_IN_COUNCILS, Council, register_digest
 from eventstore.errors import missing_table
 from eventstore.schema import councils
 from eventstore.store import EventStore
@@ -28,17 +28,44 @@ def import_councils(store: EventStore, imported: Iterable[Council]) -> int:
 _READ: dict[tuple[object, ...], dict[str, Council]] = {}
 """The register as last read, by database and the register's (row count, newest import):
 pages read it on every view, and it changes only on import."""
+_DIGESTS: dict[tuple[object, ...], str] = {}
+"""`register_digest` of each register in `_READ`, by the same key."""
 
 
 def known_councils(store: EventStore) -> dict[str, Council]:
     """Built-in councils, overridden and extended by the imported register. Read again only
     when the register has changed (one small query says whether it has)."""
+    return dict(_known(store)[1])
+
+
+def councils_as_of(store: EventStore) -> tuple[tuple[object, ...], Mapping[str, Council]]:
+    """The councils, as `known_councils`, with a key that changes whenever the register
+    does (for what is worked out from them), in one query; the mapping is not to be
+    changed."""
+    return _known(store)
+
+
+def known_register(store: EventStore) -> tuple[dict[str, Council], str]:
+    """The councils, as `known_councils`, and their `register_digest`: the digest is worked
+    out once per version of the register (it serialises every council, milliseconds a time)."""
+    key, known = _known(store)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        digest = register_digest(known)
+        if len(_DIGESTS) > 16:
+            _DIGESTS.clear()
+        _DIGESTS[key] = digest
+    return dict(known), digest
+
+
+def _known(store: EventStore) -> tuple[tuple[object, ...], Mapping[str, Council]]:
+    """(the register's version key, the councils as read for it): not to be changed."""
     try:
         with store.engine.connect() as conn:
             key = (store.engine.url.render_as_string(hide_password=True), *_version(conn))
             cached = _READ.get(key)
             if cached is not None:
-                return dict(cached)
+                return key, cached
             known = dict(BUILT_IN_COUNCILS)
             for row in conn.execute(sa.select(councils.c.data)):
                 council = Council.model_validate(row.data)
@@ -46,11 +73,11 @@ def known_councils(store: EventStore) -> dict[str, Council]:
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as failure:
         if not missing_table(failure):  # an outage, not "no register imported yet"
             raise
-        return dict(BUILT_IN_COUNCILS)
+        return ("built in",), BUILT_IN_COUNCILS
     if len(_READ) > 16:
         _READ.clear()
     _READ[key] = known
-    return dict(known)
+    return key, known
 
 
 def known_council(store: EventStore, gss_code: str) -> Council | None:
