@@ -34,7 +34,13 @@ from domain.state import CaseState, fold
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore
 from eventstore.councils import known_council
-from eventstore.projections import Projector, case_rows, require_sound
+from eventstore.projections import (
+    ProjectionStatus,
+    Projector,
+    case_rows,
+    require_sound,
+    status,
+)
 from workflows import search_attributes as sa
 from workflows.improvement_case import ImprovementCase
 from workflows.messages import (
@@ -238,6 +244,21 @@ async def read_case(cases: CaseClient, case_id: str) -> tuple[CaseView, str | No
         return CaseView(state=state), f"from the store: {unavailable}"
 
 
+def current_read_models(store: EventStore) -> ProjectionStatus:
+    """The read models caught up to the store's newest event, so what was just recorded is
+    shown; or ProjectionBroken, saying where the projection stopped.
+
+    One SELECT when they are current (the workers keep them so): the catch-up, which locks
+    the projection's row, runs only when they are behind."""
+    current = status(store.engine)
+    if current.behind and current.problem is None:
+        Projector(store).catch_up()
+        return require_sound(store.engine)
+    if current.problem is not None:
+        return require_sound(store.engine)
+    return current
+
+
 def list_cases(store: EventStore, *, stage: Stage | None = None, council: str | None = None,
                kind: CaseKind | None = None, escalated: bool = False,
                include_ended: bool = False) -> list[dict[str, Any]]:
@@ -248,8 +269,7 @@ def list_cases(store: EventStore, *, stage: Stage | None = None, council: str | 
     second). A projection that stopped on a gap or a broken link raises ProjectionBroken."""
     if council is not None and not _GSS.match(council):
         raise ActionRefused(f"council {council!r}: expected a GSS code like E06000001")
-    Projector(store).catch_up()
-    require_sound(store.engine)
+    current_read_models(store)
     return [{"case": row.case_id, "council": row.council, "kind": row.kind,
              "stage": row.stage, "next_deadline": row.next_deadline_at,
              "escalation_level": row.escalation_level,

@@ -51,6 +51,10 @@ class CaseSummary(BaseModel):
     next_deadline_at: datetime | None
     escalation_level: int
     imported: bool
+    requested_by: str | None = None
+    """Who asked for the case: an officer's dashboard finds theirs by it."""
+    awaiting_approval: int = 0
+    """Sensitive requests waiting for a second person: the dashboard finds them by it."""
 
 
 def policy_of(state: CaseState, book: PolicyBook) -> DeadlinePolicy | None:
@@ -82,7 +86,8 @@ def case_summary(state: CaseState, book: PolicyBook) -> CaseSummary:
         next_deadline=due.deadline.value if due is not None else None,
         next_deadline_at=due.due_at if due is not None else None,
         escalation_level=max((e.level for e in state.escalations), default=0),
-        imported=state.imported_events > 0)
+        imported=state.imported_events > 0, requested_by=state.requested_by,
+        awaiting_approval=len(state.awaiting_approval))
 
 
 def years_after(day: date, years: int) -> date:

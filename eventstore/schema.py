@@ -219,6 +219,9 @@ case_summaries = sa.Table(
     sa.Column("head_hash", sa.String(64), nullable=False),
     sa.Column("last_position", Position, nullable=False),
     sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("requested_by", sa.String(200), nullable=True, index=True),
+    sa.Column("awaiting_approval", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_case_summaries_next_deadline", "next_deadline_at", "case_id"),
 )
 """Read model: one row per case, its state as the fold of its events so far."""
 

@@ -5,8 +5,9 @@ elsewhere (then they belong in eventstore/projections.py)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,17 +16,19 @@ from domain.recorded import Recorded
 from domain.state import AwaitingApproval, CaseState
 from domain.vocabulary import Stage
 from eventstore import EventStore
-from eventstore.schema import case_summaries, events
+from eventstore.schema import case_summaries
 
 
-def cases_requested_by(store: EventStore, actor: str) -> set[str]:
-    """The cases `actor` asked for: whose request (version 1) they recorded. The dashboard
-    lists these first, as the officer's own."""
-    query = sa.select(events.c.case_id).where(events.c.version == 1,
-                                              events.c.type == "CaseRequested",
-                                              events.c.actor == actor)
-    with store.engine.connect() as conn:
-        return {row.case_id for row in conn.execute(query)}
+@dataclass(frozen=True)
+class CaseRow:
+    """One open case as a dashboard list shows it."""
+
+    case: str
+    council: str
+    kind: str
+    stage: str
+    next_deadline: datetime | None
+    escalation_level: int
 
 
 @dataclass(frozen=True)
@@ -39,23 +42,94 @@ class Waiting:
     request: AwaitingApproval
 
 
-def awaiting_approval(store: EventStore) -> list[Waiting]:
-    """Every sensitive request waiting for approval on an open case, oldest first, from the
-    folded states the read models keep (call after `list_cases`, which catches them up)."""
-    open_stages = [s.value for s in Stage if s.is_open]
-    query = sa.select(case_summaries.c.state).where(
-        case_summaries.c.stage.in_(open_stages),
-        # a cheap first sieve: a state with a request waiting names a request_id
-        sa.cast(case_summaries.c.state, sa.Text).like("%request_id%"))
-    found: list[Waiting] = []
+@dataclass(frozen=True)
+class OpenCases:
+    """What every officer's dashboard shows alike, as the read models stood at one
+    position: the first `shown` rows of each list, soonest deadline first, and how many each
+    list has in all."""
+
+    rows: list[CaseRow]
+    """Every open case."""
+    due: list[CaseRow]
+    """Open cases with a deadline before the `soon` they were read for."""
+    escalated: dict[int, list[CaseRow]]
+    """Open cases by the highest level they have escalated to."""
+    totals: dict[str, Any]
+    """`rows`, `due`: how many in all; `escalated`: how many at each level."""
+    waiting: list[Waiting]
+    """Every sensitive request waiting for approval on an open case, oldest first."""
+
+
+_ROW = (case_summaries.c.case_id, case_summaries.c.council, case_summaries.c.kind,
+        case_summaries.c.stage, case_summaries.c.next_deadline_at,
+        case_summaries.c.escalation_level)
+_ORDER = (case_summaries.c.next_deadline_at.asc().nulls_last(), case_summaries.c.case_id)
+"""Soonest deadline first, as `cases list` orders them; the index of the same columns
+serves it, so a page of rows is read without sorting every open case."""
+
+
+def _open() -> sa.ColumnElement[bool]:
+    return case_summaries.c.stage.in_([s.value for s in Stage if s.is_open])
+
+
+def _row(found: Any) -> CaseRow:
+    at = found.next_deadline_at
+    if isinstance(at, datetime) and at.tzinfo is None:  # SQLite keeps no zone: stored in UTC
+        at = at.replace(tzinfo=UTC)
+    return CaseRow(case=found.case_id, council=found.council, kind=found.kind,
+                   stage=found.stage, next_deadline=at, escalation_level=found.escalation_level)
+
+
+def open_cases(store: EventStore, soon: datetime, levels: Iterable[int],
+               shown: int) -> OpenCases:
+    """The dashboard's shared lists from the read models, a page of each read in SQL (call
+    with the read models current: `application.cases.current_read_models`)."""
+    levels = list(levels)
+    soon_utc = soon.astimezone(UTC)
+    if store.engine.dialect.name == "sqlite":  # stored without a zone, in UTC
+        soon_utc = soon_utc.replace(tzinfo=None)
+
+    def counted(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[Any]:
+        return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+    counts = sa.select(sa.func.count(), counted(case_summaries.c.next_deadline_at <= soon_utc),
+                       *(counted(case_summaries.c.escalation_level == level)
+                         for level in levels)).where(_open())
+    page = sa.select(*_ROW).where(_open()).order_by(*_ORDER).limit(shown)
     with store.engine.connect() as conn:
-        for (data,) in conn.execute(query):
-            state = CaseState.model_validate(data)
-            found += [Waiting(case_id=state.case_id, council=state.council or "",
-                              kind=state.kind.value if state.kind else "",
-                              stage=state.stage.value if state.stage else "", request=waiting)
-                      for waiting in state.awaiting_approval]
-    return sorted(found, key=lambda w: (w.request.requested_at, w.case_id))
+        total, due_total, *at_level = conn.execute(counts).one()
+        rows = [_row(r) for r in conn.execute(page)]
+        escalated = {level: [_row(r) for r in conn.execute(
+            page.where(case_summaries.c.escalation_level == level))] if count else []
+            for level, count in zip(levels, at_level, strict=True)}
+        states = [data for (data,) in conn.execute(sa.select(case_summaries.c.state).where(
+            _open(), case_summaries.c.awaiting_approval > 0))]
+    waiting: list[Waiting] = []
+    for data in states:
+        state = CaseState.model_validate(data)
+        waiting += [Waiting(case_id=state.case_id, council=state.council or "",
+                            kind=state.kind.value if state.kind else "",
+                            stage=state.stage.value if state.stage else "", request=request)
+                    for request in state.awaiting_approval]
+    waiting.sort(key=lambda w: (w.request.requested_at, w.case_id))
+    # The cases due soon are a prefix of every open case in deadline order.
+    return OpenCases(rows=rows, due=rows[:min(int(due_total), shown)], escalated=escalated,
+                     waiting=waiting,
+                     totals={"rows": int(total), "due": int(due_total),
+                             "escalated": {level: int(count)
+                                           for level, count in zip(levels, at_level,
+                                                                   strict=True)}})
+
+
+def requested_by(store: EventStore, actor: str, shown: int) -> tuple[list[CaseRow], int]:
+    """The first `shown` open cases `actor` asked for, soonest deadline first, and how many
+    there are."""
+    page = (sa.select(*_ROW, sa.func.count().over().label("total"))
+            .where(_open(), case_summaries.c.requested_by == actor)
+            .order_by(*_ORDER).limit(shown))
+    with store.engine.connect() as conn:
+        found = conn.execute(page).all()
+    return [_row(r) for r in found], int(found[0].total) if found else 0
 
 
 # --- a case's timeline in words -------------------------------------------------------------

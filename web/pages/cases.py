@@ -10,7 +10,6 @@ the page again with the rule's words beside the field at fault; nothing is recor
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import re
 import secrets
@@ -21,7 +20,9 @@ from typing import Any
 
 import structlog
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment
+from markupsafe import Markup, escape
 from pydantic import TypeAdapter, ValidationError
 from temporalio.exceptions import TemporalError
 from temporalio.service import RPCError
@@ -30,8 +31,7 @@ from application.cases import (
     ActionNotPermitted,
     ActionRefused,
     CaseNotFound,
-    list_cases,
-    read_case,
+    current_read_models,
 )
 from application.notices import case_notices
 from application.peers import explain_selections
@@ -46,9 +46,10 @@ from domain.policies import PolicyBook
 from domain.read_models import policy_of
 from domain.recorded import Recorded
 from domain.rules import CommandRefused, decide
-from domain.state import CaseState
+from domain.state import CaseState, fold
 from domain.vocabulary import CaseKind, DeadlineName
-from eventstore.councils import known_councils, register_version
+from eventstore import StoredEvent
+from eventstore.councils import councils_as_of, known_councils
 from eventstore.projections import ProjectionBroken
 from web.forms import (
     ACTION_FORMS,
@@ -62,8 +63,8 @@ from web.forms import (
     form_for,
     read_form,
 )
-from web.reads import awaiting_approval, cases_requested_by, timeline
-from web.security import CSRF_FIELD, csrf_ok
+from web.reads import OpenCases, open_cases, requested_by, timeline
+from web.security import CSRF_FIELD, csrf_ok, csrf_token
 from web.site import PageRefused, Site
 from workflows.messages import council_of_case
 
@@ -75,6 +76,8 @@ ACTING = (*OFFICERS, Role.COUNCIL)
 READING = (*ACTING, Role.AUDITOR)
 """Who may see a case's page: an auditor reads it, and has no form on it."""
 SOON = timedelta(days=30)
+BOOK = PolicyBook(demo_mode=True)
+"""The deadlines of any policy a case recorded, demo ones too, as the read models show them."""
 ANSWER_WITHIN_SECONDS = 60.0
 """As the API's: an action not recorded by then is answered 503, and the same form sent
 again waits for the same update."""
@@ -115,6 +118,39 @@ class Offer:
     choices: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     key: str = ""
     failed: Failed | None = None
+    html: Markup | None = None
+    """The form as drawn (`DrawnForms`), or None to draw it in the page (a form sent back
+    refused, with what was typed and the words beside each field)."""
+
+
+_CASE_SLOT, _CSRF_SLOT, _KEY_SLOT = ("case-slot-5f0c9e", "csrf-slot-5f0c9e",
+                                     "request-key-slot-5f0c9e")
+
+
+class DrawnForms:
+    """Each action form drawn once for every case, with slots for what differs (the case
+    id, the session's CSRF token, the form's request key) filled in per page: the GOV.UK
+    macros that draw a form cost more than the rest of a case page."""
+
+    LIMIT = 512
+
+    def __init__(self, env: Environment) -> None:
+        self.macro = env.get_template("cases/_macros.html").module.action_form  # type: ignore[attr-defined]
+        self.drawn: dict[tuple[object, ...], str] = {}
+
+    def __call__(self, offer: Offer, case_id: str, csrf: str) -> Markup:
+        key = (offer.form.action, tuple((name, tuple(listed))
+                                        for name, listed in sorted(offer.choices.items())))
+        html = self.drawn.get(key)
+        if html is None:
+            html = str(self.macro(Offer(form=offer.form, choices=offer.choices, key=_KEY_SLOT),
+                                  _CASE_SLOT, _CSRF_SLOT))
+            if len(self.drawn) >= self.LIMIT:
+                self.drawn.clear()
+            self.drawn[key] = html
+        return Markup(html.replace(_CASE_SLOT, str(escape(case_id)))
+                      .replace(_CSRF_SLOT, str(escape(csrf)))
+                      .replace(_KEY_SLOT, str(escape(offer.key))))
 
 
 def _new_key() -> str:
@@ -199,11 +235,12 @@ def offered(state: CaseState, user: User, now: datetime) -> list[Offer]:
 
 # --- what a case page shows -----------------------------------------------------------------
 
-def _engine_reasons(site: Site, case_id: str) -> tuple[dict[str, str], str | None]:
+def _engine_reasons(site: Site, case_id: str, stored: Sequence[StoredEvent]
+                    ) -> tuple[dict[str, str], str | None]:
     """Why the engine chose each peer on the team, in words (re-run from the selection's
     event, as `cases peers explain` does), or why that cannot be shown."""
     try:
-        results = explain_selections(site.engine.store, case_id)
+        results = explain_selections(site.engine.store, case_id, stored)
     except Exception as unexplained:
         return {}, f"The selection cannot be explained just now: {unexplained}"
     reasons: dict[str, str] = {}
@@ -275,39 +312,44 @@ def engine_now(state: CaseState) -> datetime:
 def router(site: Site) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     store = site.engine.store
+    forms = DrawnForms(site.env)
     explained: dict[tuple[object, ...], tuple[dict[str, str], str | None]] = {}
     """Each engine-selected team's reasons, by case version and council register version."""
 
     async def case_page(request: Request, user: User, case_id: str, *, status: int = 200,
                         failed: Failed | None = None) -> Response:
-        try:
-            view, from_store = await read_case(site.engine.cases, case_id)
-        except CaseNotFound:
-            raise PageRefused(404, NOT_THERE) from None
-        state = view.state
+        # One hop off the event loop for the reads and the drawing together.
+        return await asyncio.to_thread(draw_case, request, user, case_id, status, failed)
+
+    def draw_case(request: Request, user: User, case_id: str, status: int,
+                  failed: Failed | None) -> Response:
+        stored = store.read_case(case_id)
+        if not stored:
+            raise PageRefused(404, NOT_THERE)
+        history = [e.to_recorded() for e in stored]
+        state = fold(case_id, history)
         if state.stage is None:
             raise PageRefused(404, NOT_THERE)
-        stored = await asyncio.to_thread(store.read_case, case_id)
-        history = [e.to_recorded() for e in stored]
-        councils = await asyncio.to_thread(known_councils, store)
-        if from_store is None:
-            dues: Sequence[Due] = view.pending
-        else:  # Temporal cannot say: the same policy's deadlines, worked out here
-            policy = policy_of(state, PolicyBook(demo_mode=True))
-            dues = pending(state, policy) if policy is not None else []
+        register, councils = councils_as_of(store)
+        # The store is the record: every action's events are in it before the engine answers,
+        # so the page folds them as the workflow does, with no round trip through Temporal
+        # (which cost a query task on a worker for every page shown).
+        policy = policy_of(state, BOOK)
+        dues: Sequence[Due] = pending(state, policy) if policy is not None else []
         reasons: dict[str, str] = {}
         unexplained: str | None = None
         if state.team_selected_by == "engine":
-            key = (case_id, state.version,
-                   await asyncio.to_thread(register_version, store))
-            if key not in explained:  # re-running a selection costs tens of milliseconds
+            key = (case_id, state.version, register)
+            if key not in explained:  # re-running a selection costs milliseconds
                 if len(explained) >= 256:
                     explained.clear()
-                explained[key] = await asyncio.to_thread(_engine_reasons, site, case_id)
+                explained[key] = _engine_reasons(site, case_id, stored)
             reasons, unexplained = explained[key]
-        notices = await asyncio.to_thread(case_notices, store, case_id,
-                                          lga_addresses=user.role != Role.COUNCIL)
+        notices = case_notices(store, case_id, lga_addresses=user.role != Role.COUNCIL)
         offers = offered(state, user, engine_now(state))
+        csrf = csrf_token(request)
+        for offer in offers:
+            offer.html = forms(offer, case_id, csrf)
         if failed is not None:
             found = next((o for o in offers if o.form.action == failed.form.action), None)
             if found is None:  # refused outright: shown anyway, so its words sit beside it
@@ -315,13 +357,14 @@ def router(site: Site) -> APIRouter:
                 offers.insert(0, found)
             found.failed = failed
             found.key = failed.key or _new_key()
+            found.html = None
         recorded_action = request.query_params.get("recorded", "")
         asked_action = request.query_params.get("asked", "")
         done = DONE.get(recorded_action) or DONE.get(asked_action)
         ladder = _ladder(state, councils)
-        return await asyncio.to_thread(functools.partial(  # drawn off the event loop
-            site.page, request, "cases/case.html", status=status, title=f"Case {state.case_id}",
-            user=user, state=state, from_store=from_store,
+        return site.page(
+            request, "cases/case.html", status=status, title=f"Case {state.case_id}",
+            user=user, state=state,
             council=councils.get(state.council or ""), councils=councils,
             deadlines=_deadlines(state, dues, ladder), ladder=ladder,
             missed=dict(state.missed_due_at),
@@ -332,40 +375,66 @@ def router(site: Site) -> APIRouter:
             timeline=timeline(history), notices=notices, offers=offers,
             errors_summary=error_summary(failed.form, failed.errors, failed.refusal)
             if failed else [],
-            done=done, asked=bool(asked_action) and done is not None))
+            done=done, asked=bool(asked_action) and done is not None)
+
+    shared: dict[tuple[object, ...], OpenCases] = {}
+    """The lists every officer's dashboard shows alike, by the read models' position and
+    the minute: read once for all, not once per officer per view."""
+
+    def open_now(position: int, now: datetime) -> OpenCases:
+        minute = now.replace(second=0, microsecond=0)
+        key = (position, minute)
+        found = shared.get(key)
+        if found is None:
+            found = open_cases(store, minute + SOON, LADDER, SHOWN)
+            shared.clear()  # only the newest is wanted
+            shared[key] = found
+        return found
 
     @routes.get("/dashboard")
     async def dashboard(request: Request) -> Response:
         """An officer's or adviser's cases: their own first, what falls due within 30 days,
         what has escalated, and the requests waiting for them as the second person."""
         user = site.require(request, OFFICERS)
+        now = datetime.now(UTC)
         try:
-            rows = await asyncio.to_thread(list_cases, store)
+            current = await asyncio.to_thread(current_read_models, store)
         except ProjectionBroken as broken:
             return site.page(request, "refused.html", status=503, user=user,
                              title="Cases cannot be listed just now", message=str(broken))
-        mine = await asyncio.to_thread(cases_requested_by, store, user.actor)
-        waiting = await asyncio.to_thread(awaiting_approval, store)
-        councils = await asyncio.to_thread(known_councils, store)
-        soon = datetime.now(UTC) + SOON
-        me = user.principal.person
-        lists = {"mine": [r for r in rows if r["case"] in mine], "rows": rows,
-                 "due": [r for r in rows if r["next_deadline"] is not None
-                         and r["next_deadline"] <= soon]}
-        escalated = {level: [r for r in rows if r["escalation_level"] == level]
-                     for level in LADDER}
-        totals = {**{name: len(listed) for name, listed in lists.items()},
-                  "escalated": {level: len(listed) for level, listed in escalated.items()}}
+        key = (user.name, user.role, csrf_token(request), current.position,
+               now.replace(second=0, microsecond=0))
+        html = drawn.get(key)
+        if html is None:
+            page = await asyncio.to_thread(draw_dashboard, request, user, current.position, now)
+            html = bytes(page.body).decode("utf-8")
+            if len(drawn) >= 256:
+                drawn.clear()
+            drawn[key] = html
+        return HTMLResponse(html)
+
+    drawn: dict[tuple[object, ...], str] = {}
+    """Dashboards as drawn, by whose (the user and their session's CSRF token, which the
+    page's forms carry), the read models' position and the minute: an officer who looks
+    again before anything has changed is not drawn a new page."""
+
+    def draw_dashboard(request: Request, user: User, position: int,
+                       now: datetime) -> HTMLResponse:
         # A long list is cut to its first rows (soonest deadline first), saying how many there
         # are: ten thousand rows help nobody, and cost a second to draw.
-        shown: dict[str, Any] = {name: listed[:SHOWN] for name, listed in lists.items()}
-        return await asyncio.to_thread(
-            functools.partial(site.page, request, "cases/dashboard.html", **shown),
-            title="Dashboard", user=user, totals=totals,
-            escalated={level: listed[:SHOWN] for level, listed in escalated.items()},
-            ladder=LADDER, now=datetime.now(UTC), councils=councils,
-            to_approve=[w for w in waiting if parse_actor(w.request.requested_by).person != me],
-            yours=[w for w in waiting if parse_actor(w.request.requested_by).person == me])
+        board = open_now(position, now)
+        mine, mine_total = requested_by(store, user.actor, SHOWN)
+        councils = known_councils(store)
+        me = user.principal.person
+        return site.page(
+            request, "cases/dashboard.html",
+            title="Dashboard", user=user, totals={**board.totals, "mine": mine_total},
+            mine=mine, due=board.due, rows=board.rows, escalated=board.escalated,
+            ladder=LADDER, now=now, councils=councils,
+            to_approve=[w for w in board.waiting
+                        if parse_actor(w.request.requested_by).person != me],
+            yours=[w for w in board.waiting
+                   if parse_actor(w.request.requested_by).person == me])
 
     def start_page(request: Request, user: User, *, status: int = 200,
                    submitted: Submitted | None = None, errors: Mapping[str, str] | None = None,
