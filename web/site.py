@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from application.users import User, user_named
 from domain.actors import Role
-from web.security import csrf_token, page_headers
+from web.security import PageHeaders, csrf_token
 from web.templating import environment
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class Site:
 def add_site(app: FastAPI, engine: Engine, settings: ApiSettings) -> Site:
     """Mount the pages, their assets and their shared answers on the API's application."""
     site = Site(engine, settings, environment())
-    app.middleware("http")(page_headers)
+    app.add_middleware(PageHeaders)
     if GOVUK.is_dir():
         app.mount("/assets", StaticFiles(directory=GOVUK / "assets"), name="govuk-assets")
         app.mount("/govuk", StaticFiles(directory=GOVUK), name="govuk")
