@@ -27,13 +27,33 @@ def check_port_free(host: str, port: int, option: str = "--web-port") -> None:
                             f"another with {option}") from None
 
 
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on a port that other processes of the same service also listen on
+    (SO_REUSEPORT: the kernel shares the incoming connections out among them)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP named, as asyncio's own listening sockets are: it sets TCP_NODELAY only on sockets
+    # whose protocol says TCP, and without it each answer's body waits ~40 ms behind its headers
+    listening = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listening.bind((host, port))
+    listening.listen(2048)
+    listening.setblocking(False)
+    return listening
+
+
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI, host: str, port: int) -> AsyncIterator[str]:
-    """Serve `app` for the duration of the block; yields its base URL once it listens."""
-    check_port_free(host, port)
+async def serving(app: FastAPI, host: str, port: int, *,
+                  shared: bool = False) -> AsyncIterator[str]:
+    """Serve `app` for the duration of the block; yields its base URL once it listens.
+    `shared`: one of several processes on the port (`cases serve --processes`), whose parent
+    has checked that the port was free."""
+    if not shared:
+        check_port_free(host, port)
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None,
                                            access_log=False, lifespan="off"))
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[shared_socket(host, port)] if shared
+                                            else None))
     try:
         while not server.started:
             if task.done():

@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -221,8 +222,13 @@ def show_mail(args: argparse.Namespace) -> int:
     return 0
 
 
-async def run_api(host: str, port: int) -> int:
-    """The API alone: Temporal and the store from the environment, as the workers'."""
+async def run_api(host: str, port: int, processes: int = 1, *, shared: bool = False,
+                  log_format: str | None = None) -> int:
+    """The API alone: Temporal and the store from the environment, as the workers'. With
+    `processes` above 1, that many processes of it share the port: one Python process
+    draws pages on one core at most."""
+    if processes > 1:
+        return await _run_api_processes(host, port, processes, log_format)
     from api.app import Engine, create_app
     from api.server import check_port_free, serving
     from api.settings import ApiSettings
@@ -230,17 +236,50 @@ async def run_api(host: str, port: int) -> int:
     from runtime.signing import command_key
     from runtime.temporal import connect
 
-    check_port_free(host, port, "--port")
+    if not shared:
+        check_port_free(host, port, "--port")
     stopping = _stopping()
     store = open_store()
     store.require_newest_schema()
     client = await connect()
     app = create_app(Engine(store=store, temporal=client),
                      ApiSettings.from_environment(command_key()))
-    async with serving(app, host, port) as api_url:
-        log.info("API ready", api=api_url, namespace=client.namespace,
+    async with serving(app, host, port, shared=shared) as api_url:
+        log.info("API ready", api=api_url, namespace=client.namespace, pid=os.getpid(),
                  database=store.engine.url.render_as_string(hide_password=True))
         await stopping.wait()
         log.info("API stopping")
     store.dispose()
     return 0
+
+
+SHARED_PORT = "--shared-port"
+"""The hidden option a `cases serve --processes N` parent starts each of its processes with."""
+
+
+async def _run_api_processes(host: str, port: int, processes: int,
+                             log_format: str | None) -> int:
+    """`processes` copies of `cases serve` on one port (SO_REUSEPORT), started and stopped
+    together: if one exits, the others are stopped and its exit status returned, so a
+    supervisor restarts the service whole rather than serve on with fewer."""
+    from api.server import check_port_free
+
+    check_port_free(host, port, "--port")
+    stopping = _stopping()
+    command = [sys.executable, "-c", "import starter; starter.main()", "serve", "--host", host,
+               "--port", str(port), SHARED_PORT,
+               *(("--log-format", log_format) if log_format else ())]
+    children = [await asyncio.create_subprocess_exec(*command) for _ in range(processes)]
+    log.info("API processes started", processes=processes, pids=[c.pid for c in children],
+             api=f"http://{host}:{port}")
+    waits = [asyncio.ensure_future(c.wait()) for c in children]
+    stop = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait([*waits, stop], return_when=asyncio.FIRST_COMPLETED)
+    for child in children:
+        if child.returncode is None:
+            child.terminate()
+    codes = await asyncio.gather(*waits)
+    stop.cancel()
+    failed = [code for code in codes if code not in (0, -signal.SIGTERM)]
+    log.info("API processes stopped", exit_codes=codes)
+    return 0 if stopping.is_set() and not failed else (failed[0] if failed else 1)

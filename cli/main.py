@@ -69,6 +69,17 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+def _processes(text: str) -> int:
+    """1 to 64 processes: argparse's refusal, rather than a failure once they start."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"{value} is not between 1 and 64")
+    return value
+
+
 def _port(text: str) -> int:
     """A TCP port, 1 to 65535: argparse's refusal, rather than a failure once servers start."""
     try:
@@ -118,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000,
                        help="the port to listen on (default 8000)")
+    serve.add_argument("--processes", type=_processes, default=1,
+                       help="processes serving the port together (default 1; one uses one "
+                            "core at most: up to the machine's cores)")
+    serve.add_argument("--shared-port", action="store_true", help=argparse.SUPPRESS)
     keys = sub.add_parser("keys", parents=[common], help="make the keys the engine signs with")
     key_verbs = keys.add_subparsers(dest="verb", required=True, metavar="VERB")
     command_key_parser = key_verbs.add_parser(
@@ -303,7 +318,8 @@ async def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from cli.dev import run_api
 
-        return await run_api(args.host, args.port)
+        return await run_api(args.host, args.port, args.processes, shared=args.shared_port,
+                             log_format=getattr(args, "log_format", None))
     if args.command == "demo":
         from cli.demo import run_demo
 

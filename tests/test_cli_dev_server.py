@@ -376,3 +376,50 @@ def test_cases_dev_on_a_busy_port_names_it_and_never_says_ready(
     assert f"port {busy} on 127.0.0.1 is in use" in done.stderr
     assert f"choose another with {taken}" in done.stderr
     assert "ready" not in done.stdout + done.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def test_serve_with_two_processes_shares_one_port_and_stops_them_together(
+        shell: Shell) -> None:
+    process = subprocess.Popen(
+        [str(BIN / "cases"), "serve", "--port", str(shell.api_port), "--processes", "2"],
+        env=shell.environ, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        servers: list[int] = []
+        while time.monotonic() < deadline and len(servers) < 2:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            servers = _children(process.pid)
+            time.sleep(0.2)
+        assert len(servers) == 2, servers
+        answers: list[bytes] = []
+        asked = b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        while time.monotonic() < deadline and len(answers) < 20:
+            with contextlib.suppress(OSError), socket.create_connection(  # until both listen
+                    ("127.0.0.1", shell.api_port), timeout=2) as conn:
+                conn.sendall(asked)
+                answers.append(conn.recv(200).split(b"\r\n", 1)[0])
+                continue
+            time.sleep(0.1)
+        assert answers == [b"HTTP/1.1 200 OK"] * 20
+
+        busy = subprocess.run([str(BIN / "cases"), "serve", "--port", str(shell.api_port),
+                               "--processes", "2"], env=shell.environ, text=True,
+                              capture_output=True, timeout=60, check=False)
+        assert busy.returncode != 0
+        assert f"port {shell.api_port}" in busy.stderr and "Traceback" not in busy.stderr
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+    for server in servers:
+        assert not Path(f"/proc/{server}").exists() or "Z" in Path(
+            f"/proc/{server}/stat").read_text().rsplit(")", 1)[1].split()[0], server
