@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -68,6 +68,17 @@ def process_cpu(pid: int) -> float:
     return math.nan
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of process `pid` and of its live descendants (`cases serve --processes`
+    runs its servers as children), from /proc."""
+    total = process_cpu(pid)
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += tree_cpu(int(child))
+    return total
+
+
 @dataclass(frozen=True)
 class ApiProcess:
     url: str
@@ -75,7 +86,7 @@ class ApiProcess:
     log: Path
 
     def cpu(self) -> float:
-        return process_cpu(self.pid)
+        return tree_cpu(self.pid)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -85,7 +96,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 @contextlib.asynccontextmanager
-async def api_process(environment: Mapping[str, str], logs: Path) -> AsyncIterator[ApiProcess]:
+async def api_process(environment: Mapping[str, str], logs: Path,
+                      arguments: Sequence[str] = ()) -> AsyncIterator[ApiProcess]:
     """`cases serve` on a free port, configured from `environment` as the workers are
     (CASES_DATABASE_URL, TEMPORAL_ADDRESS, CASES_COMMAND_KEY_FILE), logging JSON as in
     production; yields once it answers /healthz, stops it (SIGTERM) on exit."""
@@ -95,7 +107,7 @@ async def api_process(environment: Mapping[str, str], logs: Path) -> AsyncIterat
     with log.open("wb") as output:
         process = subprocess.Popen(
             [sys.executable, str(root / "starter.py"), "serve", "--port", str(port),
-             "--log-format", "json"], env=dict(environment), cwd=root, stdout=output,
+             "--log-format", "json", *arguments], env=dict(environment), cwd=root, stdout=output,
             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

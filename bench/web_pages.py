@@ -85,7 +85,7 @@ from figures import (
     percentile,
     plan_year,
 )
-from journey_api import api_process, process_cpu
+from journey_api import ApiProcess, api_process
 from temporalio.testing import WorkflowEnvironment
 
 from application.users import add_user
@@ -306,7 +306,7 @@ async def fetch(http: httpx.AsyncClient, page: str, url: str) -> Sample:
     return Sample(page, answer.status_code, headers - began, done - began, len(body))
 
 
-async def alone(http: httpx.AsyncClient, pages: Pages, rounds: int, pid: int
+async def alone(http: httpx.AsyncClient, pages: Pages, rounds: int, server: ApiProcess
                 ) -> tuple[list[Sample], dict[str, float]]:
     """One client: each page in blocks of five, the blocks taking turns (the order turned
     each round); the server's CPU seconds a request of each page, from /proc."""
@@ -317,10 +317,10 @@ async def alone(http: httpx.AsyncClient, pages: Pages, rounds: int, pid: int
     for round_ in range(rounds):
         order = kinds[round_ % len(kinds):] + kinds[:round_ % len(kinds)]
         for page in order if round_ % 2 == 0 else tuple(reversed(order)):
-            before = process_cpu(pid)
+            before = server.cpu()
             for _ in range(5):
                 samples.append(await fetch(http, page, pages.url(page)))
-            cpu[page] += process_cpu(pid) - before
+            cpu[page] += server.cpu() - before
             count[page] += 5
     return samples, {page: cpu[page] / count[page] for page in kinds}
 
@@ -394,7 +394,8 @@ async def measure(args: argparse.Namespace, store_url: str, case_ids: Sequence[s
                        "TEMPORAL_NAMESPACE": temporal.client.namespace,
                        KEY_FILE_VARIABLE: str(key), "CASES_INSECURE_COOKIES": "1",
                        "CASES_SIGN_IN_RATE": "10000/minute"}
-        async with api_process(environment, logs) as server:
+        async with api_process(environment, logs,
+                               ("--processes", str(args.processes))) as server:
             print(f"`cases serve` (pid {server.pid}) at {server.url}; Temporal dev server "
                   f"{temporal_cli()}; load {load()}", flush=True)
             clients = [await signed_in(server.url, officer(i % OFFICERS + 1))
@@ -404,9 +405,9 @@ async def measure(args: argparse.Namespace, store_url: str, case_ids: Sequence[s
                     first = await fetch(clients[0], page, pages.url(page))
                     print(f"  first {page}: {first.total_s * 1000:.0f} ms, {first.status}, "
                           f"{first.size / 1000:.0f} KB", flush=True)
-                quiet, cpu = await alone(clients[0], pages, args.rounds, server.pid)
+                quiet, cpu = await alone(clients[0], pages, args.rounds, server)
                 print(f"\nalone (one client, {args.rounds} rounds of blocks of 5; CPU/req: "
-                      f"the server process's CPU time a request; load {load()}):", flush=True)
+                      f"the server processes' CPU time a request; load {load()}):", flush=True)
                 print("\n".join(table(quiet, pages, cpu)), flush=True)
                 print(f"\nwarm-up: {args.clients} clients for {args.warmup:g} s", flush=True)
                 warm, _ = await loaded(clients, pages, args.warmup)
@@ -423,7 +424,7 @@ async def measure(args: argparse.Namespace, store_url: str, case_ids: Sequence[s
                 for http in clients:
                     await http.aclose()
     print(f"\nloaded ({args.clients} clients, {args.seconds:g} s: {len(busy):,} requests, "
-          f"{len(busy) / took:.1f}/s; the server process's CPU {server_cpu / took:.2f} of a "
+          f"{len(busy) / took:.1f}/s; the server processes' CPU {server_cpu / took:.2f} of a "
           f"core, {server_cpu / len(busy) * 1000:.1f} ms a request; the clients' process "
           f"{own_cpu / took:.2f} of a core; load {load()}):")
     lines = table(busy, pages)
@@ -462,6 +463,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=10,
                         help="rounds of the alone phase: five requests of each page a round "
                              "(default 10)")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="server processes `cases serve --processes` runs on the port "
+                             "(default 2: this machine's cores)")
     parser.add_argument("--static", default="/static/app.mjs",
                         help="the static file of the baseline (default /static/app.mjs; "
                              "/govuk/govuk-frontend.min.css is the 124 KB stylesheet)")
