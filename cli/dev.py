@@ -239,6 +239,8 @@ async def run_api(host: str, port: int, processes: int = 1, *, shared: bool = Fa
     if not shared:
         check_port_free(host, port, "--port")
     stopping = _stopping()
+    if shared:  # one of `--processes N`: never outlive the parent that stops the others
+        watch = asyncio.create_task(_stop_when_orphaned(stopping))
     store = open_store()
     store.require_newest_schema()
     client = await connect()
@@ -249,8 +251,22 @@ async def run_api(host: str, port: int, processes: int = 1, *, shared: bool = Fa
                  database=store.engine.url.render_as_string(hide_password=True))
         await stopping.wait()
         log.info("API stopping")
+    if shared:
+        watch.cancel()
     store.dispose()
     return 0
+
+
+async def _stop_when_orphaned(stopping: asyncio.Event) -> None:
+    """Set `stopping` once this process's parent has gone (it is then re-parented): a
+    `cases serve --processes` parent killed outright cannot stop its children itself."""
+    parent = os.getppid()
+    while not stopping.is_set():
+        if os.getppid() != parent:
+            log.warning("API process stopping: its parent `cases serve --processes` has gone")
+            stopping.set()
+            return
+        await asyncio.sleep(1.0)
 
 
 SHARED_PORT = "--shared-port"

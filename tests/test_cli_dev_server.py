@@ -423,3 +423,31 @@ def test_serve_with_two_processes_shares_one_port_and_stops_them_together(
     for server in servers:
         assert not Path(f"/proc/{server}").exists() or "Z" in Path(
             f"/proc/{server}/stat").read_text().rsplit(")", 1)[1].split()[0], server
+
+
+def test_serve_processes_stop_when_their_parent_is_killed_outright(shell: Shell) -> None:
+    process = subprocess.Popen(
+        [str(BIN / "cases"), "serve", "--port", str(shell.api_port), "--processes", "2"],
+        env=shell.environ, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    deadline = time.monotonic() + 60
+    servers: list[int] = []
+    while time.monotonic() < deadline and len(servers) < 2:
+        servers = _children(process.pid)
+        time.sleep(0.2)
+    assert len(servers) == 2, servers
+    time.sleep(3)  # both started, watching their parent
+    process.kill()
+    process.wait(timeout=10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(_alive(pid) for pid in servers):
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in servers), "the servers outlived their parent"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
