@@ -12,12 +12,12 @@ and one of 20 officers as the officer who asked for it and acted on it; cases wh
 before April 2025 and whose action plan is out go on to a progress review and are closed. The
 read models are caught up (`Projector(store).catch_up()`) before the server starts.
 
-The server is the API as deployed: `cases serve` in a process of its own (uvicorn, one
-process), with the web pages mounted on it, on a Temporal dev server. The stored cases have
-no workflows, so a case page asks Temporal, is told the workflow is not there, and shows the
-case as the store's events fold (`application.cases.read_case`'s fallback): that is the path
-measured, one Temporal round trip included. Each client signs in through the sign-in form as
-one of the officers (its own session cookie), then sends, one after another and in turn:
+The server is the API as deployed: `cases serve --processes N` (`--processes`, default 2,
+this machine's cores: N uvicorn processes sharing the port), with the web pages mounted on
+it, on a Temporal dev server. A case page folds the store's events (the page no longer asks
+Temporal; the stored cases have no workflows anyway). Each client signs in through the
+sign-in form as one of the officers (its own session cookie), then sends, one after another
+and in turn:
 
 - GET /dashboard: the officers' case list (every open case, the officer's own, what is due);
 - GET /cases/{id}: a case chosen at random from all N;
@@ -371,7 +371,10 @@ def table(samples: Sequence[Sample], pages: Pages, cpu: dict[str, float] | None 
 
 
 def py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
-    """`py-spy record` of the server for the loaded phase (collapsed stacks, one a line)."""
+    """`py-spy record` of the server for the loaded phase (collapsed stacks, one a line): of
+    its first server process when it runs several (`--processes`)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
     found = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(found).exists():
         raise SystemExit("--py-spy: py-spy is not on PATH nor beside this interpreter")
