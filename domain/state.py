@@ -180,7 +180,8 @@ def _requested(s: CaseState, e: ev.CaseRequested, r: Recorded) -> dict[str, Any]
     return {
         "stage": Stage.REQUESTED, "council": e.council, "kind": e.kind, "reason": e.reason,
         "scope": tuple(e.scope), "budget_gap_pence": e.budget_gap_pence,
-        "requested_at": r.occurred_at, "requested_by": r.actor, "deadline_policy": e.deadline_policy,
+        "requested_at": r.occurred_at, "requested_by": r.actor,
+        "deadline_policy": e.deadline_policy,
         "four_eyes": e.four_eyes, "requested_on": e.requested_on or utc_day(r.occurred_at),
         "business_dates": e.business_dates,
         "imported_events": e.imported.events if e.imported is not None else 0,
