@@ -52,6 +52,12 @@ may UPDATE, DELETE or TRUNCATE. Keyed by the table's oid, as resolved by the sea
 the insert itself, it serialises the appends to one table and no others (a store in another
 schema of the same database does not wait); the migrations' lock uses the one-key form, so
 the two never meet."""
+_PG_LINKED = ("%s = 1 OR EXISTS (SELECT FROM events WHERE case_id = %s AND version = %s "
+              "AND hash = %s)")
+"""An event is inserted only if it is its case's first or the event it links to (the version
+before, with the hash it names as prev_hash) is stored: the chain is checked by the database."""
+_PG_OUTBOX_LINKED = "EXISTS (SELECT FROM events WHERE event_id = %s)"
+"""A notification is inserted only if its event was, in the same transaction."""
 
 
 class EventStore:
@@ -325,10 +331,11 @@ class _DriverInsert:
     without its per-statement work (which, in a loaded worker, cost more than the database's)."""
 
     def __init__(self, table: sa.Table, columns: Sequence[str], dialect: sa.Dialect,
-                 returning: str | None = None) -> None:
+                 returning: str | None = None, where: str | None = None) -> None:
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        marks = ", ".join([mark] * len(columns))
         self.sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-                    f"VALUES ({', '.join([mark] * len(columns))})"
+                    + (f"VALUES ({marks})" if where is None else f"SELECT {marks} WHERE {where}")
                     + (f" RETURNING {returning}" if returning else ""))
         self._columns = [(name, table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
                          for name in columns]
@@ -420,16 +427,76 @@ class PostgresEventStore(EventStore):
     (under load each round trip also waits for the worker's interpreter lock, and appends
     queued on this one lock).
 
-    Each append's statements travel in psycopg's pipeline mode where one needs no answer before
-    the next is sent: BEGIN with the head read, the lock with the insert. With the pool's
-    pre-ping, the outbox rows when there are notifications and the commit, that is four round
-    trips (five), where one SQLAlchemy statement at a time made six (seven).
+    Most appends know the hash they chain to without reading it: the case's first (genesis),
+    or the head this store itself last stored for the case (a worker appends each case it runs
+    one action after another). Such an append is one pipeline, one round trip after the pool's
+    pre-ping: BEGIN, the lock, each event inserted only if the event it links to is stored
+    with that hash (`_PG_LINKED`), the outbox rows only if their event was, and COMMIT; the
+    lock is then held for the server's work alone, never across a round trip.
+    The remembered head is never trusted: the database checks every link, and the unique
+    (case_id, version) refuses a version already taken. An append that inserts nothing (the
+    head not as remembered) or breaks a unique key is tried again the long way below, which
+    answers a retry or a conflict as before.
+
+    The long way sends its statements in pipelines where one needs no answer before the next:
+    BEGIN with the head read, the lock with the insert. With the pool's pre-ping, the outbox
+    rows when there are notifications and the commit, that is four round trips (five).
     """
 
     def __init__(self, engine: Engine) -> None:
         super().__init__(engine)
         self._events_insert = _DriverInsert(events, _EVENT_COLUMNS, engine.dialect,
                                             returning="position")
+        self._linked_insert = _DriverInsert(events, _EVENT_COLUMNS, engine.dialect,
+                                            returning="position", where=_PG_LINKED)
+        self._outbox_insert = _DriverInsert(outbox, _OUTBOX_COLUMNS, engine.dialect,
+                                            where=_PG_OUTBOX_LINKED)
+        self._heads = _KnownHeads()
+
+    def _write(self, request: PendingAppend) -> list[StoredEvent]:
+        """The append on the head it is known to follow, in one round trip; else the long way."""
+        head_hash = self._heads.hash_at(request.case_id, request.expected_version)
+        stored = None if head_hash is None else self._append_linked(request, head_hash)
+        if stored is None:
+            stored = self._append_alone(request)
+        self._heads.stored(stored[-1])
+        return stored
+
+    def _append_linked(self, request: PendingAppend, head_hash: str) -> list[StoredEvent] | None:
+        """The append chained to `head_hash`, committed in one pipeline if every event's link
+        holds; None, with nothing written, if the head is not that (or a unique key broke)."""
+        case_id = request.case_id
+        rows = _chain(case_id, request.expected_version, head_hash, request.new_events)
+        linked, outbox_insert = self._linked_insert, self._outbox_insert
+        events_values = [(*linked.values(row), row["version"], case_id, row["version"] - 1,
+                          row["prev_hash"]) for row in rows]
+        outbox_values = [(*outbox_insert.values(row), row["event_id"])
+                         for row in _outbox_rows(case_id, rows, request.notifications)]
+        raw = self.engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            assert isinstance(driver, psycopg.Connection)
+            try:
+                with _as_sqlalchemy_errors(linked.sql, psycopg.Error), driver.pipeline():
+                    driver.execute(_PG_LOCK)
+                    if len(events_values) == 1:
+                        inserted = driver.execute(linked.sql, events_values[0])
+                    else:
+                        inserted = driver.cursor()
+                        inserted.executemany(linked.sql, events_values, returning=True)
+                    if outbox_values:
+                        driver.cursor().executemany(outbox_insert.sql, outbox_values)
+                    driver.commit()
+                    positions = _returned(inserted)
+            except IntegrityError:
+                driver.rollback()
+                return None
+        finally:
+            raw.close()
+        if not positions:
+            return None
+        assert len(positions) == len(rows), "each event links to the one before it"
+        return [StoredEvent(position=p, **row) for p, row in zip(positions, rows, strict=True)]
 
     def _head_for_append(self, conn: Connection, case_id: str) -> tuple[int, str]:
         with _pipeline(conn, _PG_HEAD) as driver:
@@ -449,14 +516,45 @@ class PostgresEventStore(EventStore):
                 inserted = driver.cursor()
                 inserted.executemany(insert.sql, [insert.values(row) for row in rows],
                                      returning=True)
-            positions = []
-            while True:
-                returned = inserted.fetchone()
-                assert returned is not None, "every row's insert returns its position"
-                positions.append(int(returned[0]))
-                if not inserted.nextset():
-                    break
+            positions = _returned(inserted)
+        assert len(positions) == len(rows), "every row's insert returns its position"
         return positions
+
+
+def _returned(inserted: psycopg.Cursor[Any]) -> list[int]:
+    """The positions an insert returned, a result set per row (an `executemany`); a row not
+    inserted (a linked insert whose link does not hold) returns none."""
+    positions = []
+    while True:
+        returned = inserted.fetchone()
+        if returned is not None:
+            positions.append(int(returned[0]))
+        if not inserted.nextset():
+            return positions
+
+
+class _KnownHeads:
+    """The head this store last stored for each case: facts, since a stored event never
+    changes, though not necessarily the newest (another writer may have appended since),
+    which is why the linked insert checks them. Bounded: forgotten all at once when full, a
+    forgotten case being appended the long way once."""
+
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        self._heads: dict[str, tuple[int, str]] = {}
+
+    def hash_at(self, case_id: str, version: int) -> str | None:
+        """The hash of the case's event `version` if known (genesis for version 0)."""
+        if version == 0:
+            return GENESIS_HASH
+        known = self._heads.get(case_id)
+        return known[1] if known is not None and known[0] == version else None
+
+    def stored(self, event: StoredEvent) -> None:
+        if len(self._heads) >= self.LIMIT:
+            self._heads.clear()
+        self._heads[event.case_id] = (event.version, event.hash)
 
 
 @contextlib.contextmanager
