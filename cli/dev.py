@@ -233,7 +233,6 @@ async def run_api(host: str, port: int, processes: int = 1, *, shared: bool = Fa
     from api.server import check_port_free, serving
     from api.settings import ApiSettings
     from eventstore import open_store
-    from eventstore.pool_ping import ping_when_idle
     from runtime.signing import command_key
     from runtime.temporal import connect
 
@@ -242,11 +241,7 @@ async def run_api(host: str, port: int, processes: int = 1, *, shared: bool = Fa
     stopping = _stopping()
     if shared:  # one of `--processes N`: never outlive the parent that stops the others
         watch = asyncio.create_task(_stop_when_orphaned(stopping))
-    # Checked before use only after a second idle, not on every checkout: a page reads
-    # several things, each a checkout (eventstore/pool_ping.py).
-    store = open_store(pool_pre_ping=False)
-    if store.engine.dialect.name == "postgresql":
-        ping_when_idle(store.engine)
+    store = open_store()
     store.require_newest_schema()
     client = await connect()
     app = create_app(Engine(store=store, temporal=client),

@@ -28,6 +28,7 @@ from eventstore.config import database_url, normalise_url
 from eventstore.errors import EventIdConflict, InvalidEvent, UnsupportedDatabase, VersionConflict
 from eventstore.group_commit import GroupCommit, PendingAppend
 from eventstore.migrate import SchemaStatus
+from eventstore.pool_ping import ping_when_idle
 from eventstore.records import NewEvent, OutboxMessage, StoredEvent, as_utc
 from eventstore.schema import events, outbox
 from eventstore.validation import check_case_id, check_new_event
@@ -574,8 +575,13 @@ def open_store(url: str | None = None, **engine_options: Any) -> EventStore:
     if url.startswith("sqlite"):
         return SqliteEventStore(sa.create_engine(url, **engine_options))
     if url.startswith("postgresql"):
-        engine_options.setdefault("pool_pre_ping", True)
-        return PostgresEventStore(sa.create_engine(url, **engine_options))
+        # A pooled connection is checked before use only after a second idle, not on every
+        # checkout (eventstore/pool_ping.py), unless the caller asks for pool_pre_ping.
+        idle_ping = "pool_pre_ping" not in engine_options
+        engine = sa.create_engine(url, **engine_options)
+        if idle_ping:
+            ping_when_idle(engine)
+        return PostgresEventStore(engine)
     raise UnsupportedDatabase(url.split(":", 1)[0])
 
 
