@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy.exc import SQLAlchemyError
 
 from application.errors import CaseNotFound
@@ -276,12 +277,33 @@ def _report(args: argparse.Namespace, store: EventStore) -> int:
         return 0
     rows = [{"figure": label, "value": "—" if value is None else str(value)}
             for _, label, value in figures.rows()]
-    emit(args, {**figures.traced(), "projection": {"position": current.position,
-                                                   "behind": current.behind}},
-         f"Figures from {start} to {end}, from the read models of the events "
-         "(`--json` names the cases behind each):\n"
-         + render.table(rows, ["figure", "value"]) + lag_note(current))
+    _emit_figures(args, {**figures.traced(), "projection": {"position": current.position,
+                                                            "behind": current.behind}},
+                  f"Figures from {start} to {end}, from the read models of the events "
+                  "(`--json` names the cases behind each):\n"
+                  + render.table(rows, ["figure", "value"]) + lag_note(current))
     return 0
+
+
+def _emit_figures(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    """`emit`, its JSON written by orjson where that is the same text. The JSON names every
+    case behind each figure, some 330,000 ids at a million events, which json's indenting
+    encoder (pure Python) took 0.3 s over, orjson 0.02 s."""
+    encoded = _plain_json(data) if getattr(args, "json", False) else None
+    if encoded is None:
+        emit(args, data, text)
+    else:
+        print(encoded)
+
+
+def _plain_json(data: dict[str, Any]) -> str | None:
+    """`as_json(data)` by orjson, or None where it could differ: ASCII without DEL has nothing
+    for `as_json` to escape, and orjson indents as `json.dumps(indent=2)` does."""
+    try:
+        encoded = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+    except TypeError:  # orjson.JSONEncodeError: a value it will not write
+        return None
+    return encoded if encoded.isascii() and "\x7f" not in encoded else None
 
 
 def _warn_lag(current: ProjectionStatus) -> None:

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
 
 from domain.events import EVENT_CLASSES
-from domain.figures import AnnualFigures, CaseFacts, CountedFacts, FiguresTally
+from domain.figures import AnnualFigures, CaseFacts, FiguresTally
 from domain.policies import PolicyBook
 from domain.read_models import CaseSummary, case_summary, council_summary
 from domain.state import CaseState, OutOfOrder, apply
@@ -391,9 +392,11 @@ def facts_for_period(engine: Engine, start: date, end: date,
 def figures_for_period(engine: Engine, start: date, end: date,
                        batch_size: int = 2000) -> AnnualFigures:
     """The period's figures, streamed: each case the period can count is read as its facts'
-    JSON text, parsed, counted and let go (`FiguresTally`), so memory holds the ids behind
-    the figures and not the facts. The garbage collector is paused meanwhile (it would walk
-    every object at each allocation threshold, for nothing)."""
+    JSON text, parsed by orjson and counted as stored (`FiguresTally.add_stored`), then let
+    go, so memory holds the ids behind the figures and not the facts. No model is built per
+    case: for the 45,902 cases of a million events' year, validating them took 0.4-0.6 s of
+    CPU, orjson 0.16 s. The garbage collector is paused meanwhile (it would walk every object
+    at each allocation threshold, for nothing)."""
     tally = FiguresTally(start, end, first_corporate_visits(engine))
     c = case_figures.c
     query = sa.select(sa.cast(c.facts, sa.Text)).where(_in_period(start, end))
@@ -403,8 +406,17 @@ def figures_for_period(engine: Engine, start: date, end: date,
         with engine.connect() as conn:
             result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
                 query)
-            for (text,) in result:
-                tally.add(CountedFacts.model_validate_json(text))
+            add, parse = tally.add_stored, orjson.loads
+            try:
+                for (text,) in result:
+                    add(parse(text))
+            except (KeyError, TypeError, ValueError, AttributeError) as unreadable:
+                # Derived rows not as the projector writes them: altered by hand, or by an
+                # older engine. The events are the record; the read models can be rebuilt.
+                raise ProjectionBroken(
+                    f"a case's figure facts cannot be read ({type(unreadable).__name__}: "
+                    f"{unreadable}); run `cases projections rebuild` to project them again "
+                    "from the events") from None
     finally:
         if collecting:
             gc.enable()
@@ -422,20 +434,21 @@ def _in_period(start: date, end: date) -> sa.ColumnElement[bool]:
 
 def first_corporate_visits(engine: Engine) -> dict[str, tuple[date, list[str]]]:
     """Each council's first corporate visit ever (imported history included) and the case(s)
-    holding it: what "first time" is judged by."""
+    holding it: what "first time" is judged by. The database ranks each council's visits and
+    sends the first (a row a council and not one a corporate case; one pass over the table)."""
     c = case_figures.c
-    query = (sa.select(c.council, c.visit_ended_on, c.case_id)
-             .where(c.kind == CaseKind.CORPORATE_PEER_CHALLENGE.value,
-                    c.visit_ended_on.is_not(None))
-             .order_by(c.council, c.visit_ended_on, c.case_id))
+    ranked = (sa.select(c.council, c.visit_ended_on, c.case_id,
+                        sa.func.rank().over(partition_by=c.council,
+                                            order_by=c.visit_ended_on).label("place"))
+              .where(c.kind == CaseKind.CORPORATE_PEER_CHALLENGE.value,
+                     c.visit_ended_on.is_not(None))
+              .subquery())
+    query = (sa.select(ranked.c.council, ranked.c.visit_ended_on, ranked.c.case_id)
+             .where(ranked.c.place == 1).order_by(ranked.c.council, ranked.c.case_id))
     first: dict[str, tuple[date, list[str]]] = {}
     with engine.connect() as conn:
         for council, day, case_id in conn.execute(query):
-            seen = first.get(council)
-            if seen is None:
-                first[council] = (day, [case_id])
-            elif seen[0] == day:
-                seen[1].append(case_id)
+            first.setdefault(council, (day, []))[1].append(case_id)
     return first
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.auditing import _emit_figures
+from cli.output import as_json
 from eventstore import EventStore
 from eventstore.projections import Projector
 from tests.support import run_cli
@@ -90,3 +93,21 @@ def test_the_annual_report_as_table_json_csv_and_chart(
     assert "Figures from 2024-01-01 to 2024-12-31" in out(capsys)
     assert run_cli(["report", "annual"]) == 2
     assert run_cli(["report", "annual", "--from", "2025-06-01", "--to", "2025-01-01"]) == 2
+
+
+def test_the_annual_reports_json_is_written_as_every_commands_is(
+    audited: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The report writes its JSON (every case behind each figure: long) with orjson, to the
+    byte what `as_json` writes for every other command; text `as_json` would escape (a
+    bidirectional override, DEL) still comes out escaped, harmless on a terminal."""
+    assert run_cli(["report", "annual", "--year", "2025", "--json"]) == 0
+    text = out(capsys)
+    assert json.loads(text)["case_ids"]["delivered"] == [CASE, "cpc-E08000025-2025"]
+    assert text == as_json(json.loads(text)) + "\n"
+    for tricky in ({"case_ids": {"delivered": ["cpc-\u202e-2025"]}}, {"note": "a\x7fb"},
+                   {"big": 2**70}):
+        _emit_figures(argparse.Namespace(json=True), tricky, "")
+        shown = out(capsys)
+        assert shown == as_json(tricky) + "\n"
+        assert "\u202e" not in shown and "\x7f" not in shown

@@ -3,13 +3,15 @@
 Each case is a few `Recorded` events built directly (no rules, no workflow), so every edge a
 definition has (the last day of a financial year, 91 against 92 days, 152 against 153, LGA
 staff on a team, a council's earlier visit in another case) is pinned exactly, with the cases
-behind each figure. Then two properties of `CaseFacts`: folding event by event from any point
-gives the facts of the whole history, and the facts survive a JSON round trip (what a read
-model storing one row per case relies on).
+behind each figure, both from the facts and from the facts as a read model stores them. Then
+two properties of `CaseFacts`: folding event by event from any point gives the facts of the
+whole history, and the facts survive a JSON round trip (what a read model storing one row per
+case relies on).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -20,7 +22,9 @@ from hypothesis import strategies as st
 from domain import events as ev
 from domain.figures import (
     FIGURE_LABELS,
+    AnnualFigures,
     CaseFacts,
+    FiguresTally,
     annual_figures,
     calendar_year,
     cases_by_stage_on,
@@ -96,6 +100,18 @@ def ids(*case_ids: str) -> tuple[str, ...]:
     return tuple(sorted(case_ids))
 
 
+def annual(histories: Sequence[Sequence[Recorded]], start: date, end: date) -> AnnualFigures:
+    """`annual_figures`, checked against what `report annual` counts: each case's facts as
+    the read model stores them (JSON), never built into a model (`FiguresTally.add_stored`).
+    Every edge below holds both ways."""
+    figures = annual_figures(histories, start, end)
+    tally = FiguresTally(start, end)
+    for facts in filter(None, map(facts_of, histories)):
+        tally.add_stored(json.loads(facts.model_dump_json()))
+    assert tally.figures() == figures
+    return figures
+
+
 # --- the financial year ---------------------------------------------------------------------
 
 def test_a_financial_year_runs_from_1_april_to_31_march() -> None:
@@ -112,14 +128,14 @@ def test_a_challenge_counts_in_the_year_its_visit_ended() -> None:
                  delivered("last-day", "E06000003", date(2020, 3, 31)).history,
                  delivered("next-year", "E06000004", date(2020, 4, 1)).history,
                  Case("never-visited", "E06000005").team().history]
-    figures = annual_figures(histories, *FY_2019)
+    figures = annual(histories, *FY_2019)
     assert figures.delivered == 2
     assert figures.delivered_case_ids == figures.case_ids["delivered"] == ids("first-day",
                                                                                  "last-day")
-    assert annual_figures(histories, *financial_year(2020)).delivered_case_ids == ("next-year",)
-    assert annual_figures(histories, *financial_year(2018)).delivered_case_ids == ("before",)
+    assert annual(histories, *financial_year(2020)).delivered_case_ids == ("next-year",)
+    assert annual(histories, *financial_year(2018)).delivered_case_ids == ("before",)
     # The calendar year 2020 takes the last day of 2019/20 and the first of 2020/21.
-    assert annual_figures(histories, *calendar_year(2020)).delivered_case_ids == ids(
+    assert annual(histories, *calendar_year(2020)).delivered_case_ids == ids(
         "last-day", "next-year")
 
 
@@ -136,7 +152,7 @@ def test_lga_staff_are_counted_apart_from_peers() -> None:
     histories = [Case("a", "E06000001").team(team_1).visit(date(2019, 6, 1)).history,
                  Case("b", "E06000002").team(team_2).visit(date(2019, 9, 1)).history,
                  Case("c", "E06000003").team(team_3).visit(date(2020, 6, 1)).history]
-    figures = annual_figures(histories, *FY_2019)
+    figures = annual(histories, *FY_2019)
     assert (figures.officer_peers, figures.councillor_peers, figures.lga_staff) == (2, 2, 2)
     assert figures.case_ids["officer_peers"] == figures.case_ids["lga_staff"] == ids("a", "b")
     assert figures.case_ids["councillor_peers"] == ids("a", "b")
@@ -169,7 +185,7 @@ def test_a_report_91_days_after_the_visit_is_within_3_months_and_92_is_not() -> 
                  # republished after a correction: the first publication counts
                  delivered("r-again", "E06000004", VISIT).report(VISIT + timedelta(days=30))
                  .report(VISIT + timedelta(days=120)).history]
-    figures = annual_figures(histories, *FY_2019)
+    figures = annual(histories, *FY_2019)
     assert figures.reports_published == 4
     assert figures.reports_published_within_3_months == 3
     assert figures.case_ids["reports_published_within_3_months"] == ids("r91", "r0", "r-again")
@@ -194,7 +210,7 @@ def test_an_action_plan_152_days_after_the_visit_is_on_time_and_153_is_not() -> 
                                  due_at=noon(VISIT + timedelta(days=140))),
                noon(VISIT + timedelta(days=140)))
     lapsed.plan(VISIT + timedelta(days=150))
-    figures = annual_figures([c.history for c in (on_time, late, with_report, lapsed)],
+    figures = annual([c.history for c in (on_time, late, with_report, lapsed)],
                              *FY_2019)
     assert (figures.action_plans_published, figures.action_plans_on_time) == (4, 3)
     assert figures.case_ids["action_plans_published"] == ids("p152", "p153", "p-with",
@@ -205,9 +221,9 @@ def test_an_action_plan_152_days_after_the_visit_is_on_time_and_153_is_not() -> 
 def test_a_plan_published_after_the_year_counts_in_the_year_it_was_published() -> None:
     case = delivered("late-visit", "E06000001", date(2020, 3, 1))
     case.report(date(2020, 5, 1)).plan(date(2020, 5, 1))
-    this_year = annual_figures([case.history], *FY_2019)
+    this_year = annual([case.history], *FY_2019)
     assert this_year.delivered == 1 and this_year.reports_published == 0
-    next_year = annual_figures([case.history], *financial_year(2020))
+    next_year = annual([case.history], *financial_year(2020))
     assert next_year.delivered == 0
     assert (next_year.reports_published, next_year.reports_published_within_3_months,
             next_year.action_plans_on_time) == (1, 1, 1)
@@ -232,16 +248,16 @@ def test_first_time_councils_look_through_every_case_given() -> None:
         # E: a finance challenge this year is not a corporate one
         delivered("e-finance", "E06000005", date(2019, 8, 1), FINANCE).history,
     ]
-    figures = annual_figures(histories, *FY_2019)
+    figures = annual(histories, *FY_2019)
     assert figures.first_time_councils == 2
     assert figures.first_time_council_codes == ("E06000002", "E06000003")
     assert figures.case_ids["first_time_councils"] == ids("b-now", "c-1")
     assert figures.corporate_delivered == 4
     assert figures.case_ids["corporate_delivered"] == ids("a-now", "b-now", "c-1", "c-2")
     # Without the 2016 case, A's challenge this year is its first as far as the events know.
-    without = annual_figures(histories[1:], *FY_2019)
+    without = annual(histories[1:], *FY_2019)
     assert without.first_time_council_codes == ("E06000001", "E06000002", "E06000003")
-    assert annual_figures(histories, *financial_year(2020)).first_time_council_codes == (
+    assert annual(histories, *financial_year(2020)).first_time_council_codes == (
         "E06000004",)
 
 
@@ -256,8 +272,8 @@ def test_an_imported_past_challenge_is_marked_and_counts_as_any_other() -> None:
     facts = facts_of(case.history)
     assert facts is not None and facts.imported
     now = delivered("now", "E06000001", date(2019, 5, 1))
-    assert annual_figures([case.history, now.history], *FY_2019).first_time_councils == 0
-    assert annual_figures([case.history], *financial_year(2016)).delivered_case_ids == ("past",)
+    assert annual([case.history, now.history], *FY_2019).first_time_councils == 0
+    assert annual([case.history], *financial_year(2016)).delivered_case_ids == ("past",)
 
 
 # --- escalations ----------------------------------------------------------------------------
@@ -275,11 +291,11 @@ def test_escalations_are_placed_by_the_utc_day_they_were_recorded() -> None:
     other = delivered("esc-next", "E06000002", date(2019, 12, 1))
     other.add(ev.EscalationRaised(deadline=report, level=1, recipient="chief executive"),
               datetime(2020, 4, 1, 0, 30, tzinfo=UTC))
-    figures = annual_figures([case.history, other.history], *FY_2019)
+    figures = annual([case.history, other.history], *FY_2019)
     assert (figures.escalations_raised, figures.escalations_resolved) == (1, 1)
     assert figures.case_ids["escalations_raised"] == figures.case_ids[
         "escalations_resolved"] == ("esc",)
-    next_year = annual_figures([case.history, other.history], *financial_year(2020))
+    next_year = annual([case.history, other.history], *financial_year(2020))
     assert (next_year.escalations_raised, next_year.escalations_resolved) == (1, 0)
     assert next_year.case_ids["escalations_raised"] == ("esc-next",)
 
@@ -294,7 +310,7 @@ def test_every_figure_names_its_cases() -> None:
     finance = Case("fin", "E06000002", FINANCE).team(by="officer").visit(date(2019, 10, 1))
     withdrawn = Case("gone", "E06000003").team()
     withdrawn.add(ev.CaseWithdrawn(reason="The council withdrew"), noon(date(2019, 5, 1)))
-    figures = annual_figures([full.history, finance.history, withdrawn.history], *FY_2019)
+    figures = annual([full.history, finance.history, withdrawn.history], *FY_2019)
     assert figures.case_ids == {
         "delivered": ("fin", "full"), "corporate_delivered": ("full",),
         "hand_picked_teams": ("fin",), "first_time_councils": ("full",),

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from domain.figures import annual_figures, facts_of, figures_from_facts
 from domain.recorded import Recorded
 from domain.state import fold
-from domain.vocabulary import Stage
+from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, NewEvent
 from eventstore.projections import (
     ProjectionBroken,
@@ -39,7 +39,7 @@ from eventstore.schema import case_figures, case_summaries, council_summaries, e
 from runtime.projecting import projecting
 from tests.conftest import drop_schema, postgres_store_in_new_schema
 from tests.support import run_cli
-from tests.test_domain_figures import history_of, plan_year
+from tests.test_domain_figures import Plan, _team, history_of, plan_year
 
 START, END = date(2025, 4, 1), date(2026, 3, 31)
 
@@ -292,10 +292,10 @@ def test_the_cli_says_when_the_read_models_lag_or_stopped(
 
 
 def test_a_periods_figures_from_its_own_cases_equal_those_from_every_case(
-        sqlite_store: EventStore) -> None:
+        any_store: EventStore) -> None:
     """What `report annual` reads: only the cases the period can count, with each council's
     first corporate visit over all of them; the same figures as from every case's facts."""
-    store = sqlite_store
+    store = any_store
     histories = [history_of(plan) for seed in (3, 4) for plan in plan_year(seed)]
     for history in histories:
         store.append(history[0].case_id, 0, new_events(history))
@@ -311,3 +311,54 @@ def test_a_periods_figures_from_its_own_cases_equal_those_from_every_case(
             every, start, end)
         assert figures_for_period(store.engine, start, end) == figures_from_facts(
             every, start, end)
+
+
+def test_a_councils_first_corporate_visit_names_every_case_that_ended_that_day(
+        any_store: EventStore) -> None:
+    """"First time" is judged by each council's earliest corporate visit over every case: two
+    cases whose visits ended that day both stand behind it; a later visit, or an earlier one
+    of another kind, does not."""
+    store = any_store
+
+    def case(case_id: str, council: str, visit_end: date,
+             kind: CaseKind = CaseKind.CORPORATE_PEER_CHALLENGE) -> list[Recorded]:
+        team, _ = _team(random.Random(case_id))
+        return history_of(Plan(case_id=case_id, council=council, kind=kind,
+                               visit_end=visit_end, team=team, objected=None,
+                               publish_delay=None, plan_extra=None,
+                               withdrawn_after_visit=False))
+
+    histories = [case("a-2", "E06000001", date(2025, 6, 2)),
+                 case("a-1", "E06000001", date(2025, 6, 2)),
+                 case("a-later", "E06000001", date(2025, 9, 1)),
+                 case("a-finance", "E06000001", date(2024, 1, 5), CaseKind.FINANCE),
+                 case("b-old", "E06000002", date(2019, 3, 1)),
+                 case("b-new", "E06000002", date(2025, 7, 1))]
+    for history in histories:
+        store.append(history[0].case_id, 0, new_events(history))
+    Projector(store).catch_up()
+    assert first_corporate_visits(store.engine) == {
+        "E06000001": (date(2025, 6, 2), ["a-1", "a-2"]),
+        "E06000002": (date(2019, 3, 1), ["b-old"])}
+    figures = figures_for_period(store.engine, START, END)
+    assert figures.first_time_council_codes == ("E06000001",)
+    assert figures.case_ids["first_time_councils"] == ("a-1", "a-2")
+    assert figures == annual_figures(histories, START, END)
+
+
+def test_figure_facts_altered_by_hand_are_refused_and_a_rebuild_restores_them(
+        sqlite_store: EventStore) -> None:
+    """The report counts the stored facts as stored, without a model per case: a row not as
+    the projector writes it stops the report with one line saying to rebuild, and a rebuild
+    from the events gives the figures back."""
+    store = sqlite_store
+    for history in (history_of(plan) for plan in plan_year(3)):
+        store.append(history[0].case_id, 0, new_events(history))
+    Projector(store).catch_up()
+    before = figures_for_period(store.engine, START, END)
+    with store.engine.begin() as conn:
+        conn.execute(case_figures.update().values(facts={"case_id": "x"}))
+    with pytest.raises(ProjectionBroken, match="cases projections rebuild"):
+        figures_for_period(store.engine, START, END)
+    Projector(store).rebuild()
+    assert figures_for_period(store.engine, START, END) == before
