@@ -31,12 +31,14 @@ server process's CPU time per request read from /proc), then loaded (`--clients`
 each with its own keep-alive connection, for `--seconds` after a warm-up). "Server time" is
 measured at the client over loopback: from sending the request to the last byte of the answer
 (the time to the answer's headers is shown too). The server has no Server-Timing header, and
-none is added: on loopback the client's time is the server's plus a fraction of a
-millisecond, and under load it includes the time a request waits for the server, which is what
-a user waits. The clients run in this process, beside the server and the database on the same
-machine. Printed for each page: requests, p50, p95, p99 and max in ms, and the ratio of its
-p50 and p95 to the static file's. Every answer must be 200 (a redirect to sign-in is a
-failure): otherwise the run exits 1. Target (issue 18): p95 at most 100 ms for each page.
+none is added: on loopback the client's time is the server's plus a fraction of a millisecond,
+and under load it includes the time a request waits for the server, which is what a user waits.
+The clients (`Client`: one keep-alive connection each, a few lines of HTTP/1.1, not httpx, so
+that measuring takes little of the cores) run in this process, beside the server and the
+database on the same machine. Printed for each page: requests, p50, p95, p99 and max in ms, and
+the ratio of its p50 and p95 to the static file's. Every answer must be 200 (a redirect to
+sign-in is a failure): otherwise the run exits 1. Target (issue 18): p95 at most 100 ms for
+each page.
 
 PostgreSQL by default, in a fresh schema dropped at the end; `--database-url` names another
 PostgreSQL database (a fresh schema in it too) or a new SQLite file (removed at the end).
@@ -65,6 +67,7 @@ import platform
 import random
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -247,19 +250,70 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-async def signed_in(url: str, name: str) -> httpx.AsyncClient:
-    """A client with its own session and one keep-alive connection, signed in as `name`
-    through the sign-in form (its CSRF token, then the POST)."""
-    http = httpx.AsyncClient(base_url=url, follow_redirects=False, timeout=120,
-                             limits=httpx.Limits(max_connections=1))
-    form = await http.get("/sign-in")
-    answer = await http.post("/sign-in", data={"csrf_token": csrf_of(form.text), "name": name,
-                                               "password": PASSWORD, "next": ""})
-    if answer.status_code != 303 or answer.headers.get("location") != "/dashboard":
-        await http.aclose()
-        raise SystemExit(f"signing in as {name}: {answer.status_code} "
-                         f"{answer.headers.get('location')} {answer.text[:300]}")
-    return http
+class Client:
+    """One signed-in client on one keep-alive HTTP/1.1 connection, speaking only what these
+    pages need (GET with the session's cookie; answers with Content-Length or chunked). Not
+    httpx: on a 2-core machine the measuring side's CPU is taken from the server's, and
+    httpx's pure-Python parsing of 20 clients' answers (the register is 383 KB) took a third
+    of a core."""
+
+    def __init__(self, url: str, cookie: str) -> None:
+        parsed = httpx.URL(url)
+        self.host, self.port = parsed.host, parsed.port or 80
+        self.cookie = cookie
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> tuple[int, float, bytes]:
+        """(status, seconds to the answer's headers, the body)."""
+        if self.writer is None or self.reader is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            self.writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP,
+                                                            socket.TCP_NODELAY, 1)
+        began = time.perf_counter()
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+                          f"Cookie: {self.cookie}\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        headed = time.perf_counter() - began
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        fields = {k.strip().lower(): v.strip() for k, _, v in
+                  (line.partition(":") for line in lines[1:] if line)}
+        if "content-length" in fields:
+            body = await self.reader.readexactly(int(fields["content-length"]))
+        else:  # chunked
+            parts = []
+            while size := int((await self.reader.readline()).strip(), 16):
+                parts.append(await self.reader.readexactly(size))
+                await self.reader.readline()
+            await self.reader.readline()
+            body = b"".join(parts)
+        if fields.get("connection", "").lower() == "close":
+            await self.aclose()
+        return status, headed, body
+
+    async def aclose(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(OSError):
+                await self.writer.wait_closed()
+        self.reader = self.writer = None
+
+
+async def signed_in(url: str, name: str) -> Client:
+    """A client with its own session, signed in as `name` through the sign-in form (its CSRF
+    token, then the POST), as a browser does; its pages then asked for over one keep-alive
+    connection of its own."""
+    async with httpx.AsyncClient(base_url=url, follow_redirects=False, timeout=120) as http:
+        form = await http.get("/sign-in")
+        answer = await http.post("/sign-in", data={"csrf_token": csrf_of(form.text),
+                                                   "name": name, "password": PASSWORD,
+                                                   "next": ""})
+        if answer.status_code != 303 or answer.headers.get("location") != "/dashboard":
+            raise SystemExit(f"signing in as {name}: {answer.status_code} "
+                             f"{answer.headers.get('location')} {answer.text[:300]}")
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+    return Client(url, cookie)
 
 
 # --- the measurements ------------------------------------------------------------------------
@@ -294,19 +348,16 @@ class Pages:
         return {"dashboard": "/dashboard", "register": "/register", "static": self.static}[page]
 
 
-async def fetch(http: httpx.AsyncClient, page: str, url: str) -> Sample:
+async def fetch(http: Client, page: str, url: str) -> Sample:
     began = time.perf_counter()
-    async with http.stream("GET", url) as answer:
-        headers = time.perf_counter()
-        body = await answer.aread()
+    status, headers, body = await http.get(url)
     done = time.perf_counter()
-    if answer.status_code != 200:
-        print(f"  {page} {url}: {answer.status_code} {answer.headers.get('location', '')} "
-              f"{body[:200]!r}", file=sys.stderr)
-    return Sample(page, answer.status_code, headers - began, done - began, len(body))
+    if status != 200:
+        print(f"  {page} {url}: {status} {body[:200]!r}", file=sys.stderr)
+    return Sample(page, status, headers, done - began, len(body))
 
 
-async def alone(http: httpx.AsyncClient, pages: Pages, rounds: int, server: ApiProcess
+async def alone(http: Client, pages: Pages, rounds: int, server: ApiProcess
                 ) -> tuple[list[Sample], dict[str, float]]:
     """One client: each page in blocks of five, the blocks taking turns (the order turned
     each round); the server's CPU seconds a request of each page, from /proc."""
@@ -325,14 +376,14 @@ async def alone(http: httpx.AsyncClient, pages: Pages, rounds: int, server: ApiP
     return samples, {page: cpu[page] / count[page] for page in kinds}
 
 
-async def loaded(clients: Sequence[httpx.AsyncClient], pages: Pages, seconds: float
+async def loaded(clients: Sequence[Client], pages: Pages, seconds: float
                  ) -> tuple[list[Sample], float]:
     """Every client sends the pages in turn (each starting at another), one request after
     another, until `seconds` have passed; (the samples, the seconds they took)."""
     samples: list[Sample] = []
     deadline = time.monotonic() + seconds
 
-    async def client(index: int, http: httpx.AsyncClient) -> None:
+    async def client(index: int, http: Client) -> None:
         turn = index
         while time.monotonic() < deadline:
             page = pages.kinds[turn % len(pages.kinds)]
