@@ -135,6 +135,14 @@ def postgres_store() -> Iterator[EventStore]:
     drop_schema(store, schema)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest) -> EventStore:
+    """The test once on each store: SQLite, then PostgreSQL."""
+    store: EventStore = request.getfixturevalue(
+        "sqlite_store" if request.param == "sqlite" else "postgres_store")
+    return store
+
+
 # --- Temporal -------------------------------------------------------------------------------
 
 @pytest_asyncio.fixture(scope="session")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,25 +16,10 @@ from domain.recorded import Recorded
 from domain.state import fold
 from eventstore import EventStore, NewEvent
 from eventstore.projections import Projector, case_rows
-from tests.conftest import drop_schema, postgres_store_in_new_schema
 from tests.test_domain_figures import history_of, plan_year
 from web.reads import CaseRow, open_cases, requested_by
 
 OFFICERS = ("officer:siân.jones", "officer:raj.patel", "adviser:ola.adeyemi")
-
-
-@pytest.fixture
-def pg_store() -> Iterator[EventStore]:
-    store, schema = postgres_store_in_new_schema()
-    yield store
-    drop_schema(store, schema)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest) -> EventStore:
-    store: EventStore = request.getfixturevalue(
-        "sqlite_store" if request.param == "sqlite" else "pg_store")
-    return store
 
 
 def _stored(store: EventStore) -> list[list[Recorded]]:
