@@ -17,15 +17,17 @@ starts from where the first left off: no event is applied twice or skipped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.events import EVENT_CLASSES
 from domain.figures import AnnualFigures, CaseFacts, FiguresTally
@@ -48,6 +50,9 @@ READ_MODELS = "read_models"
 """The one position the three read models share: they change together, in one transaction."""
 BATCH_SIZE = 1000
 _SUMMARY_COLUMNS = tuple(CaseSummary.model_fields)
+FOLDED_CASES = 2000
+"""How many folded cases a projector keeps between batches: a whole case's models take about
+22 KB (55 cases of a year, measured), so at most about 45 MB a worker."""
 
 
 class ProjectionBroken(RuntimeError):
@@ -94,14 +99,24 @@ def require_sound(engine: Engine) -> ProjectionStatus:
 
 
 class Projector:
-    """Applies the events after the read models' position, a batch per transaction."""
+    """Applies the events after the read models' position, a batch per transaction.
+
+    It keeps the cases it has folded (`folded_cases` of them at most) between batches: a case
+    whose row still says the version and head hash it was kept at is taken as kept, without
+    reading, parsing and validating its stored JSON again (every batch did, for every case it
+    touched, though the rows are nearly always the ones the same projector wrote). The hash
+    chain makes (version, head hash) name the whole history, and the fold is a function of
+    the history, so a kept case is what the row's JSON would give; a row another projector has
+    moved on says another head, and is read again."""
 
     def __init__(self, store: EventStore, book: PolicyBook | None = None,
-                 batch_size: int = BATCH_SIZE) -> None:
+                 batch_size: int = BATCH_SIZE, folded_cases: int = FOLDED_CASES) -> None:
         self.store = store
         self.book = book or PolicyBook(demo_mode=True)
         """Reading a policy's name is not granting it: demo names resolve here too."""
         self.batch_size = batch_size
+        self.folded_cases = folded_cases
+        self._folded: dict[str, _Case] = {}
 
     @property
     def engine(self) -> Engine:
@@ -121,6 +136,7 @@ class Projector:
 
     def rebuild(self) -> int:
         """Drop every row and project from nothing; how many events were applied."""
+        self._folded.clear()
         with self._writing() as conn, conn.begin():
             self._lock(conn, refuse_broken=False)
             for table in (case_figures, council_summaries, case_summaries):
@@ -163,25 +179,36 @@ class Projector:
                 if not rows:
                     return 0
                 stored = [_stored(row) for row in rows]
-                self._apply(conn, stored)
+                touched = self._apply(conn, stored)
                 conn.execute(projections.update().where(projections.c.name == READ_MODELS)
                              .values(position=stored[-1].position,
                                      updated_at=datetime.now(UTC)))
-                return len(stored)
         except _Broken as broken:
             self._record_problem(str(broken))
             raise ProjectionBroken(str(broken)) from None
+        self._keep(touched)  # committed: only now are they what the rows say
+        return len(stored)
 
     def _record_problem(self, problem: str) -> None:
         with self._writing() as conn, conn.begin():
             conn.execute(projections.update().where(projections.c.name == READ_MODELS)
                          .values(problem=problem, updated_at=datetime.now(UTC)))
 
-    def _apply(self, conn: Connection, stored: list[StoredEvent]) -> None:
-        cases = _Cases.load(conn, {e.case_id for e in stored})
+    def _apply(self, conn: Connection, stored: list[StoredEvent]) -> dict[str, _Case]:
+        cases = _Cases.load(conn, {e.case_id for e in stored}, self._folded)
         for event in stored:
             cases.apply(event)
         cases.write(conn, self.book)
+        return cases.known
+
+    def _keep(self, touched: dict[str, _Case]) -> None:
+        """Remember the batch's cases as written; start again empty when the bound is reached
+        (cases in flight are folded back in within a batch or two)."""
+        if len(self._folded) + len(touched) > self.folded_cases:
+            self._folded.clear()
+            if len(touched) > self.folded_cases:
+                return
+        self._folded.update(touched)
 
 
 class _Broken(Exception):
@@ -195,7 +222,23 @@ class _Case:
     version: int
     head_hash: str
     last_position: int
-    council_before: str | None
+    council_input: tuple[Any, ...] | None
+    """What its council's summary reads of its row, as the row stands (`_council_input`)."""
+
+
+_COUNCIL_INPUTS = ("council", "kind", "visit_ended_on", "report_published_on",
+                   "action_plan_published_on", "progress_review_on",
+                   "progress_review_published_on", "report_url", "action_plan_url",
+                   "progress_review_url")
+"""The columns of a case's summary that `council_summary` reads (besides the case id, which
+never changes): while none of a batch's cases changes them, no council summary changes."""
+
+
+def _council_input(values: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    """A case's `_COUNCIL_INPUTS`, or None when no council summary counts it (not a corporate
+    peer challenge, or no visit yet)."""
+    corporate = values[1] == CaseKind.CORPORATE_PEER_CHALLENGE.value
+    return values if corporate and values[2] is not None else None
 
 
 class _Cases:
@@ -205,23 +248,41 @@ class _Cases:
         self.known = known
 
     @classmethod
-    def load(cls, conn: Connection, case_ids: set[str]) -> _Cases:
+    def load(cls, conn: Connection, case_ids: set[str],
+             folded: dict[str, _Case] | None = None) -> _Cases:
+        """Each case's row as it stands: from `folded` when the row says the same version and
+        head hash (two short columns read), else parsed from its JSON."""
+        folded = {} if folded is None else folded
         known: dict[str, _Case] = {}
+        summary, figures = case_summaries.c, case_figures.c
         ids = sorted(case_ids)
+        stale: list[str] = []
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            facts = dict(conn.execute(sa.select(case_figures.c.case_id, case_figures.c.facts)
-                                      .where(case_figures.c.case_id.in_(chunk))).all())
-            for row in conn.execute(sa.select(
-                    case_summaries.c.case_id, case_summaries.c.state, case_summaries.c.version,
-                    case_summaries.c.head_hash, case_summaries.c.last_position,
-                    case_summaries.c.council).where(case_summaries.c.case_id.in_(chunk))):
-                fact = facts.get(row.case_id)
+            for case_id, version, head_hash in conn.execute(
+                    sa.select(summary.case_id, summary.version, summary.head_hash)
+                    .where(summary.case_id.in_(chunk))):
+                kept = folded.get(case_id)
+                if kept is not None and (kept.version, kept.head_hash) == (version, head_hash):
+                    known[case_id] = replace(kept)  # a copy: the batch may yet roll back
+                else:
+                    stale.append(case_id)
+        for start in range(0, len(stale), 500):
+            chunk = stale[start:start + 500]
+            for row in conn.execute(
+                    sa.select(summary.case_id, summary.state, summary.version, summary.head_hash,
+                              summary.last_position, figures.facts,
+                              *(summary[name] for name in _COUNCIL_INPUTS))
+                    .select_from(case_summaries.outerjoin(
+                        case_figures, figures.case_id == summary.case_id))
+                    .where(summary.case_id.in_(chunk))):
                 known[row.case_id] = _Case(
                     state=CaseState.model_validate(row.state),
-                    facts=CaseFacts.model_validate(fact) if fact is not None else None,
+                    facts=CaseFacts.model_validate(row.facts) if row.facts is not None else None,
                     version=row.version, head_hash=row.head_hash,
-                    last_position=row.last_position, council_before=row.council)
+                    last_position=row.last_position,
+                    council_input=_council_input(tuple(row._mapping[name]
+                                                       for name in _COUNCIL_INPUTS)))
         return cls(known)
 
     def apply(self, event: StoredEvent) -> None:
@@ -251,7 +312,7 @@ class _Cases:
                     raise _Broken(f"case {event.case_id}: its first event (position "
                                   f"{event.position}) is {event.type}, not a request")
                 case = _Case(state=state, facts=CaseFacts.opening(recorded), version=0,
-                             head_hash=head, last_position=0, council_before=None)
+                             head_hash=head, last_position=0, council_input=None)
                 self.known[event.case_id] = case
             else:
                 case.state = apply(case.state, recorded)
@@ -263,15 +324,14 @@ class _Cases:
                                                             event.position)
 
     def write(self, conn: Connection, book: PolicyBook) -> None:
+        """Each case's rows upserted (one statement a table, not a delete and an insert), and
+        the summaries of the councils whose cases changed what those read."""
         ids = sorted(self.known)
         if not ids:
             return
+        dialect = conn.dialect.name
         summaries = {case_id: case_summary(self.known[case_id].state, book) for case_id in ids}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            conn.execute(case_summaries.delete().where(case_summaries.c.case_id.in_(chunk)))
-            conn.execute(case_figures.delete().where(case_figures.c.case_id.in_(chunk)))
-        conn.execute(case_summaries.insert(), [
+        conn.execute(_upsert(dialect, case_summaries), [
             {**summaries[case_id].model_dump(), "version": case.version,
              "head_hash": case.head_hash, "last_position": case.last_position,
              "state": case.state.model_dump(mode="json")}
@@ -282,10 +342,31 @@ class _Cases:
                    for case_id, case in ((i, self.known[i]) for i in ids)
                    if case.facts is not None]
         if figures:
-            conn.execute(case_figures.insert(), figures)
-        councils = {s.council for s in summaries.values()
-                    if s.kind == CaseKind.CORPORATE_PEER_CHALLENGE.value}
-        _write_councils(conn, councils)
+            conn.execute(_upsert(dialect, case_figures), figures)
+        councils: set[str] = set()
+        for case_id in ids:
+            case = self.known[case_id]
+            now = _council_input(tuple(getattr(summaries[case_id], name)
+                                       for name in _COUNCIL_INPUTS))
+            if now != case.council_input:
+                councils.update(str(said[0]) for said in (now, case.council_input)
+                                if said is not None)
+                case.council_input = now
+        if councils:
+            _write_councils(conn, councils)
+
+
+@functools.cache
+def _upsert(dialect: str, table: sa.Table) -> sa.Insert:
+    """An insert that replaces the row with the same key: what the delete and insert did,
+    in one statement (PostgreSQL and SQLite both say it `ON CONFLICT … DO UPDATE`)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table)
+    key = [column for column in table.columns if column.primary_key]
+    return statement.on_conflict_do_update(
+        index_elements=key,
+        set_={column.name: statement.excluded[column.name] for column in table.columns
+              if not column.primary_key})
 
 
 def _placing(facts: CaseFacts) -> dict[str, date | None]:

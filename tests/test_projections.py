@@ -8,8 +8,7 @@ import asyncio
 import random
 import threading
 import uuid
-from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -18,13 +17,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.figures import annual_figures, facts_of, figures_from_facts
+from domain.policies import PolicyBook
+from domain.read_models import CaseSummary, case_summary, council_summary
 from domain.recorded import Recorded
-from domain.state import fold
+from domain.state import CaseState, fold
 from domain.vocabulary import CaseKind, Stage
 from eventstore import EventStore, NewEvent
 from eventstore.projections import (
+    _COUNCIL_INPUTS,
     ProjectionBroken,
     Projector,
+    _Cases,
     all_facts,
     case_count,
     case_rows,
@@ -37,7 +40,6 @@ from eventstore.projections import (
 )
 from eventstore.schema import case_figures, case_summaries, council_summaries, events
 from runtime.projecting import projecting
-from tests.conftest import drop_schema, postgres_store_in_new_schema
 from tests.support import run_cli
 from tests.test_domain_figures import Plan, _team, history_of, plan_year
 
@@ -77,20 +79,6 @@ def snapshot(store: EventStore) -> dict[str, Any]:
         return {table.name: sorted(tuple(sorted((k, repr(v)) for k, v in row._mapping.items()))
                                    for row in conn.execute(sa.select(table)))
                 for table in (case_summaries, council_summaries, case_figures)}
-
-
-@pytest.fixture
-def pg_store() -> Iterator[EventStore]:
-    store, schema = postgres_store_in_new_schema()
-    yield store
-    drop_schema(store, schema)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_store(request: pytest.FixtureRequest) -> EventStore:
-    name = "sqlite_store" if request.param == "sqlite" else "pg_store"
-    store: EventStore = request.getfixturevalue(name)
-    return store
 
 
 def test_kept_current_equals_rebuilt_and_the_fold(any_store: EventStore) -> None:
@@ -155,8 +143,9 @@ def test_any_journeys_projected_in_any_batches_equal_a_rebuild(
         assert facts is not None and stored.model_dump() == facts.model_dump()
 
 
-def test_two_projectors_racing_on_postgresql_apply_each_event_once(pg_store: EventStore) -> None:
-    store = pg_store
+def test_two_projectors_racing_on_postgresql_apply_each_event_once(
+        postgres_store: EventStore) -> None:
+    store = postgres_store
     histories = [history_of(plan) for plan in plan_year(3)]
     errors: list[BaseException] = []
     appending = threading.Event()
@@ -362,3 +351,158 @@ def test_figure_facts_altered_by_hand_are_refused_and_a_rebuild_restores_them(
         figures_for_period(store.engine, START, END)
     Projector(store).rebuild()
     assert figures_for_period(store.engine, START, END) == before
+
+
+# --- the folded cases a projector keeps between batches -----------------------------------
+
+def counting_parses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Each case state the projector parses from its stored JSON, by case id."""
+    parsed: list[str] = []
+    validate = CaseState.model_validate
+
+    def counting(value: Any, *args: Any, **kwargs: Any) -> CaseState:
+        state = validate(value, *args, **kwargs)
+        parsed.append(state.case_id)
+        return state
+
+    monkeypatch.setattr(CaseState, "model_validate", counting)
+    return parsed
+
+
+def councils_folded(histories: list[list[Recorded]]) -> dict[str, dict[str, Any]]:
+    """The council summaries the folds of these whole histories give."""
+    summaries = [case_summary(fold(h[0].case_id, h), PolicyBook(demo_mode=True))
+                 for h in histories]
+    return {gss: row for gss in {s.council for s in summaries}
+            if (row := council_summary(gss, [s for s in summaries if s.council == gss]))
+            is not None}
+
+
+def test_two_projectors_taking_turns_keep_their_cases_and_equal_a_rebuild(
+        any_store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each keeps the cases it folded; a case the other has moved on since is read again
+    from its row, so whichever applies the next events, the rows are a rebuild's."""
+    store = any_store
+    rng = random.Random(11)
+    histories = [history_of(plan) for plan in plan_year(4)][:25]
+    first, second = Projector(store, batch_size=6), Projector(store, batch_size=9)
+    parsed = counting_parses(monkeypatch)
+    cursors = {h[0].case_id: 0 for h in histories}
+    by_id = {h[0].case_id: h for h in histories}
+    while cursors:
+        for case_id in rng.sample(sorted(cursors), min(4, len(cursors))):
+            done, history = cursors[case_id], by_id[case_id]
+            step = rng.randint(1, 3)
+            store.append(case_id, done, new_events(history[done:done + step]))
+            if done + step >= len(history):
+                del cursors[case_id]
+            else:
+                cursors[case_id] = done + step
+        rng.choice((first, second)).catch_up(max_events=rng.randint(1, 25))
+    while first.catch_up() or second.catch_up():
+        pass
+    assert status(store.engine).behind == 0
+    assert first._folded and second._folded
+    assert 0 < len(parsed) < sum(len(h) for h in histories)  # kept cases were not parsed
+    assert council_rows(store.engine) == councils_folded(histories) != {}
+    kept = snapshot(store)
+    Projector(store).rebuild()
+    assert snapshot(store) == kept
+
+
+def test_a_kept_case_another_projector_moved_on_is_read_again(
+        any_store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = any_store
+    history, other = (history_of(plan) for plan in plan_year(6)[:2])
+    case_id = history[0].case_id
+    mine, theirs = Projector(store), Projector(store)
+    store.append(case_id, 0, new_events(history[:2]))
+    store.append(other[0].case_id, 0, new_events(other[:2]))
+    assert mine.catch_up() == 4
+    parsed = counting_parses(monkeypatch)
+
+    store.append(case_id, 2, new_events(history[2:3]))
+    assert mine.catch_up() == 1
+    assert parsed == []  # its row still said the version and head it kept
+
+    store.append(case_id, 3, new_events(history[3:5]))
+    assert theirs.catch_up() == 2  # theirs read it from the row; mine still holds version 3
+    assert parsed == [case_id]
+    store.append(case_id, 5, new_events(history[5:]))
+    store.append(other[0].case_id, 2, new_events(other[2:3]))
+    assert mine.catch_up() == len(history) - 5 + 1
+    assert parsed == [case_id, case_id]  # read again; the other case came from what it kept
+    assert mine._folded[case_id].version == len(history)
+    kept = snapshot(store)
+    Projector(store).rebuild()
+    assert snapshot(store) == kept
+    assert {r.case_id: r.stage for r in case_rows(store.engine, include_ended=True)}[
+        case_id] == fold(case_id, history).stage
+
+
+def test_a_batch_rolled_back_leaves_what_the_projector_kept_as_the_rows_are(
+        sqlite_store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch that fails after folding its events (here: writing its rows) rolls back; the
+    cases are kept as committed, so the next batch applies the same events again."""
+    store = sqlite_store
+    history = history_of(plan_year(2)[0])
+    case_id = history[0].case_id
+    projector = Projector(store)
+    store.append(case_id, 0, new_events(history[:3]))
+    projector.catch_up()
+    store.append(case_id, 3, new_events(history[3:]))
+    write = _Cases.write
+
+    def failing(self: _Cases, conn: sa.Connection, book: Any) -> None:
+        write(self, conn, book)
+        raise sa.exc.OperationalError("UPDATE", {}, Exception("the disk is full"))
+
+    monkeypatch.setattr(_Cases, "write", failing)
+    with pytest.raises(sa.exc.OperationalError):
+        projector.catch_up()
+    assert projector._folded[case_id].version == 3 and status(store.engine).behind > 0
+    monkeypatch.setattr(_Cases, "write", write)
+    parsed = counting_parses(monkeypatch)
+    assert projector.catch_up() == len(history) - 3
+    assert parsed == []
+    kept = snapshot(store)
+    Projector(store).rebuild()
+    assert snapshot(store) == kept
+
+
+def test_a_projector_keeps_at_most_its_bound_of_cases(sqlite_store: EventStore) -> None:
+    store = sqlite_store
+    histories = [history_of(plan) for plan in plan_year(5)][:12]
+    projector = Projector(store, batch_size=4, folded_cases=3)
+    append_in_pieces(store, histories, random.Random(3))
+    while projector.catch_up(max_events=5):
+        assert len(projector._folded) <= 3
+    assert council_rows(store.engine) == councils_folded(histories) != {}
+    kept = snapshot(store)
+    Projector(store).rebuild()
+    assert snapshot(store) == kept
+
+
+def test_a_council_summary_reads_only_its_cases_council_inputs() -> None:
+    """The projector rewrites a council's summary only when one of its cases changed a column
+    in `_COUNCIL_INPUTS`: changing any other column of a case's summary changes nothing."""
+    base = CaseSummary(
+        case_id="c-1", council="E06000001", kind=CaseKind.CORPORATE_PEER_CHALLENGE.value,
+        stage="report_published", requested_on=date(2025, 1, 6),
+        visit_started_on=date(2025, 5, 5), visit_ended_on=date(2025, 5, 8),
+        report_final_on=date(2025, 7, 1), report_published_on=date(2025, 7, 8),
+        action_plan_published_on=None, progress_review_on=None,
+        progress_review_published_on=None, report_url="https://example.org/r",
+        next_deadline="action_plan_publication",
+        next_deadline_at=datetime(2025, 10, 8, tzinfo=UTC), escalation_level=0,
+        imported=False)
+    others = {"stage": "action_plan_published", "requested_on": date(2025, 2, 1),
+              "visit_started_on": date(2025, 5, 6), "report_final_on": date(2025, 7, 2),
+              "next_deadline": None, "next_deadline_at": None, "escalation_level": 2,
+              "imported": True, "requested_by": "officer:x", "awaiting_approval": 1}
+    assert set(others) == set(CaseSummary.model_fields) - set(_COUNCIL_INPUTS) - {"case_id"}
+    other_case = base.model_copy(update={"case_id": "c-0", "visit_ended_on": date(2024, 1, 1)})
+    expected = council_summary("E06000001", [base, other_case])
+    for name, value in others.items():
+        changed = base.model_copy(update={name: value})
+        assert council_summary("E06000001", [changed, other_case]) == expected, name
