@@ -8,6 +8,7 @@ import asyncio
 import random
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -52,19 +53,23 @@ def new_events(history: list[Recorded]) -> list[NewEvent]:
 
 
 def append_in_pieces(store: EventStore, histories: list[list[Recorded]],
-                     rng: random.Random) -> None:
-    """Every history appended a few events at a time, the cases interleaved."""
+                     rng: random.Random, *, cases_a_round: int = 1, most: int = 4,
+                     between: Callable[[], object] | None = None) -> None:
+    """Every history appended a few events (1 to `most`) at a time, the cases interleaved:
+    `cases_a_round` cases a round, then `between` (a projector's turn, say)."""
     cursors = {h[0].case_id: 0 for h in histories}
     by_id = {h[0].case_id: h for h in histories}
     while cursors:
-        case_id = rng.choice(sorted(cursors))
-        done, history = cursors[case_id], by_id[case_id]
-        step = rng.randint(1, 4)
-        store.append(case_id, done, new_events(history[done:done + step]))
-        if done + step >= len(history):
-            del cursors[case_id]
-        else:
-            cursors[case_id] = done + step
+        for case_id in rng.sample(sorted(cursors), min(cases_a_round, len(cursors))):
+            done, history = cursors[case_id], by_id[case_id]
+            step = rng.randint(1, most)
+            store.append(case_id, done, new_events(history[done:done + step]))
+            if done + step >= len(history):
+                del cursors[case_id]
+            else:
+                cursors[case_id] = done + step
+        if between is not None:
+            between()
 
 
 def fresh_id(event_id: str, rng: random.Random) -> str:
@@ -387,18 +392,9 @@ def test_two_projectors_taking_turns_keep_their_cases_and_equal_a_rebuild(
     histories = [history_of(plan) for plan in plan_year(4)][:25]
     first, second = Projector(store, batch_size=6), Projector(store, batch_size=9)
     parsed = counting_parses(monkeypatch)
-    cursors = {h[0].case_id: 0 for h in histories}
-    by_id = {h[0].case_id: h for h in histories}
-    while cursors:
-        for case_id in rng.sample(sorted(cursors), min(4, len(cursors))):
-            done, history = cursors[case_id], by_id[case_id]
-            step = rng.randint(1, 3)
-            store.append(case_id, done, new_events(history[done:done + step]))
-            if done + step >= len(history):
-                del cursors[case_id]
-            else:
-                cursors[case_id] = done + step
-        rng.choice((first, second)).catch_up(max_events=rng.randint(1, 25))
+    append_in_pieces(store, histories, rng, cases_a_round=4, most=3,
+                     between=lambda: rng.choice((first, second)).catch_up(
+                         max_events=rng.randint(1, 25)))
     while first.catch_up() or second.catch_up():
         pass
     assert status(store.engine).behind == 0
