@@ -34,7 +34,7 @@ from domain.figures import AnnualFigures, CaseFacts, FiguresTally
 from domain.policies import PolicyBook
 from domain.read_models import CaseSummary, case_summary, council_summary
 from domain.state import CaseState, OutOfOrder, apply
-from domain.vocabulary import CaseKind
+from domain.vocabulary import CaseKind, Stage
 from eventstore.chain import GENESIS_HASH
 from eventstore.records import StoredEvent
 from eventstore.schema import (
@@ -409,15 +409,18 @@ def _summary(mapping: Any) -> CaseSummary:
 
 # --- reads ------------------------------------------------------------------------------
 
+def is_open_case() -> sa.ColumnElement[bool]:
+    """A case summary whose stage is open (not closed, not withdrawn)."""
+    return case_summaries.c.stage.in_([s.value for s in Stage if s.is_open])
+
+
 def case_rows(engine: Engine, *, stage: str | None = None, council: str | None = None,
               kind: str | None = None, escalated: bool = False,
               include_ended: bool = False) -> list[CaseSummary]:
     """Case summaries, open ones unless `include_ended`, soonest deadline first."""
-    from domain.vocabulary import Stage
-
     query = sa.select(*(case_summaries.c[name] for name in _SUMMARY_COLUMNS))
     if not include_ended:
-        query = query.where(case_summaries.c.stage.in_([s.value for s in Stage if s.is_open]))
+        query = query.where(is_open_case())
     if stage is not None:
         query = query.where(case_summaries.c.stage == stage)
     if council is not None:

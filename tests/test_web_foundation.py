@@ -55,3 +55,14 @@ async def test_every_page_sends_a_policy_with_no_inline_script(api: Api) -> None
         '<script type="module" src="/static/app.mjs">', "")
     assert (await person.get("/govuk/govuk-frontend.min.css")).status_code == 200
     assert (await person.get("/static/app.mjs")).status_code == 200
+
+
+def test_what_pages_keep_is_bounded_and_forgotten_whole() -> None:
+    from web.site import Kept
+
+    kept: Kept[int, str] = Kept(3)
+    for n in range(3):
+        assert kept.keep(n, f"page {n}") == f"page {n}"
+    assert [kept.get(n) for n in range(3)] == ["page 0", "page 1", "page 2"]
+    kept.keep(3, "page 3")  # the limit reached: the old ones go, all at once
+    assert [kept.get(n) for n in range(4)] == [None, None, None, "page 3"]

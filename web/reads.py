@@ -14,8 +14,8 @@ import sqlalchemy as sa
 
 from domain.recorded import Recorded
 from domain.state import AwaitingApproval, CaseState
-from domain.vocabulary import Stage
 from eventstore import EventStore
+from eventstore.projections import is_open_case
 from eventstore.schema import case_summaries
 
 
@@ -68,10 +68,6 @@ _ORDER = (case_summaries.c.next_deadline_at.asc().nulls_last(), case_summaries.c
 serves it, so a page of rows is read without sorting every open case."""
 
 
-def _open() -> sa.ColumnElement[bool]:
-    return case_summaries.c.stage.in_([s.value for s in Stage if s.is_open])
-
-
 def _row(found: Any) -> CaseRow:
     at = found.next_deadline_at
     if isinstance(at, datetime) and at.tzinfo is None:  # SQLite keeps no zone: stored in UTC
@@ -94,8 +90,8 @@ def open_cases(store: EventStore, soon: datetime, levels: Iterable[int],
 
     counts = sa.select(sa.func.count(), counted(case_summaries.c.next_deadline_at <= soon_utc),
                        *(counted(case_summaries.c.escalation_level == level)
-                         for level in levels)).where(_open())
-    page = sa.select(*_ROW).where(_open()).order_by(*_ORDER).limit(shown)
+                         for level in levels)).where(is_open_case())
+    page = sa.select(*_ROW).where(is_open_case()).order_by(*_ORDER).limit(shown)
     with store.engine.connect() as conn:
         total, due_total, *at_level = conn.execute(counts).one()
         rows = [_row(r) for r in conn.execute(page)]
@@ -103,7 +99,7 @@ def open_cases(store: EventStore, soon: datetime, levels: Iterable[int],
             page.where(case_summaries.c.escalation_level == level))] if count else []
             for level, count in zip(levels, at_level, strict=True)}
         states = [data for (data,) in conn.execute(sa.select(case_summaries.c.state).where(
-            _open(), case_summaries.c.awaiting_approval > 0))]
+            is_open_case(), case_summaries.c.awaiting_approval > 0))]
     waiting: list[Waiting] = []
     for data in states:
         state = CaseState.model_validate(data)
@@ -125,7 +121,7 @@ def requested_by(store: EventStore, actor: str, shown: int) -> tuple[list[CaseRo
     """The first `shown` open cases `actor` asked for, soonest deadline first, and how many
     there are."""
     page = (sa.select(*_ROW, sa.func.count().over().label("total"))
-            .where(_open(), case_summaries.c.requested_by == actor)
+            .where(is_open_case(), case_summaries.c.requested_by == actor)
             .order_by(*_ORDER).limit(shown))
     with store.engine.connect() as conn:
         found = conn.execute(page).all()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
 import structlog
@@ -35,6 +35,27 @@ HERE = Path(__file__).parent
 GOVUK = HERE / "node_modules" / "govuk-frontend" / "dist" / "govuk"
 """GOV.UK Frontend as `make` installs it from web/package-lock.json (`npm ci`)."""
 SERVICE = "Improvement cases"
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Kept(Generic[K, V]):
+    """What pages worked out (a page drawn, a team's reasons), by everything it depends on:
+    the keys carry the versions of what was read, so an old entry is dead weight, never
+    wrong, and the whole is forgotten at once when `limit` is reached."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._kept: dict[K, V] = {}
+
+    def get(self, key: K) -> V | None:
+        return self._kept.get(key)
+
+    def keep(self, key: K, value: V) -> V:
+        if len(self._kept) >= self.limit:
+            self._kept.clear()
+        self._kept[key] = value
+        return value
 
 
 class SignInFirst(Exception):

@@ -65,7 +65,7 @@ from web.forms import (
 )
 from web.reads import OpenCases, open_cases, requested_by, timeline
 from web.security import CSRF_FIELD, csrf_ok, csrf_token
-from web.site import PageRefused, Site
+from web.site import Kept, PageRefused, Site
 from workflows.messages import council_of_case
 
 log = structlog.get_logger("web")
@@ -132,22 +132,18 @@ class DrawnForms:
     id, the session's CSRF token, the form's request key) filled in per page: the GOV.UK
     macros that draw a form cost more than the rest of a case page."""
 
-    LIMIT = 512
-
     def __init__(self, env: Environment) -> None:
         self.macro = env.get_template("cases/_macros.html").module.action_form  # type: ignore[attr-defined]
-        self.drawn: dict[tuple[object, ...], str] = {}
+        self.drawn: Kept[tuple[object, ...], str] = Kept(512)
 
     def __call__(self, offer: Offer, case_id: str, csrf: str) -> Markup:
         key = (offer.form.action, tuple((name, tuple(listed))
                                         for name, listed in sorted(offer.choices.items())))
         html = self.drawn.get(key)
         if html is None:
-            html = str(self.macro(Offer(form=offer.form, choices=offer.choices, key=_KEY_SLOT),
-                                  _CASE_SLOT, _CSRF_SLOT))
-            if len(self.drawn) >= self.LIMIT:
-                self.drawn.clear()
-            self.drawn[key] = html
+            html = self.drawn.keep(key, str(self.macro(
+                Offer(form=offer.form, choices=offer.choices, key=_KEY_SLOT),
+                _CASE_SLOT, _CSRF_SLOT)))
         return Markup(html.replace(_CASE_SLOT, str(escape(case_id)))
                       .replace(_CSRF_SLOT, str(escape(csrf)))
                       .replace(_KEY_SLOT, str(escape(offer.key))))
@@ -313,7 +309,7 @@ def router(site: Site) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     store = site.engine.store
     forms = DrawnForms(site.env)
-    explained: dict[tuple[object, ...], tuple[dict[str, str], str | None]] = {}
+    explained: Kept[tuple[object, ...], tuple[dict[str, str], str | None]] = Kept(256)
     """Each engine-selected team's reasons, by case version and council register version."""
 
     async def case_page(request: Request, user: User, case_id: str, *, status: int = 200,
@@ -340,11 +336,9 @@ def router(site: Site) -> APIRouter:
         unexplained: str | None = None
         if state.team_selected_by == "engine":
             key = (case_id, state.version, register)
-            if key not in explained:  # re-running a selection costs milliseconds
-                if len(explained) >= 256:
-                    explained.clear()
-                explained[key] = _engine_reasons(site, case_id, stored)
-            reasons, unexplained = explained[key]
+            # re-running a selection costs milliseconds
+            reasons, unexplained = (explained.get(key)
+                                    or explained.keep(key, _engine_reasons(site, case_id, stored)))
         notices = case_notices(store, case_id, lga_addresses=user.role != Role.COUNCIL)
         offers = offered(state, user, engine_now(state))
         csrf = csrf_token(request)
@@ -377,19 +371,16 @@ def router(site: Site) -> APIRouter:
             if failed else [],
             done=done, asked=bool(asked_action) and done is not None)
 
-    shared: dict[tuple[object, ...], OpenCases] = {}
+    shared: Kept[tuple[object, ...], OpenCases] = Kept(1)
     """The lists every officer's dashboard shows alike, by the read models' position and
     the minute: read once for all, not once per officer per view."""
 
     def open_now(position: int, now: datetime) -> OpenCases:
         minute = now.replace(second=0, microsecond=0)
         key = (position, minute)
-        found = shared.get(key)
-        if found is None:
-            found = open_cases(store, minute + SOON, LADDER, SHOWN)
-            shared.clear()  # only the newest is wanted
-            shared[key] = found
-        return found
+        found = shared.get(key)  # only the newest is wanted
+        return found if found is not None else shared.keep(
+            key, open_cases(store, minute + SOON, LADDER, SHOWN))
 
     @routes.get("/dashboard")
     async def dashboard(request: Request) -> Response:
@@ -407,13 +398,10 @@ def router(site: Site) -> APIRouter:
         html = drawn.get(key)
         if html is None:
             page = await asyncio.to_thread(draw_dashboard, request, user, current.position, now)
-            html = bytes(page.body).decode("utf-8")
-            if len(drawn) >= 256:
-                drawn.clear()
-            drawn[key] = html
+            html = drawn.keep(key, bytes(page.body).decode("utf-8"))
         return HTMLResponse(html)
 
-    drawn: dict[tuple[object, ...], str] = {}
+    drawn: Kept[tuple[object, ...], str] = Kept(256)
     """Dashboards as drawn, by whose (the user and their session's CSRF token, which the
     page's forms carry), the read models' position and the minute: an officer who looks
     again before anything has changed is not drawn a new page."""

@@ -32,7 +32,7 @@ from application.register import (
 )
 from eventstore.councils import register_version
 from eventstore.projections import status
-from web.site import Site
+from web.site import Kept, Site
 
 log = structlog.get_logger("web")
 Choice = Annotated[str | None, Query(max_length=100)]
@@ -46,22 +46,19 @@ class Tags:
     thousand tags of a few dozen kinds, and calling the macro for each would cost more than
     the rest of the page."""
 
-    LIMIT = 2000
-
     def __init__(self, env: Environment) -> None:
         self.template = env.from_string(
             '{% from "govuk_frontend_jinja/components/tag/macro.html" import govukTag %}'
             "{{ govukTag({'text': text, 'classes': 'govuk-tag--' ~ colour}) | trim }}")
-        self.made: dict[tuple[str, str], Markup] = {}
+        self.made: Kept[tuple[str, str], Markup] = Kept(2000)
 
     def __call__(self, text: str, colour: str) -> Markup:
         key = (text, colour)
         tag = self.made.get(key)
         if tag is None:
             html = self.template.render(text=text, colour=colour)  # escaped by the macro
-            tag = Markup(" ".join(html.split()).replace("> ", ">").replace(" <", "<"))
-            if len(self.made) < self.LIMIT:
-                self.made[key] = tag
+            tag = self.made.keep(key, Markup(
+                " ".join(html.split()).replace("> ", ">").replace(" <", "<")))
         return tag
 
 
@@ -82,7 +79,7 @@ def router(site: Site) -> APIRouter:
         return PlainTextResponse(f"{UNAVAILABLE}: {why}.\n", status_code=503,
                                  headers={"Retry-After": "600"})
 
-    drawn: dict[tuple[object, ...], str] = {}
+    drawn: Kept[tuple[object, ...], str] = Kept(64)
     """Pages as drawn, by what they show: the read models' position, the day (lateness
     counts to today), the council register's version, the filters and who is signed in.
     A page is drawn once per change, not once per reader."""
@@ -109,9 +106,7 @@ def router(site: Site) -> APIRouter:
         page = await asyncio.to_thread(functools.partial(
             site.page, request, "register/index.html", title="Public register", user=user),
             register=found, query=found.filter.query(), tag=tag)
-        if len(drawn) >= 64:
-            drawn.clear()
-        drawn[key] = bytes(page.body).decode("utf-8")
+        drawn.keep(key, bytes(page.body).decode("utf-8"))
         return page
 
     @routes.get("/register.csv")
